@@ -1,0 +1,397 @@
+"""The snapshot: everything collected about one account, as frozen dataclasses with a JSON round-trip.
+
+The on-disk form is versioned (``"schema": "blastradius.snapshot/v1"``). ``load_snapshot`` validates
+strictly and names the file and field of anything malformed; a newer schema is refused rather than
+half-read. Raw boto3 responses never reach this module: collectors normalise into these types.
+Policy documents are kept as the JSON the account holds (a ``dict``); the policy engine compiles them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, NewType, TypeVar
+
+from blastradius.errors import SnapshotError
+
+Arn = NewType("Arn", str)
+AccountId = NewType("AccountId", str)
+AccessKeyId = NewType("AccessKeyId", str)
+
+SNAPSHOT_SCHEMA = "blastradius.snapshot/v1"
+SNAPSHOT_SCHEMA_PREFIX = "blastradius.snapshot/"
+
+JsonDict = dict[str, Any]
+
+# Dataset types (the ``type`` field of a dataset, also used by policies/datastores.toml).
+S3_BUCKET = "s3-bucket"
+DYNAMODB_TABLE = "dynamodb-table"
+SECRET = "secretsmanager-secret"
+SSM_PARAMETER = "ssm-parameter"
+KMS_KEY = "kms-key"
+DATASET_TYPES = (S3_BUCKET, DYNAMODB_TABLE, SECRET, SSM_PARAMETER, KMS_KEY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyDocument:
+    """A named policy document: an inline policy (``arn`` None) or the default version of a managed one."""
+
+    name: str
+    document: JsonDict
+    arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManagedPolicy:
+    """A customer or AWS managed policy with its default version's document."""
+
+    arn: str
+    name: str
+    document: JsonDict
+    policy_id: str | None = None
+    default_version_id: str | None = None
+    attachment_count: int | None = None
+    # Number of entities using it as a permissions boundary (GAAD omits boundary-only policies).
+    boundary_usage_count: int | None = None
+
+    @property
+    def aws_managed(self) -> bool:
+        """AWS managed policies live under the ``aws`` account in their ARN."""
+        return self.arn.split(":")[4] == "aws"
+
+    def as_document(self) -> PolicyDocument:
+        """The policy as a named document for the engine."""
+        return PolicyDocument(name=self.name, arn=self.arn, document=self.document)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessKey:
+    """An IAM user's access key (never its secret)."""
+
+    access_key_id: str
+    user_name: str
+    status: str  # Active | Inactive
+    created: str | None = None
+    last_used_date: str | None = None
+    last_used_service: str | None = None
+    last_used_region: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    """An IAM user with its own policies, group memberships, boundary and keys."""
+
+    arn: str
+    name: str
+    user_id: str = ""
+    path: str = "/"
+    created: str | None = None
+    inline_policies: tuple[PolicyDocument, ...] = ()
+    managed_policy_arns: tuple[str, ...] = ()
+    group_names: tuple[str, ...] = ()
+    permissions_boundary_arn: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    access_keys: tuple[AccessKey, ...] = ()
+    has_login_profile: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    """An IAM group; its policies apply to every member."""
+
+    arn: str
+    name: str
+    group_id: str = ""
+    path: str = "/"
+    inline_policies: tuple[PolicyDocument, ...] = ()
+    managed_policy_arns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Role:
+    """An IAM role with its trust policy (who may assume it) and permissions."""
+
+    arn: str
+    name: str
+    trust_policy: JsonDict
+    role_id: str = ""
+    path: str = "/"
+    created: str | None = None
+    inline_policies: tuple[PolicyDocument, ...] = ()
+    managed_policy_arns: tuple[str, ...] = ()
+    permissions_boundary_arn: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    max_session_duration: int | None = None
+    last_used_date: str | None = None
+    last_used_region: str | None = None
+
+    @property
+    def service_linked(self) -> bool:
+        """Service-linked roles live under ``/aws-service-role/``."""
+        return self.path.startswith("/aws-service-role/")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KmsGrant:
+    """A KMS grant: a grantee principal may perform ``operations`` on the key."""
+
+    grant_id: str
+    grantee_principal: str
+    operations: tuple[str, ...]
+    retiring_principal: str | None = None
+    name: str | None = None
+    constraints: JsonDict | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dataset:
+    """A data store resource: S3 bucket, DynamoDB table, secret, SSM parameter or KMS key.
+
+    ``kms_key`` is the customer managed KMS key (ARN) protecting the data, when there is one: reading
+    then also needs ``kms:Decrypt`` on that key. ``field_names`` are names the classifier can read
+    (DynamoDB key schema and attribute definitions); ``object_keys_sample`` a bounded sample of S3
+    object keys. ``details`` holds normalised, display-only facts (public access block, encryption, ...).
+    """
+
+    arn: str
+    type: str
+    name: str
+    account_id: str
+    region: str
+    resource_policy: JsonDict | None = None
+    kms_key: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str | None = None
+    field_names: tuple[str, ...] = ()
+    object_keys_sample: tuple[str, ...] = ()
+    estimated_records: int | None = None
+    size_bytes: int | None = None
+    # KMS keys only: the key policy is ``resource_policy``; these are its grants, aliases and manager.
+    grants: tuple[KmsGrant, ...] = ()
+    aliases: tuple[str, ...] = ()
+    key_manager: str | None = None  # AWS | CUSTOMER (KMS keys)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionGap:
+    """A call that failed during collection: what we could not see. Reach over a gap is unknown, not safe."""
+
+    service: str
+    region: str
+    operation: str
+    error_code: str
+    message: str = ""
+    resource: str | None = None
+
+    def describe(self) -> str:
+        """One line for the report's coverage section."""
+        where = f" on {self.resource}" if self.resource else ""
+        return f"{self.service} {self.operation} in {self.region}{where}: {self.error_code}" + (
+            f" ({self.message})" if self.message else ""
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """Everything collected about one account; the input of every offline stage."""
+
+    account_id: str
+    collected_at: str
+    regions: tuple[str, ...] = ()
+    partition: str = "aws"
+    source: str = "collect"  # collect | gaad | synthetic | self-view
+    users: tuple[User, ...] = ()
+    groups: tuple[Group, ...] = ()
+    roles: tuple[Role, ...] = ()
+    managed_policies: tuple[ManagedPolicy, ...] = ()
+    datasets: tuple[Dataset, ...] = ()
+    gaps: tuple[CollectionGap, ...] = ()
+    # service name -> "ok" | "partial" | "not collected" | error code
+    services: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    schema: str = SNAPSHOT_SCHEMA
+
+    def to_json(self) -> JsonDict:
+        """The versioned JSON form (``schema`` first)."""
+        data = _to_jsonable(self)
+        assert isinstance(data, dict)
+        return {"schema": self.schema, **{k: v for k, v in data.items() if k != "schema"}}
+
+    @classmethod
+    def from_json(cls, data: object, *, source: str = "<snapshot>") -> Snapshot:
+        """Validate and build a snapshot; raise ``SnapshotError`` naming ``source`` and the bad field."""
+        if not isinstance(data, dict):
+            raise SnapshotError(f"{source}: a snapshot is a JSON object, found {type(data).__name__}")
+        schema = data.get("schema")
+        if schema != SNAPSHOT_SCHEMA:
+            if isinstance(schema, str) and schema.startswith(SNAPSHOT_SCHEMA_PREFIX):
+                raise SnapshotError(
+                    f"{source}: snapshot schema {schema!r} is not supported by this version "
+                    f"(it reads {SNAPSHOT_SCHEMA!r})",
+                    hint="Upgrade blastradius, or collect the snapshot again with this version.",
+                )
+            raise SnapshotError(
+                f"{source}: field 'schema' is {schema!r}, expected {SNAPSHOT_SCHEMA!r}",
+                hint="Is this a blastradius snapshot? Raw `aws iam get-account-authorization-details` "
+                "output is recognised by its UserDetailList/RoleDetailList fields.",
+            )
+        return _build(cls, data, f"{source}")
+
+
+def _to_jsonable(value: object) -> object:
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _to_jsonable(getattr(value, f.name)) for f in fields(value)}  # type: ignore[arg-type]
+    if isinstance(value, tuple | list):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+T = TypeVar("T")
+
+def _expect(kind: type | tuple[type, ...], value: object, where: str) -> None:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise SnapshotError(f"{where}: expected {names}, found {type(value).__name__} {value!r:.80}")
+
+
+def _tuple_of(
+    item: Callable[[object, str], T],
+) -> Callable[[object, str], tuple[T, ...]]:
+    def convert(value: object, where: str) -> tuple[T, ...]:
+        _expect(list, value, where)
+        assert isinstance(value, list)
+        return tuple(item(v, f"{where}[{i}]") for i, v in enumerate(value))
+
+    return convert
+
+
+def _str(value: object, where: str) -> str:
+    _expect(str, value, where)
+    assert isinstance(value, str)
+    return value
+
+
+def _str_map(value: object, where: str) -> dict[str, str]:
+    _expect(dict, value, where)
+    assert isinstance(value, dict)
+    for k, v in value.items():
+        _expect(str, v, f"{where}.{k}")
+    return dict(value)
+
+
+def _obj(cls: type[T]) -> Callable[[object, str], T]:
+    def convert(value: object, where: str) -> T:
+        return _build(cls, value, where)
+
+    return convert
+
+
+# Field types that need more than an isinstance check, by field name.
+_FIELD_CONVERTERS: dict[str, Callable[[object, str], object]] = {
+    "inline_policies": _tuple_of(_obj(PolicyDocument)),
+    "managed_policy_arns": _tuple_of(_str),
+    "group_names": _tuple_of(_str),
+    "access_keys": _tuple_of(_obj(AccessKey)),
+    "tags": _str_map,
+    "operations": _tuple_of(_str),
+    "grants": _tuple_of(_obj(KmsGrant)),
+    "aliases": _tuple_of(_str),
+    "field_names": _tuple_of(_str),
+    "object_keys_sample": _tuple_of(_str),
+    "regions": _tuple_of(_str),
+    "users": _tuple_of(_obj(User)),
+    "groups": _tuple_of(_obj(Group)),
+    "roles": _tuple_of(_obj(Role)),
+    "managed_policies": _tuple_of(_obj(ManagedPolicy)),
+    "datasets": _tuple_of(_obj(Dataset)),
+    "gaps": _tuple_of(_obj(CollectionGap)),
+    "services": _str_map,
+    "warnings": _tuple_of(_str),
+}
+
+# Plain field types checked with isinstance (name -> accepted types); None allowed where default is None.
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "document": (dict,),
+    "trust_policy": (dict,),
+    "resource_policy": (dict,),
+    "constraints": (dict,),
+    "details": (dict,),
+    "estimated_records": (int,),
+    "size_bytes": (int,),
+    "attachment_count": (int,),
+    "boundary_usage_count": (int,),
+    "max_session_duration": (int,),
+    "has_login_profile": (bool,),
+}
+
+
+def _build(cls: type[T], value: object, where: str) -> T:
+    _expect(dict, value, where)
+    assert isinstance(value, dict)
+    kwargs: dict[str, object] = {}
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    for name, f in known.items():
+        if name not in value:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise SnapshotError(f"{where}: required field {name!r} is missing")
+            continue
+        raw = value[name]
+        at = f"{where}.{name}"
+        if raw is None:
+            if f.default is not None:
+                raise SnapshotError(f"{at}: must not be null")
+            kwargs[name] = None
+            continue
+        if name in _FIELD_CONVERTERS:
+            kwargs[name] = _FIELD_CONVERTERS[name](raw, at)
+        elif name in _SCALARS:
+            _expect(_SCALARS[name], raw, at)
+            kwargs[name] = raw
+        else:
+            _expect(str, raw, at)
+            kwargs[name] = raw
+    return cls(**kwargs)
+
+
+def dump_snapshot(snapshot: Snapshot, path: Path) -> None:
+    """Write the snapshot as JSON with mode 0600 (it describes an account's security posture)."""
+    data = json.dumps(snapshot.to_json(), indent=1, sort_keys=False)
+    # Create with 0600 from the start (no window where the file is world-readable), and tighten
+    # an existing file too.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+
+
+def load_json_file(path: Path) -> object:
+    """Read a JSON file, turning I/O and syntax errors into ``SnapshotError`` with file and position."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SnapshotError(f"{path}: cannot read the file ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise SnapshotError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    if not text.strip():
+        raise SnapshotError(f"{path}: the file is empty", hint="Collect the snapshot again.")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        truncated = e.pos >= len(text.rstrip()) - 1
+        raise SnapshotError(
+            f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg})"
+            + (" — the file looks truncated" if truncated else ""),
+            hint="Collect the snapshot again (`blastradius collect --output FILE`), "
+            "or check that the file was copied completely.",
+        ) from e
+
+
+def by_arn(items: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:
+    """Index items by ARN (last wins), a small helper shared by the stages."""
+    return {key(item): item for item in items}
