@@ -254,8 +254,9 @@ def _to_jsonable(value: object) -> object:
 
 T = TypeVar("T")
 
+
 def _expect(kind: type | tuple[type, ...], value: object, where: str) -> None:
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise SnapshotError(f"{where}: expected {names}, found {type(value).__name__} {value!r:.80}")
 

@@ -98,6 +98,7 @@ class DatasetFinding:
     grants: tuple[Grant, ...]
     kms_key: str | None = None
     credential_pivot: bool = False
+    personal_data: bool = False  # a sensitivity rule marked the match as personal data (notify step)
 
     @property
     def strongest(self) -> str:
@@ -118,6 +119,8 @@ class DatasetFinding:
             "sensitivity_reasons": list(self.sensitivity_reasons),
             "estimated_records": self.estimated_records,
             "kms_key": self.kms_key,
+            "credential_pivot": self.credential_pivot,
+            "personal_data": self.personal_data,
             "path": [s.to_json() for s in self.path],
             "grants": [g.to_json() for g in self.grants],
         }
@@ -177,6 +180,7 @@ class KeyInfo:
     created: str | None = None
     last_used: Mapping[str, str | None] = field(default_factory=dict)
     identified_by: str = ""  # how the owner was found (snapshot, sts:GetAccessKeyInfo, ...)
+    note: str | None = None  # e.g. why a session key's role is unknown
 
     def to_json(self) -> dict[str, Any]:
         """Contract form; never contains a secret (a KeyInfo never holds one)."""
@@ -189,6 +193,7 @@ class KeyInfo:
             "created": self.created,
             "last_used": dict(self.last_used),
             "identified_by": self.identified_by,
+            "note": self.note,
         }
 
 
@@ -238,15 +243,19 @@ class RotationStep:
     title: str
     why: str
     commands: tuple[str, ...] = ()
+    id: str = ""  # the rotation.toml step id (stable across wording changes)
+    details: tuple[str, ...] = ()  # notes for this incident: datasets to notify about, gaps, roles
 
     def to_json(self) -> dict[str, Any]:
         """Contract form."""
         return {
             "step": self.step,
+            "id": self.id,
             "phase": self.phase,
             "title": self.title,
             "why": self.why,
             "commands": list(self.commands),
+            "details": list(self.details),
         }
 
 

@@ -1,0 +1,50 @@
+"""Renderers: one registry from ``--format`` name to a function of the report.
+
+Every renderer is pure (report in, text out) and never calls AWS. ``render`` is the one entry point;
+the CLI builds ``--format`` choices from ``RENDERERS``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from blastradius.errors import UsageError
+from blastradius.render.common import SECTIONS, describe_path
+from blastradius.render.jsonfmt import render_json
+from blastradius.render.markdown import render_markdown
+from blastradius.render.table import render_table
+from blastradius.report import Report
+
+
+class Renderer(Protocol):
+    """A renderer: ``renderer(report)`` works for all; ``color``/``width`` matter to terminal ones.
+
+    ``only`` names one section of ``SECTIONS`` to render instead of the whole report.
+    """
+
+    def __call__(
+        self, report: Report, /, *, color: bool = False, width: int | None = None, only: str | None = None
+    ) -> str: ...
+
+
+RENDERERS: dict[str, Renderer] = {
+    "table": render_table,
+    "json": render_json,
+    "markdown": render_markdown,
+}
+
+
+def render(
+    report: Report, fmt: str, *, color: bool = False, width: int | None = None, only: str | None = None
+) -> str:
+    """Render ``report`` in format ``fmt`` (a key of ``RENDERERS``), whole or ``only`` one section."""
+    try:
+        renderer = RENDERERS[fmt]
+    except KeyError:
+        raise UsageError(
+            f"unknown format {fmt!r}", hint="Choose one of: " + ", ".join(sorted(RENDERERS))
+        ) from None
+    return renderer(report, color=color, width=width, only=only)
+
+
+__all__ = ["RENDERERS", "SECTIONS", "Renderer", "describe_path", "render"]

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Benchmark: analysing one leaked key from a snapshot, against the cost of merely parsing the JSON.
+
+    python benchmarks/bench.py --sizes 1000,10000 --repeat 3 --out results.json
+
+For each size N (principals; datasets = 10 * N, customer managed policies ≈ N/10) a synthetic snapshot is
+generated with ``benchmarks/synth.py`` (cached under the temp directory, keyed by the sizes, the seed and
+the generator's source, so a changed generator regenerates). Then, each repeat in a fresh interpreter so
+that no cache or warm import carries over:
+
+* ``json.load`` of the snapshot file (the floor any analysis has to pay), and
+* ``blastradius.importers.load_snapshot(path)`` + ``blastradius.analyze.analyze_snapshot(snapshot, key)``
+  for one broad key of the snapshot, timed with ``time.perf_counter`` inside the subprocess (imports are
+  done before the clock starts and reported separately).
+
+Reported: medians of the repeats, the ratio analysis / json.load, peak RSS (``ru_maxrss``) of the
+subprocesses, and the number of datasets the key reaches. A human table goes to stderr, JSON to stdout
+(and to ``--out``). Exit status 1 when the analysis could not run (e.g. the API is not there yet); the
+json.load figures are still reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SYNTH = HERE / "synth.py"
+ANALYSIS_API = "blastradius.importers.load_snapshot + blastradius.analyze.analyze_snapshot"
+
+# Runs in a fresh interpreter: argv = [mode, snapshot path, key id]; prints one JSON line on stdout.
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+
+def peak_rss_bytes():
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB on Linux
+
+mode, path, key = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+if mode == "json":
+    start = time.perf_counter()
+    with path.open("rb") as fh:
+        data = json.load(fh)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_rss_bytes": peak_rss_bytes()}))
+    sys.exit(0)
+
+start = time.perf_counter()
+try:
+    from blastradius.importers import load_snapshot
+    from blastradius.analyze import analyze_snapshot
+except ImportError as e:
+    print(json.dumps({"error": f"the analysis API is not available ({type(e).__name__}: {e})"}))
+    sys.exit(3)
+imported = time.perf_counter()
+snapshot = load_snapshot(path)
+loaded = time.perf_counter()
+report = analyze_snapshot(snapshot, key)
+done = time.perf_counter()
+print(json.dumps({
+    "seconds": done - imported,
+    "import_seconds": imported - start,
+    "load_snapshot_seconds": loaded - imported,
+    "analyze_seconds": done - loaded,
+    "datasets_reached": len(report.datasets),
+    "peak_rss_bytes": peak_rss_bytes(),
+}))
+"""
+
+
+class BenchError(Exception):
+    """A benchmark step failed; the message says which and why."""
+
+
+def _cache_dir(requested: Path | None) -> Path:
+    path = requested or Path(tempfile.gettempdir()) / f"blastradius-bench-{os.getuid()}"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise BenchError(f"cache directory {path} is not private to this user; pass --cache-dir")
+    return path
+
+
+def _generator_digest() -> str:
+    h = hashlib.sha256(SYNTH.read_bytes())
+    h.update((REPO / "blastradius" / "model.py").read_bytes())
+    return h.hexdigest()[:12]
+
+
+def ensure_snapshot(
+    principals: int, datasets: int, policies: int, seed: int, cache: Path, regenerate: bool
+) -> dict[str, Any]:
+    """The synth summary for this size (with ``generation_seconds`` and ``cached``), generating if needed."""
+    stem = f"synth-n{principals}-m{datasets}-p{policies}-s{seed}-{_generator_digest()}"
+    snap, meta = cache / f"{stem}.json", cache / f"{stem}.meta.json"
+    if not regenerate and snap.is_file() and meta.is_file():
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        return {**info, "cached": True}
+    cmd = [sys.executable, str(SYNTH), "--principals", str(principals), "--datasets", str(datasets)]
+    cmd += ["--policies", str(policies), "--seed", str(seed), "--out", str(snap)]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise BenchError(
+            f"synth.py failed for N={principals} (exit {proc.returncode}):\n{proc.stderr.strip()}"
+        )
+    info = {**json.loads(proc.stdout), "generation_seconds": round(seconds, 3)}
+    meta.write_text(json.dumps(info), encoding="utf-8")
+    return {**info, "cached": False}
+
+
+def run_child(mode: str, snapshot: str, key: str, timeout: float) -> dict[str, Any]:
+    """One fresh-interpreter measurement; raises ``BenchError`` with the child's diagnosis on failure."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, mode, snapshot, key],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=REPO,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"{mode} run timed out after {timeout:.0f}s") from e
+    lines = proc.stdout.strip().splitlines()
+    result: dict[str, Any] = {}
+    if lines:
+        try:
+            result = json.loads(lines[-1])
+        except json.JSONDecodeError:
+            result = {}
+    if proc.returncode != 0 or "seconds" not in result:
+        why = result.get("error") or (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        detail = "" if "error" in result else f"\n{proc.stderr.strip()}"
+        raise BenchError(f"{mode} run failed (exit {proc.returncode}): {why}{detail}")
+    return result
+
+
+def _median(runs: list[dict[str, Any]], field: str) -> float:
+    return statistics.median(r[field] for r in runs)
+
+
+def bench_size(
+    n: int, *, repeat: int, seed: int, cache: Path, regenerate: bool, timeout: float, analysis: bool
+) -> dict[str, Any]:
+    datasets, policies = 10 * n, max(10, n // 10)
+    info = ensure_snapshot(n, datasets, policies, seed, cache, regenerate)
+    snap = info["snapshot"]
+    key = info["broad_keys"][0]
+    row: dict[str, Any] = {
+        "principals": info["principals"],
+        "datasets": info["datasets"],
+        "policies": info.get("policies", policies),
+        "snapshot": snap,
+        "snapshot_bytes": Path(snap).stat().st_size,
+        "generation_seconds": info["generation_seconds"],
+        "cached": info["cached"],
+        "key": key,
+    }
+    json_runs = [run_child("json", snap, key, timeout) for _ in range(repeat)]
+    row["json_load_seconds"] = _median(json_runs, "seconds")
+    row["json_load_runs"] = [r["seconds"] for r in json_runs]
+    row["json_load_peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in json_runs)
+    for name in ("analysis_seconds", "load_snapshot_seconds", "analyze_seconds", "import_seconds", "ratio",
+                 "peak_rss_bytes", "datasets_reached", "reached_fraction"):  # fmt: skip
+        row[name] = None
+    row["analysis_runs"] = []
+    row["analysis_error"] = None
+    if not analysis:
+        row["analysis_error"] = "skipped (--skip-analysis)"
+        return row
+    try:
+        runs = [run_child("analyze", snap, key, timeout) for _ in range(repeat)]
+    except BenchError as e:
+        row["analysis_error"] = str(e)
+        return row
+    row["analysis_seconds"] = _median(runs, "seconds")
+    row["analysis_runs"] = [r["seconds"] for r in runs]
+    row["load_snapshot_seconds"] = _median(runs, "load_snapshot_seconds")
+    row["analyze_seconds"] = _median(runs, "analyze_seconds")
+    row["import_seconds"] = _median(runs, "import_seconds")
+    row["ratio"] = row["analysis_seconds"] / row["json_load_seconds"]
+    row["peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in runs)
+    reached = {r["datasets_reached"] for r in runs}
+    if len(reached) != 1:
+        row["analysis_error"] = f"non-deterministic result: datasets reached {sorted(reached)} across repeats"
+    row["datasets_reached"] = runs[0]["datasets_reached"]
+    row["reached_fraction"] = row["datasets_reached"] / row["datasets"]
+    return row
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    header = ["principals", "datasets", "size MB", "gen s", "json.load s", "analysis s", "ratio",
+              "peak MB", "json MB", "reached"]  # fmt: skip
+    lines = [header]
+    mb = 1024 * 1024
+    for r in rows:
+        reached = (
+            "—" if r["datasets_reached"] is None else f"{r['datasets_reached']} ({r['reached_fraction']:.1%})"
+        )
+        gen = _fmt(r["generation_seconds"], ".2f") + (" (cached)" if r["cached"] else "")
+        lines.append(
+            [
+                f"{r['principals']:,}",
+                f"{r['datasets']:,}",
+                f"{r['snapshot_bytes'] / mb:.1f}",
+                gen,
+                _fmt(r["json_load_seconds"], ".3f"),
+                _fmt(r["analysis_seconds"], ".3f"),
+                _fmt(r["ratio"], ".1f") + ("x" if r["ratio"] is not None else ""),
+                _fmt(r["peak_rss_bytes"] and r["peak_rss_bytes"] / mb, ".0f"),
+                f"{r['json_load_peak_rss_bytes'] / mb:.0f}",
+                reached,
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    for r in rows:
+        if r["analysis_error"]:
+            out.append(f"N={r['principals']}: analysis: {r['analysis_error']}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", default="1000,10000", help="comma-separated principal counts (default: %(default)s)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per measurement (median)")
+    parser.add_argument("--out", type=Path, help="also write the JSON results to this file")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--cache-dir", type=Path, help="where generated snapshots are kept (default: temp dir)"
+    )
+    parser.add_argument("--regenerate", action="store_true", help="ignore cached snapshots")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess run")
+    parser.add_argument("--skip-analysis", action="store_true", help="only generate and time json.load")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
+    if not sizes or min(sizes) < 10 or args.repeat < 1:
+        parser.error("--sizes must be integers >= 10 and --repeat >= 1")
+
+    rows: list[dict[str, Any]] = []
+    try:
+        cache = _cache_dir(args.cache_dir)
+        for n in sizes:
+            print(f"bench: N={n} …", file=sys.stderr, flush=True)
+            rows.append(
+                bench_size(
+                    n,
+                    repeat=args.repeat,
+                    seed=args.seed,
+                    cache=cache,
+                    regenerate=args.regenerate,
+                    timeout=args.timeout,
+                    analysis=not args.skip_analysis,
+                )
+            )
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    results = {
+        "schema": "blastradius.bench/v1",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "repeat": args.repeat,
+        "seed": args.seed,
+        "analysis_api": ANALYSIS_API,
+        "results": rows,
+    }
+    print(render_table(rows), file=sys.stderr)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    failed = [r for r in rows if r["analysis_error"] and not args.skip_analysis]
+    if failed:
+        print(
+            f"bench: the analysis part did not run for {len(failed)} size(s) (see above; it needs "
+            f"{ANALYSIS_API}); the json.load figures are reported",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

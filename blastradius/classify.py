@@ -1,0 +1,283 @@
+"""Dataset sensitivity from ``policies/sensitivity.toml``: a level, its reasons, whether it is a credential.
+
+Matching is on word tokens, case-insensitive: names are split at separators, case changes and digits, so
+``customer_number``, ``customerNumber``, ``CustomerNumber`` and ``customer-number`` all read
+``customer number``, and the term ``card`` matches ``cards`` and ``credit_card`` but never ``discard``.
+The rules are compiled once per rule set into token indexes (first word → rest of the term), so a
+dataset costs a dictionary lookup per token, not a scan over every rule: 100,000 datasets classify in
+well under a second.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from blastradius.model import Dataset
+from blastradius.report import SENSITIVITIES, sensitivity_rank
+from blastradius.rules import RuleSet, SensitivityRules
+
+# An uppercase run not followed by lowercase (API in APIKey), a capitalised or lowercase word, or digits.
+_TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _tokens(text: str) -> list[str]:
+    # One join/lower/split in C beats lower-casing token by token.
+    return " ".join(_TOKEN.findall(text)).lower().split()
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """Lower-case word tokens of a name: ``CustomerNumber`` → ``("customer", "number")``."""
+    return tuple(_tokens(text))
+
+
+def _forms(word: str) -> frozenset[str]:
+    """A term word and its plurals, so ``card`` matches ``cards`` and ``delivery`` ``deliveries``."""
+    forms = {word, word + "s", word + "es"}
+    if word.endswith("y") and len(word) > 2:
+        forms.add(word[:-1] + "ies")
+    return frozenset(forms)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Classification:
+    """How sensitive a dataset is and why."""
+
+    sensitivity: str  # high | medium | low | none
+    reasons: tuple[str, ...]  # strongest first, then alphabetical; unique
+    credential_pivot: bool  # a credential for something else: rotate it
+    sensitive_fields: tuple[str, ...]  # field names that matched a field rule above "none"
+    personal_data: bool = False  # a matching rule suggests personal data (notification duty)
+
+
+UNCLASSIFIED = Classification(sensitivity="none", reasons=(), credential_pivot=False, sensitive_fields=())
+
+# (rule index, the term as written in the pack — or, for names and descriptions, the formatted reason)
+_Hit = tuple[int, str]
+
+
+class _TermIndex:
+    """Terms compiled for lookup: each form of a term's first word → the hits it completes.
+
+    A one-word term is complete at once; a longer one carries the forms its following words must
+    take. One dictionary lookup per token decides most words.
+    """
+
+    __slots__ = ("_by_word",)
+
+    def __init__(self) -> None:
+        self._by_word: dict[str, list[tuple[tuple[frozenset[str], ...], _Hit]]] = {}
+
+    def add(self, term: str, hit: _Hit) -> None:
+        forms = [_forms(w) for w in _tokens(term)]
+        for form in forms[0]:
+            self._by_word.setdefault(form, []).append((tuple(forms[1:]), hit))
+
+    def find(self, words: list[str]) -> list[_Hit]:
+        """Every (rule, term) whose term occurs as a contiguous token sequence of ``words``, in order."""
+        by_word = self._by_word
+        if by_word.keys().isdisjoint(words):  # the common case, decided in C
+            return []
+        hits: list[_Hit] = []
+        n = len(words)
+        for i, word in enumerate(words):
+            entries = by_word.get(word)
+            if entries is None:
+                continue
+            for rest, hit in entries:
+                if not rest or (i + len(rest) < n and all(words[i + 1 + j] in f for j, f in enumerate(rest))):
+                    hits.append(hit)
+        return hits
+
+
+class Classifier:
+    """The sensitivity rules compiled for fast matching; ``classify`` a dataset with it."""
+
+    def __init__(self, rules: SensitivityRules) -> None:
+        self.rules = rules.rules
+        self._types = [frozenset(r.types) for r in self.rules]
+        self._ranks = [sensitivity_rank(r.level) for r in self.rules]
+        self._names = _TermIndex()
+        self._descriptions = _TermIndex()
+        self._fields = _TermIndex()
+        self._object_terms = _TermIndex()
+        self._object_rules: list[int] = []
+        self._type_rules: dict[str, list[int]] = {}
+        # normalised tag/detail key -> rule indexes; rules on any tag ("*") separately
+        self._tag_rules: dict[str, list[int]] = {}
+        self._any_tag: list[int] = []
+        self._detail_rules: dict[str, list[int]] = {}
+        self._values: dict[int, _TermIndex] = {}  # tag/detail rule -> its value terms
+        targets = {
+            "name": self._names,
+            "description": self._descriptions,
+            "field": self._fields,
+            "object_key": self._object_terms,
+        }
+        # Name and description reasons that only use {term} are formatted once, here; the index then
+        # yields (rule, reason) for them and (rule, term) for the few that also use {name}.
+        self._name_dynamic = frozenset(
+            i for i, r in enumerate(self.rules) if r.on == "name" and "{name}" in r.reason
+        )
+        for i, rule in enumerate(self.rules):
+            if rule.on in targets:
+                static = rule.on in ("name", "description") and i not in self._name_dynamic
+                for term in rule.terms:
+                    targets[rule.on].add(
+                        term, (i, rule.reason.format_map({"term": term}) if static else term)
+                    )
+                if rule.on == "object_key":
+                    self._object_rules.append(i)
+            elif rule.on == "type":
+                for t in rule.types:
+                    self._type_rules.setdefault(t, []).append(i)
+            else:  # tag | detail
+                values = self._values[i] = _TermIndex()
+                for term in rule.terms:
+                    values.add(term, (i, term))
+                by_key = self._tag_rules if rule.on == "tag" else self._detail_rules
+                for key in rule.keys:
+                    if key == "*" and rule.on == "tag":
+                        self._any_tag.append(i)
+                    else:
+                        by_key.setdefault(" ".join(_tokens(key)), []).append(i)
+        self._extensions = tuple(e for i in self._object_rules for e in self.rules[i].extensions)
+        self._type_hits = {
+            t: [(i, self.rules[i].reason.format_map({"type": t})) for i in rule_ids]
+            for t, rule_ids in self._type_rules.items()
+        }
+        # Field names and tags repeat across datasets (id, email, env=prod): remember their hits.
+        self._field_memo: dict[str, list[tuple[int, str]]] = {}
+        self._tag_memo: dict[tuple[str, str], list[tuple[int, str]]] = {}
+
+    def classify(self, dataset: Dataset) -> Classification:
+        """The level (max over matching rules), reasons, credential flag and sensitive fields."""
+        dtype = dataset.type
+        rules, types, ranks = self.rules, self._types, self._ranks
+        # (rule index, reason) of every match; rules that do not apply to this type are dropped below.
+        pairs = self._names.find(_tokens(dataset.name))
+        if self._name_dynamic:
+            pairs = [
+                (i, rules[i].reason.format_map({"term": text, "name": dataset.name}))
+                if i in self._name_dynamic
+                else (i, text)
+                for i, text in pairs
+            ]
+        if dataset.description:
+            pairs.extend(self._descriptions.find(_tokens(dataset.description)))
+        sensitive_fields: list[str] = []
+        for name in dataset.field_names:
+            hits = self._field_memo.get(name)
+            if hits is None:
+                hits = [
+                    (i, rules[i].reason.format_map({"term": term, "field": name}))
+                    for i, term in self._fields.find(_tokens(name))
+                ]
+                if len(self._field_memo) < _MEMO_LIMIT:
+                    self._field_memo[name] = hits
+            if hits:
+                pairs.extend(hits)
+                if any(ranks[i] > 0 and (not types[i] or dtype in types[i]) for i, _ in hits):
+                    sensitive_fields.append(name)
+        if dataset.object_keys_sample and self._object_rules:
+            pairs.extend(self._object_key_hits(dataset.object_keys_sample, dtype))
+        for tag in dataset.tags.items():
+            hits = self._tag_memo.get(tag)
+            if hits is None:
+                hits = self._tag_hits(*tag)
+                if len(self._tag_memo) < _MEMO_LIMIT:
+                    self._tag_memo[tag] = hits
+            pairs.extend(hits)
+        for key, value in dataset.details.items():
+            if isinstance(value, str):
+                for i in self._detail_rules.get(" ".join(_tokens(key)), ()):
+                    for _, term in self._values[i].find(_tokens(value))[:1]:
+                        pairs.append(
+                            (i, rules[i].reason.format_map({"term": term, "detail": key, "value": value}))
+                        )
+        pairs.extend(self._type_hits.get(dtype, ()))
+
+        if not pairs:
+            return UNCLASSIFIED
+        found: dict[str, int] = {}  # reason -> rank (the strongest rule giving that reason wins)
+        credential_pivot = personal_data = False
+        for i, reason in pairs:
+            if types[i] and dtype not in types[i]:
+                continue
+            if found.get(reason, -1) < ranks[i]:
+                found[reason] = ranks[i]
+            credential_pivot = credential_pivot or rules[i].credential_pivot
+            personal_data = personal_data or rules[i].personal_data
+        if not found:
+            return UNCLASSIFIED
+        return Classification(
+            sensitivity=SENSITIVITIES[max(found.values())],
+            reasons=tuple(found) if len(found) == 1 else tuple(sorted(found, key=lambda r: (-found[r], r))),
+            credential_pivot=credential_pivot,
+            sensitive_fields=tuple(dict.fromkeys(sensitive_fields)),
+            personal_data=personal_data,
+        )
+
+    def _tag_hits(self, key: str, value: str) -> list[tuple[int, str]]:
+        """The tag rules a tag matches (each with the first of its terms found in the value)."""
+        words = _tokens(value)
+        hits: list[tuple[int, str]] = []
+        for i in (*self._tag_rules.get(" ".join(_tokens(key)), ()), *self._any_tag):
+            for _, term in self._values[i].find(words)[:1]:
+                hits.append((i, self.rules[i].reason.format_map({"term": term, "tag": key, "value": value})))
+        return hits
+
+    def _object_key_hits(self, keys: Iterable[str], dtype: str) -> list[tuple[int, str]]:
+        """Each object-key rule reports its first matching key only (a sample can hold thousands)."""
+        pending = [i for i in self._object_rules if not self._types[i] or dtype in self._types[i]]
+        hits: list[tuple[int, str]] = []
+        for key in keys:
+            if not pending:
+                break
+            lowered = key.lower()
+            has_extension = lowered.endswith(self._extensions) if self._extensions else False
+            by_rule: dict[int, str] = {}
+            for i, term in self._object_terms.find(_tokens(key)):
+                by_rule.setdefault(i, term)
+            if not by_rule and not has_extension:
+                continue
+            for i in list(pending):
+                rule = self.rules[i]
+                matched = by_rule.get(i)
+                if rule.terms and matched is None:
+                    continue
+                extension = ""
+                if rule.extensions:
+                    if not has_extension or not lowered.endswith(rule.extensions):
+                        continue
+                    extension = next(e for e in rule.extensions if lowered.endswith(e))
+                hits.append(
+                    (i, rule.reason.format_map({"term": matched or "", "key": key, "extension": extension}))
+                )
+                pending.remove(i)
+        return hits
+
+
+_MEMO_LIMIT = 100_000
+
+
+_COMPILED: dict[int, tuple[SensitivityRules, Classifier]] = {}
+
+
+def classifier_for(rules: RuleSet | SensitivityRules) -> Classifier:
+    """The compiled classifier of a rule set (compiled once, then reused)."""
+    sensitivity = rules.sensitivity if isinstance(rules, RuleSet) else rules
+    cached = _COMPILED.get(id(sensitivity))
+    if cached is not None and cached[0] is sensitivity:
+        return cached[1]
+    if len(_COMPILED) > 16:
+        _COMPILED.clear()
+    classifier = Classifier(sensitivity)
+    _COMPILED[id(sensitivity)] = (sensitivity, classifier)
+    return classifier
+
+
+def classify(dataset: Dataset, rules: RuleSet | SensitivityRules) -> Classification:
+    """Classify one dataset: the highest level of the matching rules, with their reasons."""
+    return classifier_for(rules).classify(dataset)

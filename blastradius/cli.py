@@ -1,0 +1,375 @@
+"""The ``blastradius`` command line: one small function per command, one error boundary, no logic.
+
+Exit codes: 0 — done, nothing at or above ``--fail-on``; 1 — a reachable dataset at or above
+``--fail-on``; 2 — usage error or nothing useful could be produced (with a one-paragraph diagnosis).
+stdout carries the report only; progress, warnings and diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from blastradius import api
+from blastradius.errors import BlastRadiusError, UsageError
+from blastradius.render import RENDERERS, render
+from blastradius.report import Report, sensitivity_rank
+
+app = typer.Typer(
+    name="blastradius",
+    help="Leaked AWS access key → which data it can reach, by which path, and what to do now.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err = Console(stderr=True, highlight=False)
+log = logging.getLogger("blastradius")
+
+
+class FailOn(enum.StrEnum):
+    """Sensitivity at or above which a reachable dataset makes the exit code 1."""
+
+    high = "high"
+    medium = "medium"
+    low = "low"
+    none = "none"
+
+
+KeyOpt = Annotated[str, typer.Option("--key", "-k", help="The leaked access key id (AKIA… or ASIA…).")]
+SnapshotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--snapshot",
+        help="Work offline on a saved snapshot (or raw `aws iam get-account-authorization-details` output).",
+    ),
+]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile of the auditor credentials.")]
+RegionOpt = Annotated[
+    list[str] | None, typer.Option("--region", help="Region to collect (repeatable; default: the session's).")
+]
+AllRegionsOpt = Annotated[bool, typer.Option("--all-regions", help="Collect every enabled region.")]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        envvar="AWS_ENDPOINT_URL",
+        help="Send every AWS call to this endpoint (e.g. a moto server).",
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(RENDERERS)}.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to FILE (mode 0600).")
+]
+FailOnOpt = Annotated[
+    FailOn, typer.Option("--fail-on", help="Exit 1 when a reachable dataset is at or above this sensitivity.")
+]
+PoliciesOpt = Annotated[
+    Path | None, typer.Option("--policies", help="Directory of rule packs overriding the shipped ones.")
+]
+ContextOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--assume-context",
+        help="Force a condition key's value, KEY=VALUE (repeatable), e.g. aws:SourceIp=10.0.0.5.",
+    ),
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Log AWS calls and re-raise errors with tracebacks.")]
+SecretStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--secret-stdin",
+        help="Read the leaked secret from stdin (first line; optional second line: session token) and "
+        "identify the key with sts:GetCallerIdentity. Never pass a secret as an argument.",
+    ),
+]
+ServicesOpt = Annotated[
+    list[str] | None, typer.Option("--services", help="Collect only these services (repeatable).")
+]
+
+
+@contextmanager
+def _boundary(debug: bool) -> Iterator[None]:
+    """The one error boundary: a ``BlastRadiusError`` becomes a diagnosis on stderr and exit code 2."""
+    if debug:
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
+        for noisy in ("botocore.hooks", "botocore.loaders", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.INFO)
+    try:
+        yield
+    except BlastRadiusError as e:
+        if debug:
+            raise
+        err.print(f"[bold red]error:[/] {e.diagnostics()}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in RENDERERS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"Choose among: {', '.join(RENDERERS)}.")
+    return fmt
+
+
+def _parse_context(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--assume-context {pair!r} is not KEY=VALUE", hint="e.g. aws:SourceIp=10.0.0.5")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _emit(report: Report, fmt: str, output: Path | None) -> None:
+    text = render(report, fmt, color=output is None and sys.stdout.isatty())
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    api.write_private(output, text)
+    err.print(f"report written to {output}")
+
+
+def _exit_for(report: Report, fail_on: FailOn) -> None:
+    if fail_on is FailOn.none:
+        return
+    threshold = sensitivity_rank(fail_on.value)
+    if any(sensitivity_rank(d.sensitivity) >= threshold for d in report.datasets):
+        raise typer.Exit(1)
+
+
+def _read_secret() -> api.LeakedCredentials:
+    """First stdin line is the secret, an optional second the session token; never from argv."""
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("leaked secret access key (not echoed): ")
+        token = None
+    else:
+        lines = sys.stdin.read().splitlines()
+        secret = lines[0].strip() if lines else ""
+        token = lines[1].strip() if len(lines) > 1 and lines[1].strip() else None
+    if not secret:
+        raise UsageError(
+            "--secret-stdin was given but stdin held no secret", hint='echo "$SECRET" | blastradius …'
+        )
+    return api.LeakedCredentials.from_input(secret, token)
+
+
+class _Progress:
+    """Collection progress on stderr (rich), fed by the collector's observer callbacks."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn("collect"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} {task.description}"),
+            console=err,
+            transient=True,
+        )
+        self._task = self._progress.add_task("", total=None)
+        self.lines: list[str] = []
+
+    def __enter__(self) -> _Progress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+        for line in self.lines:
+            err.print(line, highlight=False)
+
+    def set_total(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def on_start(self, service: str, region: str) -> None:
+        self._progress.update(self._task, description=f"{service} {region}")
+
+    def on_done(self, service: str, region: str, count: int, error: str | None) -> None:
+        self._progress.advance(self._task)
+        if error is None:
+            mark = f"✓ {count}"
+        elif error == "partial":
+            mark = f"~ partial ({count} seen, some calls failed)"
+        else:
+            mark = f"✗ {error}"
+        self.lines.append(f"  {service:<15} {region:<15} {mark}")
+
+
+def _live_args(
+    profile: str | None, region: list[str] | None, all_regions: bool, endpoint_url: str | None
+) -> api.LiveOptions:
+    return api.LiveOptions(
+        profile=profile,
+        regions=tuple(region or ()),
+        all_regions=all_regions,
+        endpoint_url=endpoint_url or None,
+    )
+
+
+def _analyze(
+    *,
+    key: str,
+    snapshot: Path | None,
+    profile: str | None,
+    region: list[str] | None,
+    all_regions: bool,
+    endpoint_url: str | None,
+    secret_stdin: bool,
+    policies: Path | None,
+    assume_context: list[str] | None,
+) -> Report:
+    overrides = _parse_context(assume_context)
+    if snapshot is not None:
+        if secret_stdin:
+            raise UsageError("--secret-stdin needs live credentials; it cannot be combined with --snapshot")
+        return api.analyze(key, snapshot=snapshot, policies=policies, context_overrides=overrides)
+    leaked = _read_secret() if secret_stdin else None
+    if leaked is not None:
+        err.print(
+            "[yellow]warning:[/] identifying the key calls sts:GetCallerIdentity WITH THE LEAKED KEY; "
+            "the call is recorded in the key owner's CloudTrail (and alerts an attacker watching it).",
+            markup=True,
+        )
+    with _Progress() as progress:
+        return api.analyze(
+            key,
+            live=_live_args(profile, region, all_regions, endpoint_url),
+            leaked=leaked,
+            policies=policies,
+            context_overrides=overrides,
+            observer=progress,
+        )
+
+
+@app.command()
+def analyze(
+    key: KeyOpt,
+    snapshot: SnapshotOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    endpoint_url: EndpointOpt = None,
+    secret_stdin: SecretStdinOpt = False,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.none,
+    policies: PoliciesOpt = None,
+    assume_context: ContextOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Which data can this leaked key reach, by which path — and what to do now."""
+    with _boundary(debug):
+        _check_format(fmt)
+        report = _analyze(
+            key=key,
+            snapshot=snapshot,
+            profile=profile,
+            region=region,
+            all_regions=all_regions,
+            endpoint_url=endpoint_url,
+            secret_stdin=secret_stdin,
+            policies=policies,
+            assume_context=assume_context,
+        )
+        _emit(report, fmt, output)
+    _exit_for(report, fail_on)
+
+
+@app.command()
+def rotate(
+    key: KeyOpt,
+    snapshot: SnapshotOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    endpoint_url: EndpointOpt = None,
+    secret_stdin: SecretStdinOpt = False,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    policies: PoliciesOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the rotation / remediation runbook for a leaked key (nothing is executed)."""
+    with _boundary(debug):
+        _check_format(fmt)
+        report = _analyze(
+            key=key,
+            snapshot=snapshot,
+            profile=profile,
+            region=region,
+            all_regions=all_regions,
+            endpoint_url=endpoint_url,
+            secret_stdin=secret_stdin,
+            policies=policies,
+            assume_context=None,
+        )
+        text = render(report, fmt, color=output is None and sys.stdout.isatty(), only="rotation_plan")
+        if output is None:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        else:
+            api.write_private(output, text)
+
+
+@app.command()
+def collect(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Snapshot file to write (mode 0600).")],
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    endpoint_url: EndpointOpt = None,
+    services: ServicesOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Collect the auditor's account (read-only) into a snapshot for offline analysis."""
+    with _boundary(debug), _Progress() as progress:
+        snap = api.collect(
+            _live_args(profile, region, all_regions, endpoint_url), services=services, observer=progress
+        )
+        api.save_snapshot(snap, output)
+    err.print(
+        f"snapshot of account {snap.account_id} written to {output} "
+        f"({len(snap.users)} users, {len(snap.roles)} roles, {len(snap.datasets)} datasets, "
+        f"{len(snap.gaps)} coverage gaps)"
+    )
+
+
+@app.command()
+def demo(
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.none,
+    debug: DebugOpt = False,
+) -> None:
+    """Replay a leaked-key incident in an embedded moto account: full report and runbook, no AWS needed."""
+    from blastradius import demo as demo_mod
+
+    with _boundary(debug):
+        _check_format(fmt)
+        err.print(
+            "[bold]demo:[/] a subcontractor's access key was pushed to a public repository. Building the "
+            "account in an in-process moto AWS, then running the real pipeline against it…",
+            markup=True,
+        )
+        report = demo_mod.run_demo()
+        _emit(report, fmt, output)
+    _exit_for(report, fail_on)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,328 @@
+"""IAM: users, groups, roles and managed policies, with access keys and login profiles.
+
+``GetAccountAuthorizationDetails`` (GAAD) gives principals and policies in one paginated call, but
+it omits managed policies that are used *only* as permissions boundaries (typically AWS managed
+ones); those are fetched with GetPolicy + GetPolicyVersion. Access keys, their last use and login
+profiles are per-user calls, fanned out over a small thread pool.
+https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from blastradius.collect.base import (
+    GLOBAL_REGION,
+    IamEntities,
+    Raw,
+    Recorder,
+    Scope,
+    ServiceResult,
+    first_listing_error,
+    for_each,
+    iso,
+    present,
+    tags_dict,
+)
+from blastradius.model import AccessKey, Group, JsonDict, ManagedPolicy, PolicyDocument, Role, User
+
+SERVICE = "iam"
+GAAD_OPERATION = "GetAccountAuthorizationDetails"
+GAAD_FILTERS = ("User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy")
+GAAD_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+
+
+@dataclass(slots=True, kw_only=True)
+class IamRaw:
+    """Raw IAM responses. ``gaad`` is the merged GAAD pages (None when GAAD failed); a user missing
+    from ``access_keys`` / ``login_profiles`` is one whose call failed (a gap says why)."""
+
+    gaad: Raw | None
+    boundary_policies: list[Raw] = field(default_factory=list)
+    access_keys: dict[str, list[Raw]] = field(default_factory=dict)
+    login_profiles: dict[str, bool] = field(default_factory=dict)
+
+
+def get_iam(scope: Scope, recorder: Recorder) -> IamRaw:
+    """Call GAAD (all pages, all filters), fetch boundary-only policies, then per-user keys and logins."""
+    iam = scope.client(SERVICE)
+    gaad = _get_gaad(iam, recorder)
+    if gaad is None:
+        return IamRaw(gaad=None)
+    raw = IamRaw(gaad=gaad, boundary_policies=_get_boundary_only_policies(iam, recorder, gaad))
+    users = [(u["UserName"], u["Arn"]) for u in gaad["UserDetailList"]]
+    for name, keys, login in for_each(
+        users, lambda u: _get_user_extras(iam, recorder, *u), scope.max_workers
+    ):
+        if keys is not None:
+            raw.access_keys[name] = keys
+        if login is not None:
+            raw.login_profiles[name] = login
+    return raw
+
+
+def _get_gaad(iam: Any, recorder: Recorder) -> Raw | None:
+    merged: Raw = {key: [] for key in GAAD_LISTS}
+    try:
+        pages = iam.get_paginator("get_account_authorization_details").paginate(Filter=list(GAAD_FILTERS))
+        for page in pages:
+            for key in GAAD_LISTS:
+                merged[key].extend(page.get(key, []))
+    except (ClientError, BotoCoreError) as e:
+        recorder.add_gap(GAAD_OPERATION, e, resource=None, region=None)
+        return None
+    return merged
+
+
+def boundary_arns(gaad: Mapping[str, Any]) -> set[str]:
+    """Every permissions-boundary policy ARN referenced by a user or role."""
+    found: set[str] = set()
+    for entity in [*gaad.get("UserDetailList", []), *gaad.get("RoleDetailList", [])]:
+        arn = (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        if arn:
+            found.add(arn)
+    return found
+
+
+def _get_boundary_only_policies(iam: Any, recorder: Recorder, gaad: Raw) -> list[Raw]:
+    known = {p["Arn"] for p in gaad["Policies"]}
+    fetched: list[Raw] = []
+    for arn in sorted(boundary_arns(gaad) - known):
+        ok, response = recorder.call("GetPolicy", iam.get_policy, resource=arn, PolicyArn=arn)
+        if not ok:
+            continue
+        policy = dict(response["Policy"])
+        ok, version = recorder.call(
+            "GetPolicyVersion",
+            iam.get_policy_version,
+            resource=arn,
+            PolicyArn=arn,
+            VersionId=policy["DefaultVersionId"],
+        )
+        if not ok:
+            continue
+        policy["PolicyVersionList"] = [{**version["PolicyVersion"], "IsDefaultVersion": True}]
+        fetched.append(policy)
+    return fetched
+
+
+def _get_user_extras(
+    iam: Any, recorder: Recorder, user_name: str, user_arn: str
+) -> tuple[str, list[Raw] | None, bool | None]:
+    """(user, access keys with ``LastUsed`` or None on failure, has login profile or None on failure)."""
+    keys = recorder.paginate(
+        iam, "list_access_keys", "AccessKeyMetadata", resource=user_arn, UserName=user_name
+    )
+    if keys is not None:
+        keys = [dict(k) for k in keys]
+        for key in keys:
+            ok, last_used = recorder.call(
+                "GetAccessKeyLastUsed",
+                iam.get_access_key_last_used,
+                resource=key["AccessKeyId"],
+                AccessKeyId=key["AccessKeyId"],
+            )
+            if ok:
+                key["LastUsed"] = last_used.get("AccessKeyLastUsed", {})
+    ok, profile = recorder.call(
+        "GetLoginProfile",
+        iam.get_login_profile,
+        resource=user_arn,
+        absent=("NoSuchEntity",),
+        UserName=user_name,
+    )
+    return user_name, keys, (profile is not None) if ok else None
+
+
+def policy_document(value: object) -> JsonDict:
+    """A policy document as a dict: boto3 decodes them already; raw API/CLI dumps may hold JSON text,
+    possibly URL-encoded (as the IAM query API returns it)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        decoded = json.loads(text if text.startswith("{") else unquote(text))
+        if isinstance(decoded, dict):
+            return decoded
+    raise ValueError(f"a policy document must be a JSON object, found {type(value).__name__}")
+
+
+def policy_name_from_arn(arn: str) -> str:
+    """``arn:aws:iam::aws:policy/service-role/Foo`` -> ``Foo`` (moto's GAAD omits PolicyName)."""
+    return arn.rsplit("/", 1)[-1]
+
+
+def _inline(policies: Iterable[Mapping[str, Any]] | None) -> tuple[PolicyDocument, ...]:
+    return tuple(
+        PolicyDocument(name=p["PolicyName"], document=policy_document(p["PolicyDocument"]))
+        for p in sorted(policies or (), key=lambda p: str(p["PolicyName"]))
+    )
+
+
+def _attached(policies: Iterable[Mapping[str, Any]] | None) -> tuple[str, ...]:
+    return tuple(sorted(p["PolicyArn"] for p in policies or ()))
+
+
+def _boundary(entity: Mapping[str, Any]) -> str | None:
+    arn = (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    return str(arn) if arn else None
+
+
+def normalise_access_key(raw: Mapping[str, Any]) -> AccessKey:
+    """ListAccessKeys metadata (plus ``LastUsed`` from GetAccessKeyLastUsed) -> ``AccessKey``."""
+    last_used = raw.get("LastUsed") or {}
+    return AccessKey(
+        access_key_id=raw["AccessKeyId"],
+        user_name=raw["UserName"],
+        status=raw["Status"],
+        created=iso(raw.get("CreateDate")),
+        last_used_date=iso(last_used.get("LastUsedDate")),
+        last_used_service=present(last_used.get("ServiceName")),
+        last_used_region=present(last_used.get("Region")),
+    )
+
+
+def normalise_user(
+    raw: Mapping[str, Any],
+    *,
+    access_keys: Sequence[Mapping[str, Any]] = (),
+    login_profile: bool | None = None,
+) -> User:
+    """A GAAD ``UserDetailList`` entry -> ``User``."""
+    return User(
+        arn=raw["Arn"],
+        name=raw["UserName"],
+        user_id=raw.get("UserId", ""),
+        path=raw.get("Path", "/"),
+        created=iso(raw.get("CreateDate")),
+        inline_policies=_inline(raw.get("UserPolicyList")),
+        managed_policy_arns=_attached(raw.get("AttachedManagedPolicies")),
+        group_names=tuple(sorted(raw.get("GroupList") or ())),
+        permissions_boundary_arn=_boundary(raw),
+        tags=tags_dict(raw.get("Tags")),
+        access_keys=tuple(
+            sorted((normalise_access_key(k) for k in access_keys), key=lambda k: k.access_key_id)
+        ),
+        has_login_profile=login_profile,
+    )
+
+
+def normalise_group(raw: Mapping[str, Any]) -> Group:
+    """A GAAD ``GroupDetailList`` entry -> ``Group``."""
+    return Group(
+        arn=raw["Arn"],
+        name=raw["GroupName"],
+        group_id=raw.get("GroupId", ""),
+        path=raw.get("Path", "/"),
+        inline_policies=_inline(raw.get("GroupPolicyList")),
+        managed_policy_arns=_attached(raw.get("AttachedManagedPolicies")),
+    )
+
+
+def normalise_role(raw: Mapping[str, Any]) -> Role:
+    """A GAAD ``RoleDetailList`` entry -> ``Role``."""
+    last_used = raw.get("RoleLastUsed") or {}
+    max_session = raw.get("MaxSessionDuration")
+    return Role(
+        arn=raw["Arn"],
+        name=raw["RoleName"],
+        trust_policy=policy_document(raw["AssumeRolePolicyDocument"]),
+        role_id=raw.get("RoleId", ""),
+        path=raw.get("Path", "/"),
+        created=iso(raw.get("CreateDate")),
+        inline_policies=_inline(raw.get("RolePolicyList")),
+        managed_policy_arns=_attached(raw.get("AttachedManagedPolicies")),
+        permissions_boundary_arn=_boundary(raw),
+        tags=tags_dict(raw.get("Tags")),
+        max_session_duration=int(max_session) if max_session is not None else None,
+        last_used_date=iso(last_used.get("LastUsedDate")),
+        last_used_region=last_used.get("Region"),
+    )
+
+
+def normalise_managed_policy(raw: Mapping[str, Any]) -> ManagedPolicy:
+    """A GAAD ``Policies`` entry (or GetPolicy + its default version) -> ``ManagedPolicy``.
+
+    The document is the default version's; a policy without one is malformed input, not "no permissions".
+    """
+    arn = raw["Arn"]
+    default_id = raw.get("DefaultVersionId")
+    versions = raw["PolicyVersionList"]
+    default = [
+        v for v in versions if v.get("IsDefaultVersion") or (default_id and v.get("VersionId") == default_id)
+    ]
+    if not default:
+        raise ValueError(f"managed policy {arn} has no default version document")
+    attachments = raw.get("AttachmentCount")
+    boundary_uses = raw.get("PermissionsBoundaryUsageCount")
+    return ManagedPolicy(
+        arn=arn,
+        name=raw.get("PolicyName") or policy_name_from_arn(arn),
+        document=policy_document(default[0]["Document"]),
+        policy_id=raw.get("PolicyId"),
+        default_version_id=default_id or default[0].get("VersionId"),
+        attachment_count=int(attachments) if attachments is not None else None,
+        boundary_usage_count=int(boundary_uses) if boundary_uses is not None else None,
+    )
+
+
+def normalise_iam(
+    gaad: Mapping[str, Any],
+    *,
+    boundary_policies: Sequence[Mapping[str, Any]] = (),
+    access_keys: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    login_profiles: Mapping[str, bool] | None = None,
+) -> IamEntities:
+    """GAAD output (plus boundary-only policies, keys and login profiles) -> ``IamEntities``.
+
+    Pure: used by the collector and by the importer of saved ``get-account-authorization-details``
+    output (which has no keys or login profiles: ``has_login_profile`` stays None, unknown).
+    """
+    keys = access_keys or {}
+    logins = login_profiles or {}
+    policies = {p["Arn"]: p for p in [*gaad.get("Policies", []), *boundary_policies]}
+    return IamEntities(
+        users=tuple(
+            sorted(
+                (
+                    normalise_user(
+                        u, access_keys=keys.get(u["UserName"], ()), login_profile=logins.get(u["UserName"])
+                    )
+                    for u in gaad.get("UserDetailList", [])
+                ),
+                key=lambda u: u.arn,
+            )
+        ),
+        groups=tuple(
+            sorted((normalise_group(g) for g in gaad.get("GroupDetailList", [])), key=lambda g: g.arn)
+        ),
+        roles=tuple(sorted((normalise_role(r) for r in gaad.get("RoleDetailList", [])), key=lambda r: r.arn)),
+        managed_policies=tuple(normalise_managed_policy(policies[arn]) for arn in sorted(policies)),
+    )
+
+
+def collect_iam(scope: Scope) -> ServiceResult:
+    """Get and normalise IAM for the account (a global service: runs once)."""
+    recorder = Recorder(SERVICE, GLOBAL_REGION)
+    raw = get_iam(scope, recorder)
+    gaps = recorder.gaps
+    if raw.gaad is None:
+        return ServiceResult(
+            service=SERVICE,
+            region=GLOBAL_REGION,
+            gaps=gaps,
+            listing_error=first_listing_error(gaps, GAAD_OPERATION),
+        )
+    entities = normalise_iam(
+        raw.gaad,
+        boundary_policies=raw.boundary_policies,
+        access_keys=raw.access_keys,
+        login_profiles=raw.login_profiles,
+    )
+    return ServiceResult(service=SERVICE, region=GLOBAL_REGION, iam=entities, gaps=gaps)

@@ -1,0 +1,183 @@
+"""S3: every bucket of the account with its region, policy, public access block, default encryption,
+tags and a bounded sample of object keys.
+
+Buckets are global: ListBuckets runs once and each bucket is attributed to its own region (all
+buckets are kept, whatever regions were asked for, because a leaked key reaches them all). The
+per-bucket calls go to a client in the bucket's region.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from blastradius.collect.base import (
+    FAILED_KEY,
+    GLOBAL_REGION,
+    Raw,
+    Recorder,
+    Scope,
+    ServiceResult,
+    for_each,
+    iso,
+    not_collected,
+    tags_dict,
+)
+from blastradius.model import S3_BUCKET, Dataset
+
+SERVICE = "s3"
+OBJECT_SAMPLE_SIZE = 200
+UNKNOWN_REGION = "unknown"
+_KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+
+
+def bucket_arn(name: str, partition: str = "aws") -> str:
+    """``arn:aws:s3:::NAME``."""
+    return f"arn:{partition}:s3:::{name}"
+
+
+def bucket_region(location: Mapping[str, Any] | None) -> str:
+    """GetBucketLocation's answer as a region name (None means us-east-1, ``EU`` means eu-west-1)."""
+    constraint = (location or {}).get("LocationConstraint")
+    if not constraint:
+        return "us-east-1"
+    return "eu-west-1" if constraint == "EU" else str(constraint)
+
+
+def get_s3(scope: Scope, recorder: Recorder, *, sample_size: int = OBJECT_SAMPLE_SIZE) -> list[Raw] | None:
+    """ListBuckets, then per bucket its location, policy, public access block, encryption, tags and a
+    sample of object keys. None when the listing itself failed."""
+    # No MaxBuckets: without it ListBuckets returns every bucket (and moto truncates silently with it).
+    buckets = recorder.paginate(scope.client(SERVICE), "list_buckets", "Buckets")
+    if buckets is None:
+        return None
+    return for_each(buckets, lambda b: _get_bucket(scope, recorder, b, sample_size), scope.max_workers)
+
+
+def _get_bucket(scope: Scope, recorder: Recorder, bucket: Mapping[str, Any], sample_size: int) -> Raw:
+    name = bucket["Name"]
+    arn = bucket_arn(name, scope.partition)
+    record: Raw = {"Bucket": dict(bucket)}
+    if bucket.get("BucketRegion"):
+        # Recent ListBuckets responses carry the region; no GetBucketLocation needed.
+        record["Region"] = bucket["BucketRegion"]
+    else:
+        home = scope.client(SERVICE)
+        ok, location = recorder.call(
+            "GetBucketLocation", home.get_bucket_location, resource=arn, region=GLOBAL_REGION, Bucket=name
+        )
+        if ok:
+            record["Region"] = bucket_region(location)
+        else:
+            record.setdefault(FAILED_KEY, []).append("GetBucketLocation")
+    region = record.get("Region")
+    # Unknown region: the home-region client still works, botocore follows S3's region redirects.
+    s3 = scope.client(SERVICE, region) if region else scope.client(SERVICE)
+    where = {"resource": arn, "region": region or UNKNOWN_REGION}
+    recorder.fetch(
+        record,
+        "Policy",
+        "GetBucketPolicy",
+        s3.get_bucket_policy,
+        absent=("NoSuchBucketPolicy",),
+        Bucket=name,
+        **where,
+    )
+    recorder.fetch(
+        record,
+        "PublicAccessBlock",
+        "GetPublicAccessBlock",
+        s3.get_public_access_block,
+        absent=("NoSuchPublicAccessBlockConfiguration",),
+        Bucket=name,
+        **where,
+    )
+    recorder.fetch(
+        record,
+        "Encryption",
+        "GetBucketEncryption",
+        s3.get_bucket_encryption,
+        absent=("ServerSideEncryptionConfigurationNotFoundError",),
+        Bucket=name,
+        **where,
+    )
+    recorder.fetch(
+        record,
+        "Tagging",
+        "GetBucketTagging",
+        s3.get_bucket_tagging,
+        absent=("NoSuchTagSet",),
+        Bucket=name,
+        **where,
+    )
+    recorder.fetch(
+        record, "Objects", "ListObjectsV2", s3.list_objects_v2, Bucket=name, MaxKeys=sample_size, **where
+    )
+    return record
+
+
+def _encryption(raw: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
+    """(display details, KMS key reference) of a GetBucketEncryption response."""
+    if raw is None:
+        return None, None
+    for rule in raw.get("ServerSideEncryptionConfiguration", {}).get("Rules", []):
+        default = rule.get("ApplyServerSideEncryptionByDefault")
+        if not default:
+            continue
+        algorithm = default.get("SSEAlgorithm")
+        # SSE-KMS without a key id uses the AWS managed key aws/s3: no extra key permission is needed.
+        key = default.get("KMSMasterKeyID") if algorithm in _KMS_ALGORITHMS else None
+        details = {"algorithm": algorithm, "kms_key": key, "bucket_key": rule.get("BucketKeyEnabled")}
+        return details, key
+    return None, None
+
+
+def normalise_bucket(raw: Mapping[str, Any], *, account_id: str, partition: str = "aws") -> Dataset:
+    """One raw bucket record (see ``get_s3``) -> ``Dataset``."""
+    bucket = raw["Bucket"]
+    name = bucket["Name"]
+    details: dict[str, Any] = {"created": iso(bucket.get("CreationDate"))}
+    if "PublicAccessBlock" in raw:
+        pab = raw["PublicAccessBlock"]
+        details["public_access_block"] = dict(pab["PublicAccessBlockConfiguration"]) if pab else None
+    encryption, kms_key = _encryption(raw.get("Encryption"))
+    if "Encryption" in raw:
+        details["encryption"] = encryption
+    sample: tuple[str, ...] = ()
+    if "Objects" in raw:
+        objects = raw["Objects"]
+        sample = tuple(o["Key"] for o in objects.get("Contents", []))
+        details["objects_sampled"] = len(sample)
+        details["objects_truncated"] = bool(objects.get("IsTruncated"))
+    policy = raw.get("Policy")
+    return Dataset(
+        arn=bucket_arn(name, partition),
+        type=S3_BUCKET,
+        name=name,
+        account_id=account_id,
+        region=raw.get("Region") or UNKNOWN_REGION,
+        resource_policy=json.loads(policy["Policy"]) if policy else None,
+        kms_key=kms_key,
+        tags=tags_dict((raw.get("Tagging") or {}).get("TagSet")),
+        object_keys_sample=sample,
+        details={**details, **not_collected(raw)},
+    )
+
+
+def normalise_s3(
+    raw: Sequence[Mapping[str, Any]], *, account_id: str, partition: str = "aws"
+) -> tuple[Dataset, ...]:
+    """Raw bucket records -> datasets, sorted by ARN."""
+    datasets = (normalise_bucket(r, account_id=account_id, partition=partition) for r in raw)
+    return tuple(sorted(datasets, key=lambda d: d.arn))
+
+
+def collect_s3(scope: Scope) -> ServiceResult:
+    """Get and normalise every bucket (global listing: runs once)."""
+    recorder = Recorder(SERVICE, GLOBAL_REGION)
+    raw = get_s3(scope, recorder)
+    datasets = (
+        None if raw is None else normalise_s3(raw, account_id=scope.account_id, partition=scope.partition)
+    )
+    return recorder.result(datasets, listing_operation="ListBuckets")

@@ -1,0 +1,787 @@
+"""The permission graph: principals and datasets joined by ``assume``, ``escalate`` and ``access`` edges.
+
+Edges are computed by asking the policy engine, never by matching action names. The graph is built
+lazily: ``PermissionGraph.expand(arn)`` computes one principal's outgoing edges the first time a search
+reaches it, so analysing one key touches only the part of the account that key can reach, while
+``expand_all()`` builds everything (for audits). Candidate resources come from an index driven by the
+principal's own Allow statements (DESIGN.md §4): a statement reaches the datasets its resource patterns
+select by literal ARN prefix; resource policies that name the principal add theirs. Nothing evaluates
+every (principal, action, resource) triple.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from blastradius.errors import PolicyError
+from blastradius.model import (
+    DYNAMODB_TABLE,
+    KMS_KEY,
+    Dataset,
+    ManagedPolicy,
+    PolicyDocument,
+    Role,
+    Snapshot,
+    User,
+)
+from blastradius.policy import (
+    Context,
+    Decision,
+    Policy,
+    Request,
+    RequestPrincipal,
+    Verdict,
+    decide,
+    parse_policy,
+)
+from blastradius.report import CONDITIONAL, DEFINITE, LEVELS
+from blastradius.rules import RuleSet
+
+ASSUME = "assume"
+ACCESS = "access"
+ESCALATE = "escalate"
+
+ASSUME_ACTION = "sts:AssumeRole"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edge:
+    """Evidence for one edge: how ``source`` reaches ``target``, and how sure we are."""
+
+    source: str
+    target: str
+    kind: str  # assume | access | escalate
+    certainty: str
+    actions: tuple[str, ...]
+    policy: str | None
+    statement: str | None
+    conditions: tuple[str, ...] = ()
+    level: str | None = None  # access edges: list | read | write | admin
+    technique: str | None = None  # escalate edges
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    """A user or role with its compiled policies, ready for the engine."""
+
+    arn: str
+    kind: str  # user | role
+    name: str
+    account_id: str
+    identity_policies: tuple[Policy, ...]
+    boundary: Policy | None
+    request_principal: RequestPrincipal
+    trust_policy: Policy | None = None
+
+
+def _account_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _prefix(pattern: str) -> str:
+    """The literal part of an ARN pattern before its first wildcard or policy variable."""
+    cut = len(pattern)
+    for ch in "*?$":
+        i = pattern.find(ch)
+        if i != -1:
+            cut = min(cut, i)
+    return pattern[:cut]
+
+
+class _PrefixIndex:
+    """Sorted ARNs for selecting the items a resource pattern can match by its literal prefix."""
+
+    def __init__(self, arns: Iterable[str]) -> None:
+        self._arns = sorted(set(arns))
+
+    def select(self, pattern: str) -> Iterator[str]:
+        """ARNs that start with the pattern's literal prefix (a superset of the matches)."""
+        prefix = _prefix(pattern)
+        i = bisect.bisect_left(self._arns, prefix)
+        arns = self._arns
+        while i < len(arns) and arns[i].startswith(prefix):
+            yield arns[i]
+            i += 1
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arns)
+
+
+@dataclass(slots=True)
+class BuildWarnings:
+    """Problems found while building (malformed or missing policies); shown in the report's coverage."""
+
+    items: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        """Record one warning once."""
+        if text not in self.items:
+            self.items.append(text)
+
+
+class AccountModel:
+    """The snapshot compiled for the engine: principals, dataset/role indexes, and policy caches."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        rules: RuleSet,
+        *,
+        context_overrides: Mapping[str, str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        self.snapshot = snapshot
+        self.rules = rules
+        self.warnings = BuildWarnings()
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.overrides = dict(context_overrides or {})
+        self._managed: dict[str, ManagedPolicy] = {p.arn: p for p in snapshot.managed_policies}
+        self._policy_cache: dict[tuple[str, str], Policy | None] = {}
+        self.datasets: dict[str, Dataset] = {d.arn: d for d in snapshot.datasets}
+        self.roles: dict[str, Role] = {r.arn: r for r in snapshot.roles}
+        self.users: dict[str, User] = {u.arn: u for u in snapshot.users}
+        self._groups = {g.name: g for g in snapshot.groups}
+        self._principals: dict[str, Principal] = {}
+        self._contexts: dict[str, Context] = {}
+        self._resource_policies: dict[str, Policy | None] = {}
+        self._datasets_by_service: dict[str, _PrefixIndex] = {}
+        by_service: dict[str, list[str]] = {}
+        for d in snapshot.datasets:
+            by_service.setdefault(_service_of(d.arn), []).append(d.arn)
+        for service, arns in by_service.items():
+            self._datasets_by_service[service] = _PrefixIndex(arns)
+        self._roles_index = _PrefixIndex(self.roles)
+        # Resource policies and trust policies that name principals directly: principal ARN -> resources.
+        self._named_in_resource_policy: dict[str, set[str]] = {}
+        self._open_resource_policies: set[str] = set()  # policies with wildcard principals
+        self._named_in_trust: dict[str, set[str]] = {}
+        self._open_trust: set[str] = set()
+        for d in snapshot.datasets:
+            if d.resource_policy is not None:
+                _index_principals(
+                    d.resource_policy, d.arn, self._named_in_resource_policy, self._open_resource_policies
+                )
+        for r in snapshot.roles:
+            _index_principals(r.trust_policy, r.arn, self._named_in_trust, self._open_trust)
+
+    # -- policies ---------------------------------------------------------------------------------
+
+    def _parse(self, owner: str, doc: PolicyDocument) -> Policy | None:
+        key = (doc.arn or owner, doc.name)
+        if key in self._policy_cache:
+            return self._policy_cache[key]
+        label = doc.name if doc.arn else f"inline policy {doc.name} of {_short(owner)}"
+        try:
+            policy: Policy | None = parse_policy(doc.document, name=label)
+        except PolicyError as e:
+            self.warnings.add(f"skipped malformed {label}: {e}")
+            policy = None
+        self._policy_cache[key] = policy
+        return policy
+
+    def _managed_policy(self, arn: str, owner: str) -> Policy | None:
+        managed = self._managed.get(arn)
+        if managed is None:
+            self.warnings.add(
+                f"managed policy {arn} attached to {_short(owner)} was not in the snapshot; "
+                "its permissions are unknown and not counted"
+            )
+            return None
+        return self._parse(owner, managed.as_document())
+
+    def _policy_set(
+        self, owner: str, inline: Sequence[PolicyDocument], managed: Sequence[str]
+    ) -> list[Policy]:
+        out = [p for d in inline if (p := self._parse(owner, d)) is not None]
+        out += [p for a in managed if (p := self._managed_policy(a, owner)) is not None]
+        return out
+
+    def resource_policy(self, arn: str, document: Mapping[str, object] | None, label: str) -> Policy | None:
+        """The compiled resource-based policy of a dataset or role (cached)."""
+        if arn in self._resource_policies:
+            return self._resource_policies[arn]
+        policy = None
+        if document is not None:
+            try:
+                policy = parse_policy(dict(document), name=label)
+            except PolicyError as e:
+                self.warnings.add(f"skipped malformed {label}: {e}")
+        self._resource_policies[arn] = policy
+        return policy
+
+    # -- principals -------------------------------------------------------------------------------
+
+    def principal(self, arn: str) -> Principal | None:
+        """The compiled principal for a user or role ARN, or None if it is not in the snapshot."""
+        if arn in self._principals:
+            return self._principals[arn]
+        built: Principal | None = None
+        if (user := self.users.get(arn)) is not None:
+            built = self._build_user(user)
+        elif (role := self.roles.get(arn)) is not None:
+            built = self._build_role(role)
+        if built is not None:
+            self._principals[arn] = built
+        return built
+
+    def _boundary(self, arn: str | None, owner: str) -> Policy | None:
+        if arn is None:
+            return None
+        managed = self._managed.get(arn)
+        if managed is None:
+            self.warnings.add(
+                f"permissions boundary {arn} of {_short(owner)} was not in the snapshot; "
+                "analysed as if there were no boundary (reach may be overstated)"
+            )
+            return None
+        return self._parse(owner, managed.as_document())
+
+    def _build_user(self, user: User) -> Principal:
+        policies = self._policy_set(user.arn, user.inline_policies, user.managed_policy_arns)
+        for name in user.group_names:
+            group = self._groups.get(name)
+            if group is None:
+                self.warnings.add(f"group {name} of {_short(user.arn)} was not in the snapshot")
+                continue
+            policies += self._policy_set(group.arn, group.inline_policies, group.managed_policy_arns)
+        rp = RequestPrincipal(
+            arn=user.arn,
+            account_id=_account_of(user.arn),
+            kind="user",
+            user_name=user.name,
+            user_id=user.user_id or None,
+            tags=dict(user.tags),
+        )
+        return Principal(
+            arn=user.arn,
+            kind="user",
+            name=user.name,
+            account_id=rp.account_id,
+            identity_policies=tuple(policies),
+            boundary=self._boundary(user.permissions_boundary_arn, user.arn),
+            request_principal=rp,
+        )
+
+    def _build_role(self, role: Role) -> Principal:
+        policies = self._policy_set(role.arn, role.inline_policies, role.managed_policy_arns)
+        account = _account_of(role.arn)
+        rp = RequestPrincipal(
+            arn=role.arn,
+            account_id=account,
+            kind="role",
+            # The attacker names the session; "*" stands for any session name they choose.
+            session_arn=f"arn:aws:sts::{account}:assumed-role/{role.name}/*",
+            user_id=f"{role.role_id}:*" if role.role_id else None,
+            tags=dict(role.tags),
+            service_linked=role.service_linked,
+        )
+        trust = self.resource_policy(role.arn, role.trust_policy, f"trust policy of role/{role.name}")
+        return Principal(
+            arn=role.arn,
+            kind="role",
+            name=role.name,
+            account_id=account,
+            identity_policies=tuple(policies),
+            boundary=self._boundary(role.permissions_boundary_arn, role.arn),
+            request_principal=rp,
+            trust_policy=trust,
+        )
+
+    # -- context ----------------------------------------------------------------------------------
+
+    def base_context(self, principal: Principal) -> Context:
+        """The attacker-model context (DESIGN.md §4) of calls by ``principal``, before the resource's keys.
+
+        Principal keys come from the snapshot (its tags are complete, so other principal tags are
+        absent); the attacker calls directly, so ``aws:ViaAWSService`` is false; the clock is the
+        analysis time; ``--assume-context`` overrides win over everything.
+        """
+        cached = self._contexts.get(principal.arn)
+        if cached is None:
+            cached = Context.for_principal(
+                principal.request_principal,
+                values={"aws:ViaAWSService": ("false",), **_clock(self.now)},
+                overrides=self.overrides,
+                now=self.now,
+            )
+            self._contexts[principal.arn] = cached
+        return cached
+
+    def context(
+        self, principal: Principal, resource_tags: Mapping[str, str], resource_account: str
+    ) -> Context:
+        """The request context of a call by ``principal`` on a resource with these tags and account."""
+        values: dict[str, tuple[str, ...]] = {"aws:ResourceAccount": (resource_account,)}
+        for k, v in resource_tags.items():
+            values[f"aws:ResourceTag/{k}"] = (v,)
+        # The resource's tags are complete: a tag it does not have is absent, not unknown.
+        return self.base_context(principal).with_values(values, absent=("aws:ResourceTag/*",))
+
+    # -- candidate selection ----------------------------------------------------------------------
+
+    def candidate_datasets(self, principal: Principal, services: Iterable[str]) -> set[str]:
+        """Datasets a principal's Allow statements or resource policies naming it could reach."""
+        found: set[str] = set()
+        for service in services:
+            index = self._datasets_by_service.get(service)
+            if index is None:
+                continue
+            for policy in principal.identity_policies:
+                for st in policy.statements:
+                    if st.effect != "Allow" or not st.action_could_match_service(service):
+                        continue
+                    patterns = st.resource_patterns
+                    if patterns is None or st.not_resource:
+                        found.update(index)
+                        continue
+                    for pattern in patterns:
+                        found.update(index.select(pattern))
+        rp = principal.request_principal
+        for name in (rp.arn, rp.session_arn, rp.account_id, f"arn:aws:iam::{rp.account_id}:root"):
+            if name:
+                found.update(self._named_in_resource_policy.get(name, ()))
+        found.update(self._open_resource_policies)
+        return found
+
+    def candidate_roles(self, principal: Principal) -> set[str]:
+        """Roles the principal's Allow statements for sts:AssumeRole select, or whose trust names it."""
+        found: set[str] = set()
+        for policy in principal.identity_policies:
+            for st in policy.statements:
+                if st.effect != "Allow" or not st.action_could_match_service("sts"):
+                    continue
+                if not st.matches_action(ASSUME_ACTION):
+                    continue
+                patterns = st.resource_patterns
+                if patterns is None or st.not_resource:
+                    found.update(self._roles_index)
+                    continue
+                for pattern in patterns:
+                    found.update(self._roles_index.select(pattern))
+        rp = principal.request_principal
+        for name in (rp.arn, rp.session_arn):
+            if name:
+                found.update(self._named_in_trust.get(name, ()))
+        found.update(self._open_trust)
+        return found
+
+
+def _clock(now: dt.datetime) -> dict[str, tuple[str, ...]]:
+    return {
+        "aws:CurrentTime": (now.strftime("%Y-%m-%dT%H:%M:%SZ"),),
+        "aws:EpochTime": (str(int(now.timestamp())),),
+    }
+
+
+def _service_of(arn: str) -> str:
+    parts = arn.split(":", 3)
+    return parts[2] if len(parts) > 2 else ""
+
+
+def _short(arn: str) -> str:
+    """``user/alice`` from an IAM ARN (the last ARN field), for messages and paths."""
+    return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn
+
+
+def _index_principals(
+    document: Mapping[str, object], target: str, named: dict[str, set[str]], open_: set[str]
+) -> None:
+    """Record which principal strings a resource/trust policy's Allow statements name (or wildcards)."""
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return
+    for st in statements:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        if "NotPrincipal" in st:
+            open_.add(target)
+            continue
+        principal = st.get("Principal")
+        values: list[object] = []
+        if principal == "*":
+            values = ["*"]
+        elif isinstance(principal, dict):
+            aws = principal.get("AWS")
+            values = list(aws) if isinstance(aws, list) else [aws] if aws is not None else []
+        for v in values:
+            if not isinstance(v, str):
+                continue
+            if "*" in v or "?" in v:
+                open_.add(target)
+            else:
+                named.setdefault(v, set()).add(target)
+
+
+def _certainty(decision: Decision) -> str:
+    return DEFINITE if decision.verdict is Verdict.ALLOW else CONDITIONAL
+
+
+def _evidence(decision: Decision) -> tuple[str | None, str | None]:
+    """(policy, statement) that decided an allow, for the edge's 'why'."""
+    for ref in decision.matched:
+        if ref.effect == "Allow":
+            return ref.policy, ref.label()
+    if decision.matched:
+        ref = decision.matched[0]
+        return ref.policy, ref.label()
+    return None, None
+
+
+EdgeBuilder = Callable[["PermissionGraph", Principal], Iterable[Edge]]
+
+
+class PermissionGraph:
+    """A lazily-expanded networkx MultiDiGraph of principals and datasets."""
+
+    def __init__(self, model: AccountModel, *, edge_builders: Sequence[EdgeBuilder] | None = None) -> None:
+        self.model = model
+        self.graph = nx.MultiDiGraph()
+        self._expanded: set[str] = set()
+        self._kms_cache: dict[tuple[str, str, str], Decision | None] = {}
+        self.edge_builders: tuple[EdgeBuilder, ...] = tuple(
+            edge_builders if edge_builders is not None else (assume_edges, access_edges)
+        )
+
+    def expand(self, arn: str) -> list[Edge]:
+        """Outgoing edges of a principal, computed once (lazily)."""
+        if arn not in self._expanded:
+            self._expanded.add(arn)
+            principal = self.model.principal(arn)
+            self.graph.add_node(arn, kind="principal")
+            if principal is not None:
+                for builder in self.edge_builders:
+                    for edge in builder(self, principal):
+                        self.add_edge(edge)
+        return [data["edge"] for _, _, data in self.graph.out_edges(arn, data=True)]
+
+    def add_edge(self, edge: Edge) -> None:
+        """Add one evidenced edge (escalation builders use this too)."""
+        if edge.target not in self.graph:
+            kind = "dataset" if edge.kind == ACCESS else "principal"
+            self.graph.add_node(edge.target, kind=kind)
+        self.graph.add_edge(edge.source, edge.target, key=(edge.kind, edge.level, edge.technique), edge=edge)
+
+    def expand_all(self) -> None:
+        """Build every principal's edges (audits)."""
+        for arn in list(self.model.users) + list(self.model.roles):
+            self.expand(arn)
+
+    # -- engine calls -----------------------------------------------------------------------------
+
+    def key_use(self, principal: Principal, key_arn: str, action: str) -> Decision | None:
+        """May ``principal`` call ``action`` (e.g. kms:Decrypt) on ``key_arn``? None if the key is unknown."""
+        cache_key = (principal.arn, key_arn, action)
+        if cache_key in self._kms_cache:
+            return self._kms_cache[cache_key]
+        key = self.model.datasets.get(key_arn)
+        result: Decision | None = None
+        if key is not None and key.type == KMS_KEY:
+            result = _decide_kms(self.model, principal, key, action)
+        self._kms_cache[cache_key] = result
+        return result
+
+
+def _decide_kms(model: AccountModel, principal: Principal, key: Dataset, action: str) -> Decision:
+    """KMS key policies must themselves allow (Key policies in AWS KMS); grants add permissions."""
+    if key.key_manager == "AWS":
+        # AWS managed keys: their key policy lets every principal of the account use the key through
+        # the owning service (kms:ViaService); direct reads through S3/DynamoDB/etc. succeed.
+        return Decision(verdict=Verdict.ALLOW, matched=(), conditions=(), explain="AWS managed key")
+    policy = model.resource_policy(key.arn, key.resource_policy, f"key policy of {_short(key.arn)}")
+    decision = _decide(model, principal, action, key.arn, key, policy, required=True)
+    if decision.verdict is Verdict.ALLOW or decision.verdict is Verdict.EXPLICIT_DENY:
+        return decision
+    op = action.split(":", 1)[1]
+    rp = principal.request_principal
+    for grant in key.grants:
+        if op in grant.operations and grant.grantee_principal in (rp.arn, rp.session_arn):
+            return Decision(
+                verdict=Verdict.ALLOW,
+                matched=(),
+                conditions=(),
+                explain=f"KMS grant {grant.grant_id} gives {principal.name} {op}",
+            )
+    return decision
+
+
+def _decide(
+    model: AccountModel,
+    principal: Principal,
+    action: str,
+    resource: str,
+    dataset: Dataset | None,
+    resource_policy: Policy | None,
+    *,
+    required: bool = False,
+    resource_account: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Decision:
+    account = resource_account or (dataset.account_id if dataset else _account_of(resource))
+    context = model.context(
+        principal, tags if tags is not None else (dataset.tags if dataset else {}), account
+    )
+    request = Request(
+        principal=principal.request_principal,
+        action=action,
+        resource=resource,
+        resource_account=account,
+        context=context,
+    )
+    return decide(
+        request,
+        identity_policies=principal.identity_policies,
+        permissions_boundary=principal.boundary,
+        resource_policy=resource_policy,
+        resource_policy_required=required,
+    )
+
+
+def _best(decisions: Iterable[tuple[str, Decision]]) -> tuple[str, Decision] | None:
+    """The most certain allowing decision (ALLOW beats CONDITIONAL); None if nothing allows."""
+    best: tuple[str, Decision] | None = None
+    for action, decision in decisions:
+        if decision.verdict is Verdict.ALLOW:
+            return action, decision
+        if decision.verdict is Verdict.CONDITIONAL and best is None:
+            best = (action, decision)
+    return best
+
+
+def assume_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]:
+    """``assume`` edges: identity allows sts:AssumeRole on the role AND its trust policy allows."""
+    model = graph.model
+    for role_arn in sorted(model.candidate_roles(principal)):
+        if role_arn == principal.arn:
+            continue
+        target = model.principal(role_arn)
+        if target is None or target.trust_policy is None:
+            continue
+        role = model.roles[role_arn]
+        decision = _decide(
+            model,
+            principal,
+            ASSUME_ACTION,
+            role_arn,
+            None,
+            target.trust_policy,
+            required=True,
+            tags=role.tags,
+        )
+        if not decision.allowed:
+            continue
+        policy, statement = _evidence(decision)
+        yield Edge(
+            source=principal.arn,
+            target=role_arn,
+            kind=ASSUME,
+            certainty=_certainty(decision),
+            actions=(ASSUME_ACTION,),
+            policy=policy,
+            statement=statement,
+            conditions=decision.conditions,
+        )
+
+
+def access_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]:
+    """``access`` edges per level (read/write/admin/list) from the rule pack's action classes."""
+    model = graph.model
+    stores = model.rules.datastores
+    services = {t.service for t in stores.types.values()}
+    for arn in sorted(model.candidate_datasets(principal, services)):
+        dataset = model.datasets[arn]
+        if dataset.type not in stores.types:
+            continue
+        label = (
+            f"resource policy of {_short(arn)}" if dataset.type != KMS_KEY else f"key policy of {_short(arn)}"
+        )
+        policy = model.resource_policy(arn, dataset.resource_policy, label)
+        context = model.context(principal, dataset.tags, dataset.account_id)
+        required = dataset.type == KMS_KEY
+        for level in LEVELS:
+            actions = stores.actions_for(dataset.type, level)
+            if not actions:
+                continue
+            if dataset.type == KMS_KEY:
+                found = _best((a, _decide_kms(model, principal, dataset, a)) for a in actions)
+            else:
+                found = _best(
+                    (
+                        a,
+                        _decide_any(
+                            principal,
+                            a,
+                            _concrete_resources(
+                                principal, dataset, policy, stores.resource_arns(dataset.type, arn, a)
+                            ),
+                            policy,
+                            context,
+                            dataset.account_id,
+                            required,
+                        ),
+                    )
+                    for a in actions
+                )
+            if found is None:
+                continue
+            action, decision = found
+            conditions = list(decision.conditions)
+            certainty = _certainty(decision)
+            kms_actions = stores.kms_actions(dataset.type, level) if dataset.kms_key else ()
+            usable = True
+            for kms_action in kms_actions:
+                assert dataset.kms_key is not None
+                kms = graph.key_use(principal, dataset.kms_key, kms_action)
+                if kms is None:
+                    certainty = CONDITIONAL
+                    conditions.append(
+                        f"needs {kms_action} on {dataset.kms_key}, a key that was not collected"
+                    )
+                elif not kms.allowed:
+                    usable = False  # the data stays sealed without the key (Key policies in AWS KMS)
+                    break
+                elif kms.verdict is Verdict.CONDITIONAL:
+                    certainty = CONDITIONAL
+                    conditions.extend(f"{kms_action}: {c}" for c in kms.conditions)
+            if not usable:
+                continue
+            policy_name, statement = _evidence(decision)
+            yield Edge(
+                source=principal.arn,
+                target=arn,
+                kind=ACCESS,
+                certainty=certainty,
+                actions=(action,),
+                policy=policy_name,
+                statement=statement,
+                conditions=tuple(conditions),
+                level=level,
+            )
+
+
+_MAX_SUBRESOURCES = 24
+
+
+def _concrete_resources(
+    principal: Principal, dataset: Dataset, policy: Policy | None, templates: Sequence[str]
+) -> list[str]:
+    """Request ARNs standing for "some sub-resource the attacker picks" (objects, indexes, streams).
+
+    A template such as ``arn:aws:s3:::bucket/*`` means *any* object key. Evaluating only the literal
+    ``bucket/*`` would miss a grant on ``bucket/exports/*`` (and a deny on ``bucket/exports/*`` would
+    not apply to it), so the attacker's candidate keys are: the sampled object keys, and one
+    concrete key per Allow pattern (identity or resource policy) under the same prefix. DynamoDB
+    index and stream ARNs are used only when the table has them (an index that does not exist cannot
+    be queried).
+    """
+    out: dict[str, None] = {}
+    for template in templates:
+        if not template.endswith("/*"):
+            out[template] = None
+            continue
+        stem = template[:-1]  # ".../"
+        if dataset.type == DYNAMODB_TABLE:
+            kind = stem.rstrip("/").rsplit("/", 1)[-1]
+            if kind == "index":
+                indexes = dataset.details.get("global_secondary_indexes") or []
+                indexes = [*indexes, *(dataset.details.get("local_secondary_indexes") or [])]
+                out.update((f"{stem}{name}", None) for name in indexes if isinstance(name, str))
+            elif kind == "stream" and dataset.details.get("stream_enabled"):
+                out[template] = None
+            continue
+        out[template] = None
+        picks: list[str] = [f"{stem}{key}" for key in dataset.object_keys_sample[:8]]
+        statements = [st for p in principal.identity_policies for st in p.statements]
+        if policy is not None:
+            statements += policy.statements
+        for st in statements:
+            if st.effect != "Allow" or st.resource_patterns is None or st.not_resource:
+                continue
+            for pattern in st.resource_patterns:
+                if pattern.startswith(stem) and len(pattern) > len(stem):
+                    picks.append(_instance_of(pattern))
+        for pick in picks:
+            if len(out) >= _MAX_SUBRESOURCES:
+                break
+            out[pick] = None
+    return list(out)
+
+
+def _instance_of(pattern: str) -> str:
+    """A concrete ARN matched by ``pattern``: wildcards become a letter, variables a placeholder."""
+    text = pattern
+    while "${" in text:
+        start = text.index("${")
+        end = text.find("}", start)
+        if end == -1:
+            break
+        text = text[:start] + "x" + text[end + 1 :]
+    return text.replace("*", "x").replace("?", "x")
+
+
+def _decide_any(
+    principal: Principal,
+    action: str,
+    resources: Sequence[str],
+    policy: Policy | None,
+    context: Context,
+    account: str,
+    required: bool,
+) -> Decision:
+    """The best decision over the ARNs an action is evaluated on (bucket vs object ARNs)."""
+    best: Decision | None = None
+    for resource in resources:
+        decision = decide(
+            Request(
+                principal=principal.request_principal,
+                action=action,
+                resource=resource,
+                resource_account=account,
+                context=context,
+            ),
+            identity_policies=principal.identity_policies,
+            permissions_boundary=principal.boundary,
+            resource_policy=policy,
+            resource_policy_required=required,
+        )
+        if decision.verdict is Verdict.ALLOW:
+            return decision
+        if best is None or (
+            decision.verdict is Verdict.CONDITIONAL and best.verdict is not Verdict.CONDITIONAL
+        ):
+            best = decision
+    if best is None:
+        return Decision(
+            verdict=Verdict.IMPLICIT_DENY, matched=(), conditions=(), explain="no such sub-resource"
+        )
+    return best
+
+
+def build_graph(
+    snapshot: Snapshot,
+    rules: RuleSet,
+    *,
+    context_overrides: Mapping[str, str] | None = None,
+    now: dt.datetime | None = None,
+) -> PermissionGraph:
+    """A lazily-expanded permission graph over one snapshot."""
+    return PermissionGraph(AccountModel(snapshot, rules, context_overrides=context_overrides, now=now))
+
+
+__all__ = [
+    "ACCESS",
+    "ASSUME",
+    "ESCALATE",
+    "AccountModel",
+    "Edge",
+    "PermissionGraph",
+    "Principal",
+    "build_graph",
+]
