@@ -99,10 +99,15 @@ class _PrefixIndex:
 
     def __init__(self, arns: Iterable[str]) -> None:
         self._arns = sorted(set(arns))
+        self._set = frozenset(self._arns)
 
     def select(self, pattern: str) -> Iterator[str]:
-        """ARNs that start with the pattern's literal prefix (a superset of the matches)."""
+        """ARNs the pattern may concern: those starting with its literal prefix, and those the prefix
+        extends into a sub-resource (``arn:aws:s3:::bucket/*`` concerns ``arn:aws:s3:::bucket``)."""
         prefix = _prefix(pattern)
+        for i, ch in enumerate(prefix):
+            if ch == "/" and prefix[:i] in self._set:
+                yield prefix[:i]
         i = bisect.bisect_left(self._arns, prefix)
         arns = self._arns
         while i < len(arns) and arns[i].startswith(prefix):
