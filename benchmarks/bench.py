@@ -118,7 +118,14 @@ def ensure_snapshot(
             f"synth.py failed for N={principals} (exit {proc.returncode}):\n{proc.stderr.strip()}"
         )
     info = {**json.loads(proc.stdout), "generation_seconds": round(seconds, 3)}
-    meta.write_text(json.dumps(info), encoding="utf-8")
+    fd = os.open(meta, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(info, fh)
+    # Snapshots of the same size from an older generator (or model) are stale: drop them.
+    prefix = stem.rsplit("-", 1)[0] + "-"
+    for old in cache.glob(f"{prefix}*.json"):
+        if not old.name.startswith(stem + "."):
+            old.unlink(missing_ok=True)
     return {**info, "cached": False}
 
 

@@ -92,7 +92,7 @@ TEAM_WORDS = [
     "content", "chat", "voice", "devices", "travel",
 ]  # fmt: skip
 # Team rank of the broad subjects' home team: a mid-sized team, not the largest.
-BROAD_TEAM_RANK = 2
+BROAD_TEAM_RANK = 4
 ENVS = ["prod", "staging", "dev"]
 ENV_CUM_WEIGHTS = [5, 8, 10]  # prod 50%, staging 30%, dev 20%
 

@@ -12,10 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+
 from blastradius import aws
 from blastradius.analyze import analyze_snapshot, key_info_from_owner
 from blastradius.collect.runner import Observer, collect_account
-from blastradius.errors import IdentifyError
+from blastradius.errors import IdentifyError, UsageError
 from blastradius.importers import load_snapshot
 from blastradius.keys import (
     KeyOwner,
@@ -62,31 +64,56 @@ def collect(
     """Collect the auditor's account (read-only) into a snapshot."""
     session = aws.make_session(live.profile)
     regions = aws.resolve_regions(session, live.regions, live.all_regions, live.endpoint_url)
+    return _collect(session, regions, live.endpoint_url, services=services, observer=observer)
+
+
+def _collect(
+    session: boto3.Session,
+    regions: tuple[str, ...],
+    endpoint_url: str | None,
+    *,
+    services: Iterable[str] | None = None,
+    observer: Observer | None = None,
+) -> Snapshot:
+    """``collect`` with the session made and the regions resolved."""
     if observer is not None and hasattr(observer, "set_total"):
         from blastradius.collect.runner import select_collectors
 
         chosen = select_collectors(services)
         observer.set_total(sum(len(regions) if c.regional else 1 for c in chosen))
     return collect_account(
-        session, regions=regions, endpoint_url=live.endpoint_url, services=services, observer=observer
+        session, regions=regions, endpoint_url=endpoint_url, services=services, observer=observer
     )
 
 
-def _identify_before_collect(key_id: str, live: LiveOptions, leaked: LeakedCredentials | None) -> KeyOwner:
+def _identify_before_collect(
+    session: boto3.Session, key_id: str, live: LiveOptions, leaked: LeakedCredentials | None
+) -> KeyOwner:
     """Who owns the key, before anything is collected (so a key of another account fails fast).
 
-    With the leaked secret: its own sts:GetCallerIdentity (then checked against the auditor's account);
-    otherwise the auditor's sts:GetAccessKeyInfo / iam:GetAccessKeyLastUsed view.
+    The auditor's credentials are checked first, and a key whose id decodes (offline) to another
+    account is refused at once: the leaked key is never used when the analysis cannot go on anyway,
+    since its sts:GetCallerIdentity shows in the key owner's CloudTrail. With the leaked secret: its
+    own sts:GetCallerIdentity (then checked against the auditor's account); otherwise the auditor's
+    sts:GetAccessKeyInfo / iam:GetAccessKeyLastUsed view.
     """
-    session = aws.make_session(live.profile)
     region = live.regions[0] if live.regions else None
+    parsed = parse_access_key_id(key_id)
+    auditor = aws.caller_identity(
+        session, endpoint_url=live.endpoint_url, region=region or aws.home_region(session)
+    )
+    if parsed.account_id is not None and parsed.account_id != auditor.account_id:
+        # The offline decode is what identify_offline trusts too; asking AWS could only add a call.
+        raise IdentifyError(
+            f"access key {parsed.masked} belongs to account {parsed.account_id} (decoded from the key id), "
+            f"but the auditor credentials are of account {auditor.account_id}",
+            hint=f"Run again with auditor credentials of account {parsed.account_id} (--profile), "
+            "or with a snapshot of that account.",
+        )
     if leaked is None:
         return identify_with_auditor(session, key_id, endpoint_url=live.endpoint_url, region=region)
     caller = identify_with_secret(
         key_id, leaked.secret, leaked.session_token, endpoint_url=live.endpoint_url, region=region
-    )
-    auditor = aws.caller_identity(
-        session, endpoint_url=live.endpoint_url, region=region or aws.home_region(session)
     )
     if caller.account_id != auditor.account_id:
         raise IdentifyError(
@@ -94,13 +121,48 @@ def _identify_before_collect(key_id: str, live: LiveOptions, leaked: LeakedCrede
             f"account {auditor.account_id}",
             hint=f"Run again with auditor credentials of account {caller.account_id} (--profile).",
         )
-    parsed = parse_access_key_id(key_id)
     return KeyOwner(
         access_key_id=parsed.access_key_id,
         account_id=caller.account_id,
         kind=parsed.kind,
         identified_by="sts:GetCallerIdentity (with the leaked key)",
         principal_arn=caller.principal_arn,
+    )
+
+
+def _named_owner(snapshot: Snapshot, key_id: str, principal: str) -> KeyOwner:
+    """The owner the responder named with ``--principal``, checked against the snapshot."""
+    parsed = parse_access_key_id(key_id)
+    arn = principal
+    if not principal.startswith("arn:"):
+        arn = f"arn:{snapshot.partition}:iam::{snapshot.account_id}:user/{principal}"
+    found = principal_in_snapshot(snapshot, arn)
+    if found is None:
+        raise UsageError(
+            f"--principal {principal!r} is not a user or role in the snapshot of account "
+            f"{snapshot.account_id}",
+            hint="Give the user name, or the user's or role's ARN as the snapshot lists it.",
+        )
+    try:
+        listed: KeyOwner | None = identify_offline(snapshot, key_id)
+    except IdentifyError:
+        if parsed.account_id not in (None, snapshot.account_id):
+            raise  # the key is of another account: naming a principal here cannot make it ours
+        listed = None
+    if listed is not None and listed.principal_arn not in (None, found):
+        raise UsageError(
+            f"the snapshot lists access key {parsed.masked} under {listed.principal_arn}, not {found}",
+            hint="Drop --principal: the snapshot already knows the key's owner.",
+        )
+    if listed is not None and listed.principal_arn is not None:
+        return listed
+    return KeyOwner(
+        access_key_id=parsed.access_key_id,
+        account_id=snapshot.account_id,
+        kind=parsed.kind,
+        identified_by="--principal (named by the responder)",
+        principal_arn=found,
+        user_name=found.rsplit("/", 1)[-1] if ":user/" in found else None,
     )
 
 
@@ -134,16 +196,30 @@ def analyze(
     policies: Path | None = None,
     context_overrides: Mapping[str, str] | None = None,
     observer: Observer | None = None,
+    principal: str | None = None,
 ) -> Report:
-    """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze)."""
+    """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
+
+    ``principal`` (snapshot mode only) names the key's owner, user name or ARN, when the snapshot cannot
+    tell: raw get-account-authorization-details output lists no access keys.
+    """
     parse_access_key_id(key_id)  # a malformed key id fails before any AWS call
     rules = load_rules(policies)
     if snapshot is not None:
         snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
-        return analyze_snapshot(snap, key_id, rules=rules, context_overrides=context_overrides)
+        key_info = key_info_from_owner(_named_owner(snap, key_id, principal)) if principal else None
+        return analyze_snapshot(
+            snap, key_id, rules=rules, key_info=key_info, context_overrides=context_overrides
+        )
+    if principal is not None:
+        raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
     live = live or LiveOptions()
-    owner = _identify_before_collect(key_id, live, leaked)
-    snap = collect(live, observer=observer)
+    session = aws.make_session(live.profile)
+    # Regions first: a misspelt --region must fail before any call is sent to a region that is not there.
+    regions = aws.resolve_regions(session, live.regions, live.all_regions, live.endpoint_url)
+    live = dataclasses.replace(live, regions=regions, all_regions=False)
+    owner = _identify_before_collect(session, key_id, live, leaked)
+    snap = _collect(session, regions, live.endpoint_url, observer=observer)
     owner = _complete_owner(owner, snap)
     return analyze_snapshot(
         snap, key_id, rules=rules, key_info=key_info_from_owner(owner), context_overrides=context_overrides

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from blastradius import api
 from blastradius.errors import BlastRadiusError, UsageError
@@ -91,6 +92,14 @@ SecretStdinOpt = Annotated[
         "identify the key with sts:GetCallerIdentity. Never pass a secret as an argument.",
     ),
 ]
+PrincipalOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--principal",
+        help="With --snapshot: the key's owner (user name or ARN) when the snapshot does not list the key, "
+        "e.g. get-account-authorization-details output, which holds no access keys.",
+    ),
+]
 ServicesOpt = Annotated[
     list[str] | None, typer.Option("--services", help="Collect only these services (repeatable).")
 ]
@@ -99,10 +108,16 @@ ServicesOpt = Annotated[
 @contextmanager
 def _boundary(debug: bool) -> Iterator[None]:
     """The one error boundary: a ``BlastRadiusError`` becomes a diagnosis on stderr and exit code 2."""
+    root = logging.getLogger()
+    handler: logging.Handler | None = None
+    saved_level = root.level
     if debug:
-        logging.basicConfig(
-            level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
+        # A handler of our own, removed on the way out (basicConfig does nothing when the root logger
+        # already has a handler, and would outlive the command when the app runs in-process).
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
         for noisy in ("botocore.hooks", "botocore.loaders", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.INFO)
     try:
@@ -110,11 +125,18 @@ def _boundary(debug: bool) -> Iterator[None]:
     except BlastRadiusError as e:
         if debug:
             raise
-        err.print(f"[bold red]error:[/] {e.diagnostics()}", highlight=False, markup=True, soft_wrap=True)
+        # Escaped: diagnostics quote file names and policy text, which may hold "[...]" (rich markup).
+        err.print(
+            f"[bold red]error:[/] {escape(e.diagnostics())}", highlight=False, markup=True, soft_wrap=True
+        )
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+            root.setLevel(saved_level)
 
 
 def _check_format(fmt: str) -> str:
@@ -139,7 +161,7 @@ def _emit(report: Report, fmt: str, output: Path | None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     api.write_private(output, text)
-    err.print(f"report written to {output}")
+    err.print(f"report written to {output}", markup=False, soft_wrap=True)
 
 
 def _exit_for(report: Report, fail_on: FailOn) -> None:
@@ -180,6 +202,8 @@ class _Progress:
             TextColumn("{task.completed}/{task.total} {task.description}"),
             console=err,
             transient=True,
+            # A bar only makes sense on a terminal; in a pipe or CI log it would leave blank lines.
+            disable=not err.is_terminal,
         )
         self._task = self._progress.add_task("", total=None)
         self.lines: list[str] = []
@@ -232,12 +256,15 @@ def _analyze(
     secret_stdin: bool,
     policies: Path | None,
     assume_context: list[str] | None,
+    principal: str | None = None,
 ) -> Report:
     overrides = _parse_context(assume_context)
     if snapshot is not None:
         if secret_stdin:
             raise UsageError("--secret-stdin needs live credentials; it cannot be combined with --snapshot")
-        return api.analyze(key, snapshot=snapshot, policies=policies, context_overrides=overrides)
+        return api.analyze(
+            key, snapshot=snapshot, policies=policies, context_overrides=overrides, principal=principal
+        )
     leaked = _read_secret() if secret_stdin else None
     if leaked is not None:
         err.print(
@@ -253,6 +280,7 @@ def _analyze(
             policies=policies,
             context_overrides=overrides,
             observer=progress,
+            principal=principal,
         )
 
 
@@ -260,6 +288,7 @@ def _analyze(
 def analyze(
     key: KeyOpt,
     snapshot: SnapshotOpt = None,
+    principal: PrincipalOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
@@ -285,6 +314,7 @@ def analyze(
             secret_stdin=secret_stdin,
             policies=policies,
             assume_context=assume_context,
+            principal=principal,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
@@ -294,6 +324,7 @@ def analyze(
 def rotate(
     key: KeyOpt,
     snapshot: SnapshotOpt = None,
+    principal: PrincipalOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
@@ -317,6 +348,7 @@ def rotate(
             secret_stdin=secret_stdin,
             policies=policies,
             assume_context=None,
+            principal=principal,
         )
         text = render(report, fmt, color=output is None and sys.stdout.isatty(), only="rotation_plan")
         if output is None:
@@ -344,7 +376,9 @@ def collect(
     err.print(
         f"snapshot of account {snap.account_id} written to {output} "
         f"({len(snap.users)} users, {len(snap.roles)} roles, {len(snap.datasets)} datasets, "
-        f"{len(snap.gaps)} coverage gaps)"
+        f"{len(snap.gaps)} coverage gaps)",
+        markup=False,
+        soft_wrap=True,
     )
 
 

@@ -33,8 +33,11 @@ from blastradius.policy import (
     Context,
     Decision,
     Policy,
+    PrincipalMatch,
     Request,
     RequestPrincipal,
+    Statement,
+    Tri,
     Verdict,
     decide,
     parse_policy,
@@ -47,6 +50,7 @@ ACCESS = "access"
 ESCALATE = "escalate"
 
 ASSUME_ACTION = "sts:AssumeRole"
+_NOT_DIRECT = frozenset({PrincipalMatch.NONE, PrincipalMatch.ACCOUNT})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,6 +157,12 @@ class AccountModel:
         self.users: dict[str, User] = {u.arn: u for u in snapshot.users}
         self._groups = {g.name: g for g in snapshot.groups}
         self._principals: dict[str, Principal] = {}
+        # service prefix -> every action datastores.toml classifies for that service's dataset types
+        self._data_actions: dict[str, tuple[str, ...]] = {}
+        for spec in rules.datastores.types.values():
+            actions = {a for kinds in spec.levels.values() for acts in kinds.values() for a in acts}
+            self._data_actions[spec.service] = tuple(sorted({*self._data_actions.get(spec.service, ()), *actions}))
+        self._covers_cache: dict[tuple[int, str], bool] = {}
         self._contexts: dict[str, Context] = {}
         self._resource_policies: dict[str, Policy | None] = {}
         self._datasets_by_service: dict[str, _PrefixIndex] = {}
@@ -181,7 +191,7 @@ class AccountModel:
         key = (doc.arn or owner, doc.name)
         if key in self._policy_cache:
             return self._policy_cache[key]
-        label = doc.name if doc.arn else f"inline policy {doc.name} of {_short(owner)}"
+        label = doc.name if doc.arn else f"{doc.name} (inline, {_short(owner)})"
         try:
             policy: Policy | None = parse_policy(doc.document, name=label)
         except PolicyError as e:
@@ -330,16 +340,24 @@ class AccountModel:
 
     # -- candidate selection ----------------------------------------------------------------------
 
-    def candidate_datasets(self, principal: Principal, services: Iterable[str]) -> set[str]:
+    def _covers_data_action(self, st: Statement, service: str) -> bool:
+        """Whether the statement allows any data-store action of ``service`` (not just, say, ListBuckets)."""
+        key = (id(st), service)
+        found = self._covers_cache.get(key)
+        if found is None:
+            found = st.action_could_match_service(service) and any(
+                st.matches_action(a) for a in self._data_actions.get(service, ())
+            )
+            self._covers_cache[key] = found
+        return found
+
+    def candidate_datasets(self, principal: Principal) -> set[str]:
         """Datasets a principal's Allow statements or resource policies naming it could reach."""
         found: set[str] = set()
-        for service in services:
-            index = self._datasets_by_service.get(service)
-            if index is None:
-                continue
+        for service, index in self._datasets_by_service.items():
             for policy in principal.identity_policies:
                 for st in policy.statements:
-                    if st.effect != "Allow" or not st.action_could_match_service(service):
+                    if st.is_deny or not self._covers_data_action(st, service):
                         continue
                     patterns = st.resource_patterns
                     if patterns is None or st.not_resource:
@@ -348,7 +366,9 @@ class AccountModel:
                     for pattern in patterns:
                         found.update(index.select(pattern))
         rp = principal.request_principal
-        for name in (rp.arn, rp.session_arn, rp.account_id, f"arn:aws:iam::{rp.account_id}:root"):
+        # Naming the account (id or root ARN) only delegates to IAM policies, which the identity index
+        # above already covers; only policies naming this very principal can grant on their own.
+        for name in (rp.arn, rp.session_arn):
             if name:
                 found.update(self._named_in_resource_policy.get(name, ()))
         found.update(self._open_resource_policies)
@@ -440,7 +460,7 @@ def _evidence(decision: Decision) -> tuple[str | None, str | None]:
     return None, None
 
 
-EdgeBuilder = Callable[["PermissionGraph", Principal], Iterable[Edge]]
+EdgeBuilder = Callable[["PermissionGraph", Principal, "SkipGrant | None"], Iterable[Edge]]
 
 
 class PermissionGraph:
@@ -451,19 +471,24 @@ class PermissionGraph:
         self.graph = nx.MultiDiGraph()
         self._expanded: set[str] = set()
         self._kms_cache: dict[tuple[str, str, str], Decision | None] = {}
+        self._names_cache: dict[tuple[str, str], bool] = {}
         self.edge_builders: tuple[EdgeBuilder, ...] = tuple(
             edge_builders if edge_builders is not None else (assume_edges, access_edges)
         )
 
-    def expand(self, arn: str) -> list[Edge]:
-        """Outgoing edges of a principal, computed once (lazily)."""
+    def expand(self, arn: str, skip: SkipGrant | None = None) -> list[Edge]:
+        """Outgoing edges of a principal, computed once (lazily).
+
+        ``skip(dataset, level)``: access grants the caller does not need (it already has a better path);
+        only for single-origin searches, since skipped edges are never computed for this graph.
+        """
         if arn not in self._expanded:
             self._expanded.add(arn)
             principal = self.model.principal(arn)
             self.graph.add_node(arn, kind="principal")
             if principal is not None:
                 for builder in self.edge_builders:
-                    for edge in builder(self, principal):
+                    for edge in builder(self, principal, skip):
                         self.add_edge(edge)
         return [data["edge"] for _, _, data in self.graph.out_edges(arn, data=True)]
 
@@ -480,6 +505,27 @@ class PermissionGraph:
             self.expand(arn)
 
     # -- engine calls -----------------------------------------------------------------------------
+
+    def names_directly(self, principal: Principal, dataset: Dataset, policy: Policy | None) -> bool:
+        """Whether the resource policy has an Allow naming this principal itself (not only its account)."""
+        if policy is None:
+            return False
+        cache_key = (principal.arn, dataset.arn)
+        found = self._names_cache.get(cache_key)
+        if found is None:
+            rp = principal.request_principal
+            found = any(
+                st.principal_match(rp, has_boundary=principal.boundary is not None) not in _NOT_DIRECT
+                for st in policy.statements
+                if not st.is_deny
+            )
+            self._names_cache[cache_key] = found
+        return found
+
+    def has_grant(self, principal: Principal, key: Dataset) -> bool:
+        """Whether a KMS grant on ``key`` names this principal (or its role sessions) as grantee."""
+        rp = principal.request_principal
+        return any(g.grantee_principal in (rp.arn, rp.session_arn) for g in key.grants)
 
     def key_use(self, principal: Principal, key_arn: str, action: str) -> Decision | None:
         """May ``principal`` call ``action`` (e.g. kms:Decrypt) on ``key_arn``? None if the key is unknown."""
@@ -560,7 +606,7 @@ def _best(decisions: Iterable[tuple[str, Decision]]) -> tuple[str, Decision] | N
     return best
 
 
-def assume_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]:
+def assume_edges(graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None) -> Iterator[Edge]:
     """``assume`` edges: identity allows sts:AssumeRole on the role AND its trust policy allows."""
     model = graph.model
     for role_arn in sorted(model.candidate_roles(principal)):
@@ -595,50 +641,191 @@ def assume_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]
         )
 
 
-def access_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]:
-    """``access`` edges per level (read/write/admin/list) from the rule pack's action classes."""
+@dataclass(frozen=True, slots=True)
+class _ActionClass:
+    """Actions of one (dataset type, level) that the principal's policies treat identically.
+
+    Actions covered by exactly the same identity and boundary statements get the same decision on any
+    resource without a resource policy, so one representative (``action``) is evaluated for all of
+    ``members``. ``fast`` marks classes whose statements' conditions do not depend on the resource:
+    they are settled once against the principal's context (a statement whose condition is false is
+    dropped; one whose condition cannot be settled is kept in ``maybe``), and the decision on a resource
+    becomes pattern matching (``_fast_decide``), with the full engine only for the uncertain cases.
+    """
+
+    action: str
+    members: tuple[str, ...]
+    allows: tuple[Statement, ...]
+    denies: tuple[Statement, ...]
+    boundary_allows: tuple[Statement, ...] | None  # None: no boundary
+    maybe: frozenset[int]  # ids of statements whose conditions could not be settled
+    fast: bool
+
+
+# Condition keys whose value differs between resources (the rest of the context is per principal).
+_RESOURCE_KEYS = ("aws:resourcetag/", "aws:resourceaccount", "aws:resourceorg")
+
+
+def _settle(statement: Statement, context: Context) -> Tri | None:
+    """A statement's conditions against the principal's context; None if they depend on the resource."""
+    state = Tri.YES
+    for clause in statement.conditions:
+        if clause.key_lower.startswith(_RESOURCE_KEYS) or any("${" in v for v in clause.values):
+            return None
+        result = clause.evaluate(context, deny=statement.is_deny)
+        if result is Tri.NO:
+            return Tri.NO
+        if result is Tri.UNKNOWN:
+            state = Tri.UNKNOWN
+    return state
+
+
+def _action_classes(principal: Principal, actions: Sequence[str], context: Context) -> tuple[_ActionClass, ...]:
+    boundary = principal.boundary
+    grouped: dict[tuple[int, ...], list[str]] = {}
+    for action in actions:
+        covering = [st for policy in principal.identity_policies for st in policy.statements_for(action)]
+        if boundary is not None:
+            covering += boundary.statements_for(action)
+        grouped.setdefault(tuple(id(st) for st in covering), []).append(action)
+    out: list[_ActionClass] = []
+    for members in grouped.values():
+        action = members[0]
+        covering = [st for policy in principal.identity_policies for st in policy.statements_for(action)]
+        bound = list(boundary.statements_for(action)) if boundary is not None else []
+        settled = {id(st): _settle(st, context) for st in (*covering, *bound)}
+        fast = None not in settled.values()
+        keep = [st for st in (*covering, *bound) if settled[id(st)] is not Tri.NO] if fast else [*covering, *bound]
+        identity_ids = {id(st) for st in covering}
+        out.append(
+            _ActionClass(
+                action=action,
+                members=tuple(members),
+                allows=tuple(st for st in keep if not st.is_deny and id(st) in identity_ids),
+                denies=tuple(st for st in keep if st.is_deny),
+                boundary_allows=(
+                    tuple(st for st in keep if not st.is_deny and id(st) not in identity_ids)
+                    if boundary is not None
+                    else None
+                ),
+                maybe=frozenset(i for i, state in settled.items() if state is Tri.UNKNOWN),
+                fast=fast,
+            )
+        )
+    return tuple(out)
+
+
+def _split_by_policy(classes: Sequence[_ActionClass], policy: Policy) -> list[str]:
+    """Representative actions once a resource policy joins: members that its statements also treat alike."""
+    reps: dict[tuple[int, tuple[int, ...]], str] = {}
+    for i, cls in enumerate(classes):
+        for action in cls.members:
+            reps.setdefault((i, tuple(id(st) for st in policy.statements_for(action))), action)
+    return list(reps.values())
+
+
+def _fast_decide(cls: _ActionClass, resources: Sequence[str], context: Context) -> Statement | None | bool:
+    """Identity (+ boundary) on a resource without a resource policy, by pattern matching alone.
+
+    Returns the granting Allow statement (a definite allow), None when nothing allows, or False when
+    the full engine must decide (an unsettled condition or policy variable is involved, so the answer
+    may be conditional). Order as in *Policy evaluation logic*: a matching Deny denies; else an identity
+    Allow is needed, and the boundary must allow too.
+    """
+    maybe = cls.maybe
+    for resource in resources:
+        undecided = False
+        denied = False
+        for st in cls.denies:
+            state = st.resource_state(resource, context)
+            if state is Tri.YES and id(st) not in maybe:
+                denied = True
+                break
+            if state is not Tri.NO:
+                undecided = True
+        if denied:
+            continue
+        granted: Statement | None = None
+        for st in cls.allows:
+            state = st.resource_state(resource, context)
+            if state is Tri.YES and id(st) not in maybe:
+                granted = st
+                break
+            if state is not Tri.NO:
+                undecided = True
+        if granted is not None and cls.boundary_allows is not None:
+            bounded = False
+            for st in cls.boundary_allows:
+                state = st.resource_state(resource, context)
+                if state is Tri.YES and id(st) not in maybe:
+                    bounded = True
+                    break
+                if state is not Tri.NO:
+                    undecided = True
+            if not bounded:
+                granted = None
+        if undecided:
+            return False
+        if granted is not None:
+            return granted
+    return None
+
+
+SkipGrant = Callable[[str, str], bool]
+
+
+class _DatasetContext:
+    """The request context for one (principal, dataset), built only if the full engine needs it."""
+
+    __slots__ = ("_built", "_dataset", "_model", "_principal")
+
+    def __init__(self, model: AccountModel, principal: Principal, dataset: Dataset) -> None:
+        self._model, self._principal, self._dataset = model, principal, dataset
+        self._built: Context | None = None
+
+    @property
+    def base(self) -> Context:
+        """The principal's context (enough for resource patterns without resource keys)."""
+        return self._model.base_context(self._principal)
+
+    def get(self) -> Context:
+        """The full context, with the dataset's tags and account."""
+        if self._built is None:
+            self._built = self._model.context(self._principal, self._dataset.tags, self._dataset.account_id)
+        return self._built
+
+
+def access_edges(graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None) -> Iterator[Edge]:
+    """``access`` edges per level (list/read/write/admin) from the rule pack's action classes.
+
+    ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for.
+    """
     model = graph.model
     stores = model.rules.datastores
-    services = {t.service for t in stores.types.values()}
-    for arn in sorted(model.candidate_datasets(principal, services)):
+    classes: dict[tuple[str, str], tuple[_ActionClass, ...]] = {}
+    level_actions: dict[tuple[str, str], tuple[str, ...]] = {}
+    for arn in sorted(model.candidate_datasets(principal)):
         dataset = model.datasets[arn]
         if dataset.type not in stores.types:
             continue
-        label = (
-            f"resource policy of {_short(arn)}" if dataset.type != KMS_KEY else f"key policy of {_short(arn)}"
-        )
+        label = f"resource policy of {_short(arn)}" if dataset.type != KMS_KEY else f"key policy of {_short(arn)}"
         policy = model.resource_policy(arn, dataset.resource_policy, label)
-        context = model.context(principal, dataset.tags, dataset.account_id)
-        required = dataset.type == KMS_KEY
+        context = _DatasetContext(model, principal, dataset)
         for level in LEVELS:
-            actions = stores.actions_for(dataset.type, level)
+            if skip is not None and skip(arn, level):
+                continue
+            key = (dataset.type, level)
+            actions = level_actions.get(key)
+            if actions is None:
+                actions = level_actions[key] = stores.actions_for(dataset.type, level)
             if not actions:
                 continue
-            if dataset.type == KMS_KEY:
-                found = _best((a, _decide_kms(model, principal, dataset, a)) for a in actions)
-            else:
-                found = _best(
-                    (
-                        a,
-                        _decide_any(
-                            principal,
-                            a,
-                            _concrete_resources(
-                                principal, dataset, policy, stores.resource_arns(dataset.type, arn, a)
-                            ),
-                            policy,
-                            context,
-                            dataset.account_id,
-                            required,
-                        ),
-                    )
-                    for a in actions
-                )
+            if key not in classes:
+                classes[key] = _action_classes(principal, actions, model.base_context(principal))
+            found = _grant(graph, principal, dataset, policy, classes[key], actions, context)
             if found is None:
                 continue
-            action, decision = found
-            conditions = list(decision.conditions)
-            certainty = _certainty(decision)
+            action, certainty, conditions, policy_name, statement = found
             kms_actions = stores.kms_actions(dataset.type, level) if dataset.kms_key else ()
             usable = True
             for kms_action in kms_actions:
@@ -646,9 +833,7 @@ def access_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]
                 kms = graph.key_use(principal, dataset.kms_key, kms_action)
                 if kms is None:
                     certainty = CONDITIONAL
-                    conditions.append(
-                        f"needs {kms_action} on {dataset.kms_key}, a key that was not collected"
-                    )
+                    conditions.append(f"needs {kms_action} on {dataset.kms_key}, a key that was not collected")
                 elif not kms.allowed:
                     usable = False  # the data stays sealed without the key (Key policies in AWS KMS)
                     break
@@ -657,7 +842,6 @@ def access_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]
                     conditions.extend(f"{kms_action}: {c}" for c in kms.conditions)
             if not usable:
                 continue
-            policy_name, statement = _evidence(decision)
             yield Edge(
                 source=principal.arn,
                 target=arn,
@@ -669,6 +853,75 @@ def access_edges(graph: PermissionGraph, principal: Principal) -> Iterator[Edge]
                 conditions=tuple(conditions),
                 level=level,
             )
+
+
+def _grant(
+    graph: PermissionGraph,
+    principal: Principal,
+    dataset: Dataset,
+    policy: Policy | None,
+    classes: Sequence[_ActionClass],
+    actions: Sequence[str],
+    lazy: _DatasetContext,
+) -> tuple[str, str, list[str], str | None, str | None] | None:
+    """The most certain grant of one level: (action, certainty, conditions, policy, statement).
+
+    A resource policy can grant on its own only when it names this principal (user, role or session,
+    or a wildcard principal); naming the account merely delegates to IAM policies (*Policy evaluation
+    logic*). So unless it does, only classes with an identity Allow can grant, and one representative
+    action per class is evaluated — by the full engine when a resource policy (its denies) or a
+    condition is involved, by pattern matching otherwise.
+    """
+    model = graph.model
+    stores = model.rules.datastores
+    if dataset.type == KMS_KEY:
+        if graph.has_grant(principal, dataset):
+            reps = list(actions)
+        elif policy is not None and graph.names_directly(principal, dataset, policy):
+            reps = _split_by_policy(classes, policy)
+        else:
+            reps = [c.action for c in classes if c.allows]
+        found = _best((a, _decide_kms(model, principal, dataset, a)) for a in reps)
+    elif policy is not None and graph.names_directly(principal, dataset, policy):
+        found = _best(
+            (
+                a,
+                _decide_any(
+                    principal,
+                    a,
+                    _concrete_resources(principal, dataset, policy, stores.resource_arns(dataset.type, dataset.arn, a)),
+                    policy,
+                    lazy.get(),
+                    dataset.account_id,
+                    False,
+                ),
+            )
+            for a in _split_by_policy(classes, policy)
+        )
+    else:
+        decisions: list[tuple[str, Decision]] = []
+        for cls in classes:
+            if not cls.allows:
+                continue
+            resources = _concrete_resources(
+                principal, dataset, policy, stores.resource_arns(dataset.type, dataset.arn, cls.action)
+            )
+            if cls.fast and policy is None:
+                fast = _fast_decide(cls, resources, lazy.base)
+                if isinstance(fast, Statement):
+                    return cls.action, DEFINITE, [], fast.ref.policy, fast.ref.label()
+                if fast is None:
+                    continue
+            decision = _decide_any(principal, cls.action, resources, policy, lazy.get(), dataset.account_id, False)
+            decisions.append((cls.action, decision))
+            if decision.verdict is Verdict.ALLOW:
+                break
+        found = _best(decisions)
+    if found is None:
+        return None
+    action, decision = found
+    policy_name, statement = _evidence(decision)
+    return action, _certainty(decision), list(decision.conditions), policy_name, statement
 
 
 _MAX_SUBRESOURCES = 24

@@ -28,9 +28,12 @@ def load_snapshot(path: Path) -> Snapshot:
         return Snapshot.from_json(data, source=str(path))
     if is_gaad(data):
         return snapshot_from_gaad(data, source=str(path), collected_at=_mtime(path))
+    found = (
+        "an object without a 'schema' field" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+    )
     raise SnapshotError(
-        f"{path}: neither a blastradius snapshot (no 'schema' field) nor "
-        "`aws iam get-account-authorization-details` output (no UserDetailList/RoleDetailList/Policies)",
+        f"{path}: neither a blastradius snapshot nor `aws iam get-account-authorization-details` output "
+        f"(found {found}, with no UserDetailList/RoleDetailList/Policies)",
         hint="Create a snapshot with `blastradius collect --output FILE`.",
     )
 

@@ -239,7 +239,14 @@ class Snapshot:
                 hint="Is this a blastradius snapshot? Raw `aws iam get-account-authorization-details` "
                 "output is recognised by its UserDetailList/RoleDetailList fields.",
             )
-        return _build(cls, data, f"{source}")
+        try:
+            return _build(cls, data, f"{source}: snapshot")
+        except SnapshotError as e:
+            e.hint = e.hint or (
+                "The file was changed after blastradius wrote it, or written by another tool: collect the "
+                "snapshot again (`blastradius collect --output FILE`)."
+            )
+            raise
 
 
 def _to_jsonable(value: object) -> object:
@@ -376,15 +383,23 @@ def load_json_file(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise SnapshotError(f"{path}: cannot read the file ({e.strerror})") from e
+        raise SnapshotError(
+            f"{path}: cannot read the file ({e.strerror})", hint="Check the path and its permissions."
+        ) from e
     except UnicodeDecodeError as e:
-        raise SnapshotError(f"{path}: not UTF-8 text (byte {e.start})") from e
+        raise SnapshotError(
+            f"{path}: not UTF-8 text (byte {e.start})",
+            hint="Snapshots and get-account-authorization-details output are read as UTF-8 JSON: save the "
+            "file as UTF-8 (Windows PowerShell's `>` writes UTF-16).",
+        ) from e
     if not text.strip():
         raise SnapshotError(f"{path}: the file is empty", hint="Collect the snapshot again.")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        truncated = e.pos >= len(text.rstrip()) - 1
+        # A cut-off file fails at its very end, or inside a string that runs to the end (json reports
+        # the position where that string starts).
+        truncated = e.pos >= len(text.rstrip()) - 1 or e.msg.startswith("Unterminated string")
         raise SnapshotError(
             f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg})"
             + (" — the file looks truncated" if truncated else ""),

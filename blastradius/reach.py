@@ -69,13 +69,20 @@ def reach(graph: PermissionGraph, origin: str) -> Reach:
     done: set[str] = set()
     queue: list[tuple[Cost, str]] = [((0, 0, 0), origin)]
     grants: dict[str, dict[str, Route]] = {}
+
+    def settled(dataset: str, level: str) -> bool:
+        # Principals leave the queue in order of cost, so a definite grant found earlier can never be
+        # beaten by a later principal: its access edge would cost at least as much.
+        found = grants.get(dataset, {}).get(level)
+        return found is not None and found.certainty == DEFINITE
+
     while queue:
         cost, arn = heapq.heappop(queue)
         if arn in done:
             continue
         done.add(arn)
         route = best[arn]
-        for edge in graph.expand(arn):
+        for edge in graph.expand(arn, settled):
             new_cost = _add(cost, _edge_cost(edge))
             if edge.kind == ACCESS:
                 assert edge.level is not None
