@@ -98,28 +98,47 @@ def _prefix(pattern: str) -> str:
     return pattern[:cut]
 
 
+def _resource_part(arn: str) -> str | None:
+    """The resource field of an ARN (after the fifth colon); None when the text is no ARN."""
+    parts = arn.split(":", 5)
+    return parts[5] if len(parts) == 6 else None
+
+
 class _PrefixIndex:
-    """Sorted ARNs for selecting the items a resource pattern can match by its literal prefix."""
+    """ARNs sorted by their resource field, to select what a resource pattern can match.
+
+    Keyed by the resource field rather than the whole ARN so that the usual region and account
+    wildcards (``arn:aws:dynamodb:*:*:table/orders-*``) still select by ``table/orders-``.
+    """
 
     def __init__(self, arns: Iterable[str]) -> None:
-        self._arns = sorted(set(arns))
-        self._set = frozenset(self._arns)
+        by_resource: dict[str, list[str]] = {}
+        for arn in set(arns):
+            by_resource.setdefault(_resource_part(arn) or arn, []).append(arn)
+        self._keys = sorted(by_resource)
+        self._by_resource = {k: tuple(sorted(v)) for k, v in by_resource.items()}
 
     def select(self, pattern: str) -> Iterator[str]:
-        """ARNs the pattern may concern: those starting with its literal prefix, and those the prefix
-        extends into a sub-resource (``arn:aws:s3:::bucket/*`` concerns ``arn:aws:s3:::bucket``)."""
-        prefix = _prefix(pattern)
+        """ARNs the pattern may concern (a superset of its matches): those whose resource field starts
+        with the pattern's literal resource prefix, and those the prefix extends into a sub-resource
+        (``arn:aws:s3:::bucket/*`` concerns ``arn:aws:s3:::bucket``)."""
+        resource = _resource_part(pattern)
+        if resource is None:
+            yield from self  # "*" or a pattern without six fields: anything may match
+            return
+        prefix = _prefix(resource)
         for i, ch in enumerate(prefix):
-            if ch == "/" and prefix[:i] in self._set:
-                yield prefix[:i]
-        i = bisect.bisect_left(self._arns, prefix)
-        arns = self._arns
-        while i < len(arns) and arns[i].startswith(prefix):
-            yield arns[i]
+            if ch == "/":
+                yield from self._by_resource.get(prefix[:i], ())
+        keys = self._keys
+        i = bisect.bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            yield from self._by_resource[keys[i]]
             i += 1
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._arns)
+        for key in self._keys:
+            yield from self._by_resource[key]
 
 
 @dataclass(slots=True)

@@ -1,0 +1,49 @@
+"""The fast paths of the graph give exactly the answers of the full policy engine.
+
+Analysis evaluates one representative action per class, settles resource-independent conditions once
+per principal, answers condition-free identity decisions by pattern matching, and prunes grants a
+search already holds. Each is an optimisation only: on synthetic organisations (wildcards, NotAction,
+denies, boundaries, conditions, resource and key policies, grants, role chains) the report must equal
+the one computed with every decision made by ``policy.decide``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from blastradius import graph
+from blastradius.analyze import analyze_snapshot
+from blastradius.model import Snapshot
+
+SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
+NOW = __import__("datetime").datetime(2026, 11, 25, tzinfo=__import__("datetime").UTC)
+
+
+def _synth() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_synth_eq", SYNTH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_fast_paths_equal_the_full_engine(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _synth().generate(principals=120, datasets=1200, policies=20, seed=seed)
+    snapshot: Snapshot = result.snapshot
+    keys = [*result.broad_keys[:2], *result.narrow_keys[:1]]
+    fast = [json.dumps(analyze_snapshot(snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys]
+
+    monkeypatch.setattr(graph, "_fast_decide", lambda *_: False)  # every decision by the engine
+    monkeypatch.setattr(graph, "_settle", lambda *_: None)  # no condition pre-settling
+    slow = [json.dumps(analyze_snapshot(snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys]
+    assert any(json.loads(f)["datasets"] for f in fast)
+    for a, b in zip(fast, slow, strict=True):
+        assert a == b
