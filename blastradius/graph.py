@@ -491,6 +491,7 @@ class PermissionGraph:
         self._expanded: set[str] = set()
         self._kms_cache: dict[tuple[str, str, str], Decision | None] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
+        self._delegation_cache: dict[tuple[int, str, str], bool] = {}
         self.edge_builders: tuple[EdgeBuilder, ...] = tuple(
             edge_builders if edge_builders is not None else (assume_edges, access_edges)
         )
@@ -540,6 +541,35 @@ class PermissionGraph:
             )
             self._names_cache[cache_key] = found
         return found
+
+    def only_delegates(
+        self, principal: Principal, key: Dataset, policy: Policy, classes: Sequence[_ActionClass]
+    ) -> bool:
+        """Whether a KMS key policy, for every action of ``classes``, only delegates to the account.
+
+        True when it has no Deny, no grant or Allow names this principal directly, and each action is
+        covered by an unconditional Allow naming the principal's account on this key (the "Enable IAM
+        policies" statement of *Key policies in AWS KMS*). The key decision is then the identity one.
+        """
+        if policy.denies or self.has_grant(principal, key) or self.names_directly(principal, key, policy):
+            return False
+        rp = principal.request_principal
+        for cls in classes:
+            for action in cls.members:
+                cache_key = (id(policy), action, rp.account_id)
+                ok = self._delegation_cache.get(cache_key)
+                if ok is None:
+                    ok = any(
+                        not st.conditions
+                        and st.resource_state(key.arn, None) is Tri.YES
+                        and st.principal_match(rp, has_boundary=principal.boundary is not None)
+                        is PrincipalMatch.ACCOUNT
+                        for st in policy.statements_for(action)
+                    )
+                    self._delegation_cache[cache_key] = ok
+                if not ok:
+                    return False
+        return True
 
     def has_grant(self, principal: Principal, key: Dataset) -> bool:
         """Whether a KMS grant on ``key`` names this principal (or its role sessions) as grantee."""
@@ -893,7 +923,11 @@ def _grant(
     """
     model = graph.model
     stores = model.rules.datastores
-    if dataset.type == KMS_KEY:
+    if dataset.type == KMS_KEY and policy is not None and graph.only_delegates(principal, dataset, policy, classes):
+        # The key policy only says "IAM policies of this account decide" (its root statement), names no
+        # one else for these actions and denies nothing: the identity decision is the answer.
+        policy = None
+    if dataset.type == KMS_KEY and policy is not None:
         if graph.has_grant(principal, dataset):
             reps = list(actions)
         elif policy is not None and graph.names_directly(principal, dataset, policy):
