@@ -180,7 +180,9 @@ class AccountModel:
         self._data_actions: dict[str, tuple[str, ...]] = {}
         for spec in rules.datastores.types.values():
             actions = {a for kinds in spec.levels.values() for acts in kinds.values() for a in acts}
-            self._data_actions[spec.service] = tuple(sorted({*self._data_actions.get(spec.service, ()), *actions}))
+            self._data_actions[spec.service] = tuple(
+                sorted({*self._data_actions.get(spec.service, ()), *actions})
+            )
         self._covers_cache: dict[tuple[int, str], bool] = {}
         self._contexts: dict[str, Context] = {}
         self._resource_policies: dict[str, Policy | None] = {}
@@ -655,7 +657,9 @@ def _best(decisions: Iterable[tuple[str, Decision]]) -> tuple[str, Decision] | N
     return best
 
 
-def assume_edges(graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None) -> Iterator[Edge]:
+def assume_edges(
+    graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
+) -> Iterator[Edge]:
     """``assume`` edges: identity allows sts:AssumeRole on the role AND its trust policy allows."""
     model = graph.model
     for role_arn in sorted(model.candidate_roles(principal)):
@@ -729,7 +733,9 @@ def _settle(statement: Statement, context: Context) -> Tri | None:
     return state
 
 
-def _action_classes(principal: Principal, actions: Sequence[str], context: Context) -> tuple[_ActionClass, ...]:
+def _action_classes(
+    principal: Principal, actions: Sequence[str], context: Context
+) -> tuple[_ActionClass, ...]:
     boundary = principal.boundary
     grouped: dict[tuple[int, ...], list[str]] = {}
     for action in actions:
@@ -744,7 +750,11 @@ def _action_classes(principal: Principal, actions: Sequence[str], context: Conte
         bound = list(boundary.statements_for(action)) if boundary is not None else []
         settled = {id(st): _settle(st, context) for st in (*covering, *bound)}
         fast = None not in settled.values()
-        keep = [st for st in (*covering, *bound) if settled[id(st)] is not Tri.NO] if fast else [*covering, *bound]
+        keep = (
+            [st for st in (*covering, *bound) if settled[id(st)] is not Tri.NO]
+            if fast
+            else [*covering, *bound]
+        )
         identity_ids = {id(st) for st in covering}
         out.append(
             _ActionClass(
@@ -773,7 +783,7 @@ def _split_by_policy(classes: Sequence[_ActionClass], policy: Policy) -> list[st
     return list(reps.values())
 
 
-def _fast_decide(cls: _ActionClass, resources: Sequence[str], context: Context) -> Statement | None | bool:
+def _fast_decide(cls: _ActionClass, resources: Sequence[str], context: Context) -> Statement | bool | None:
     """Identity (+ boundary) on a resource without a resource policy, by pattern matching alone.
 
     Returns the granting Allow statement (a definite allow), None when nothing allows, or False when
@@ -844,7 +854,9 @@ class _DatasetContext:
         return self._built
 
 
-def access_edges(graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None) -> Iterator[Edge]:
+def access_edges(
+    graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
+) -> Iterator[Edge]:
     """``access`` edges per level (list/read/write/admin) from the rule pack's action classes.
 
     ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for.
@@ -857,7 +869,9 @@ def access_edges(graph: PermissionGraph, principal: Principal, skip: SkipGrant |
         dataset = model.datasets[arn]
         if dataset.type not in stores.types:
             continue
-        label = f"resource policy of {_short(arn)}" if dataset.type != KMS_KEY else f"key policy of {_short(arn)}"
+        label = (
+            f"resource policy of {_short(arn)}" if dataset.type != KMS_KEY else f"key policy of {_short(arn)}"
+        )
         policy = model.resource_policy(arn, dataset.resource_policy, label)
         context = _DatasetContext(model, principal, dataset)
         for level in LEVELS:
@@ -882,7 +896,9 @@ def access_edges(graph: PermissionGraph, principal: Principal, skip: SkipGrant |
                 kms = graph.key_use(principal, dataset.kms_key, kms_action)
                 if kms is None:
                     certainty = CONDITIONAL
-                    conditions.append(f"needs {kms_action} on {dataset.kms_key}, a key that was not collected")
+                    conditions.append(
+                        f"needs {kms_action} on {dataset.kms_key}, a key that was not collected"
+                    )
                 elif not kms.allowed:
                     usable = False  # the data stays sealed without the key (Key policies in AWS KMS)
                     break
@@ -923,7 +939,11 @@ def _grant(
     """
     model = graph.model
     stores = model.rules.datastores
-    if dataset.type == KMS_KEY and policy is not None and graph.only_delegates(principal, dataset, policy, classes):
+    if (
+        dataset.type == KMS_KEY
+        and policy is not None
+        and graph.only_delegates(principal, dataset, policy, classes)
+    ):
         # The key policy only says "IAM policies of this account decide" (its root statement), names no
         # one else for these actions and denies nothing: the identity decision is the answer.
         policy = None
@@ -942,7 +962,9 @@ def _grant(
                 _decide_any(
                     principal,
                     a,
-                    _concrete_resources(principal, dataset, policy, stores.resource_arns(dataset.type, dataset.arn, a)),
+                    _concrete_resources(
+                        principal, dataset, policy, stores.resource_arns(dataset.type, dataset.arn, a)
+                    ),
                     policy,
                     lazy.get(),
                     dataset.account_id,
@@ -965,7 +987,9 @@ def _grant(
                     return cls.action, DEFINITE, [], fast.ref.policy, fast.ref.label()
                 if fast is None:
                     continue
-            decision = _decide_any(principal, cls.action, resources, policy, lazy.get(), dataset.account_id, False)
+            decision = _decide_any(
+                principal, cls.action, resources, policy, lazy.get(), dataset.account_id, False
+            )
             decisions.append((cls.action, decision))
             if decision.verdict is Verdict.ALLOW:
                 break
