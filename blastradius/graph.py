@@ -493,6 +493,8 @@ class PermissionGraph:
         self._expanded: set[str] = set()
         self._kms_cache: dict[tuple[str, str, str], Decision | None] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
+        # Engine decisions shared by requests on which the same statements apply (see _applicable).
+        self.memo: dict[tuple[object, ...], Decision] = {}
         self._delegation_cache: dict[tuple[int, str, str], bool] = {}
         self.edge_builders: tuple[EdgeBuilder, ...] = tuple(
             edge_builders if edge_builders is not None else (assume_edges, access_edges)
@@ -783,6 +785,30 @@ def _split_by_policy(classes: Sequence[_ActionClass], policy: Policy) -> list[st
     return list(reps.values())
 
 
+def _applicable(cls: _ActionClass, resources: Sequence[str], context: Context) -> tuple[object, ...] | None:
+    """Which of a class's statements apply to each resource — all a decision depends on, for classes
+    whose conditions do not involve the resource and requests without a resource policy. None when a
+    policy variable leaves a resource match unknown (the engine's reasons then name the resource)."""
+    # Statement objects live as long as the model's policy cache, so their ids are stable keys; the
+    # class itself is rebuilt per principal and must not be keyed by id.
+    key: list[object] = [
+        tuple(id(st) for st in cls.denies),
+        tuple(id(st) for st in cls.allows),
+        None if cls.boundary_allows is None else tuple(id(st) for st in cls.boundary_allows),
+        cls.maybe,
+    ]
+    for resource in resources:
+        hits = []
+        for st in (*cls.denies, *cls.allows, *(cls.boundary_allows or ())):
+            state = st.resource_state(resource, context)
+            if state is Tri.UNKNOWN:
+                return None
+            if state is Tri.YES:
+                hits.append(id(st))
+        key.append(tuple(hits))
+    return tuple(key)
+
+
 def _fast_decide(cls: _ActionClass, resources: Sequence[str], context: Context) -> Statement | bool | None:
     """Identity (+ boundary) on a resource without a resource policy, by pattern matching alone.
 
@@ -987,9 +1013,14 @@ def _grant(
                     return cls.action, DEFINITE, [], fast.ref.policy, fast.ref.label()
                 if fast is None:
                     continue
-            decision = _decide_any(
-                principal, cls.action, resources, policy, lazy.get(), dataset.account_id, False
-            )
+            memo_key = _applicable(cls, resources, lazy.base) if cls.fast and policy is None else None
+            decision = graph.memo.get(memo_key) if memo_key is not None else None
+            if decision is None:
+                decision = _decide_any(
+                    principal, cls.action, resources, policy, lazy.get(), dataset.account_id, False
+                )
+                if memo_key is not None:
+                    graph.memo[memo_key] = decision
             decisions.append((cls.action, decision))
             if decision.verdict is Verdict.ALLOW:
                 break
