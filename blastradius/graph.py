@@ -911,6 +911,8 @@ def access_edges(
                 continue
             if key not in classes:
                 classes[key] = _action_classes(principal, actions, model.base_context(principal))
+            if not _could_grant(graph, principal, dataset, policy, classes[key]):
+                continue
             found = _grant(graph, principal, dataset, policy, classes[key], actions, context)
             if found is None:
                 continue
@@ -944,6 +946,23 @@ def access_edges(
                 conditions=tuple(conditions),
                 level=level,
             )
+
+
+def _could_grant(
+    graph: PermissionGraph,
+    principal: Principal,
+    dataset: Dataset,
+    policy: Policy | None,
+    classes: Sequence[_ActionClass],
+) -> bool:
+    """Cheap necessary condition: an identity Allow for the level, a resource policy naming the
+    principal itself, or (KMS) a grant to it. Without any of these nothing can grant (*Policy
+    evaluation logic*: naming the account only delegates to identity policies)."""
+    if any(c.allows for c in classes):
+        return True
+    if dataset.type == KMS_KEY and graph.has_grant(principal, dataset):
+        return True
+    return graph.names_directly(principal, dataset, policy)
 
 
 def _grant(
@@ -1013,7 +1032,19 @@ def _grant(
                     return cls.action, DEFINITE, [], fast.ref.policy, fast.ref.label()
                 if fast is None:
                     continue
-            memo_key = _applicable(cls, resources, lazy.base) if cls.fast and policy is None else None
+            base = lazy.base
+            if not any(st.resource_state(r, base) is not Tri.NO for st in cls.allows for r in resources):
+                continue  # no identity Allow names these resources, whatever its conditions say
+            memo_key: tuple[object, ...] | None = None
+            if policy is None and (hits := _applicable(cls, resources, base)) is not None:
+                # Without a resource policy a decision depends on which statements match the resource
+                # and, for conditions on the resource, on its tags and account (the rest of the context
+                # is the principal's; see _DatasetContext).
+                memo_key = (
+                    hits
+                    if cls.fast
+                    else (principal.arn, hits, tuple(sorted(dataset.tags.items())), dataset.account_id)
+                )
             decision = graph.memo.get(memo_key) if memo_key is not None else None
             if decision is None:
                 decision = _decide_any(
