@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,7 +157,9 @@ def _parse_context(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _emit(report: Report, fmt: str, output: Path | None) -> None:
-    text = render(report, fmt, color=output is None and sys.stdout.isatty())
+    tty = output is None and sys.stdout.isatty()
+    width = max(100, shutil.get_terminal_size().columns) if tty else None
+    text = render(report, fmt, color=tty, width=width)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return

@@ -30,7 +30,7 @@ from blastradius.render.common import (
 )
 from blastradius.report import CONDITIONAL, DatasetFinding, Report
 
-DEFAULT_WIDTH = 100
+DEFAULT_WIDTH = 120  # wide enough for a dataset line with its record count; a TTY uses its own width
 
 SENSITIVITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "none": "dim"}
 SENSITIVITY_LABEL = {"high": "HIGH", "medium": "MED", "low": "LOW", "none": "NONE"}
