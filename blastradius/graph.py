@@ -184,6 +184,11 @@ class AccountModel:
                 sorted({*self._data_actions.get(spec.service, ()), *actions})
             )
         self._covers_cache: dict[tuple[int, str], bool] = {}
+        self._concerned: dict[tuple[int, str], frozenset[str]] = {}
+        self._grantees: dict[str, set[str]] = {}
+        for d in snapshot.datasets:
+            for grant in d.grants:
+                self._grantees.setdefault(grant.grantee_principal, set()).add(d.arn)
         self._contexts: dict[str, Context] = {}
         self._resource_policies: dict[str, Policy | None] = {}
         self._datasets_by_service: dict[str, _PrefixIndex] = {}
@@ -372,27 +377,34 @@ class AccountModel:
             self._covers_cache[key] = found
         return found
 
-    def candidate_datasets(self, principal: Principal) -> set[str]:
-        """Datasets a principal's Allow statements or resource policies naming it could reach."""
-        found: set[str] = set()
-        for service, index in self._datasets_by_service.items():
-            for policy in principal.identity_policies:
-                for st in policy.statements:
-                    if st.is_deny or not self._covers_data_action(st, service):
-                        continue
-                    patterns = st.resource_patterns
-                    if patterns is None or st.not_resource:
-                        found.update(index)
-                        continue
+    def concerned(self, st: Statement, service: str, dataset_type: str) -> frozenset[str]:
+        """Datasets of ``dataset_type`` an Allow statement may reach by its resource patterns (a superset,
+        cached per statement: a managed policy's statements are shared by every principal it is on)."""
+        key = (id(st), dataset_type)
+        found = self._concerned.get(key)
+        if found is None:
+            index = self._datasets_by_service.get(service)
+            arns: set[str] = set()
+            if index is not None and self._covers_data_action(st, service):
+                patterns = st.resource_patterns
+                if patterns is None or st.not_resource:
+                    arns.update(index)
+                else:
                     for pattern in patterns:
-                        found.update(index.select(pattern))
+                        arns.update(index.select(pattern))
+            found = frozenset(a for a in arns if self.datasets[a].type == dataset_type)
+            self._concerned[key] = found
+        return found
+
+    def named_datasets(self, principal: Principal) -> set[str]:
+        """Datasets whose resource policy names the principal itself (or any principal), or whose KMS
+        grants name it: these can grant without an identity Allow."""
         rp = principal.request_principal
-        # Naming the account (id or root ARN) only delegates to IAM policies, which the identity index
-        # above already covers; only policies naming this very principal can grant on their own.
+        found = set(self._open_resource_policies)
         for name in (rp.arn, rp.session_arn):
             if name:
                 found.update(self._named_in_resource_policy.get(name, ()))
-        found.update(self._open_resource_policies)
+                found.update(self._grantees.get(name, ()))
         return found
 
     def candidate_roles(self, principal: Principal) -> set[str]:
@@ -885,67 +897,80 @@ def access_edges(
 ) -> Iterator[Edge]:
     """``access`` edges per level (list/read/write/admin) from the rule pack's action classes.
 
+    Per dataset type and level, only datasets the level's identity Allow statements concern (by their
+    resource patterns, cached per statement and shared by every principal the policy is attached to),
+    and those whose resource policy or KMS grants name the principal itself, are evaluated.
     ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for.
     """
     model = graph.model
     stores = model.rules.datastores
-    classes: dict[tuple[str, str], tuple[_ActionClass, ...]] = {}
-    level_actions: dict[tuple[str, str], tuple[str, ...]] = {}
-    for arn in sorted(model.candidate_datasets(principal)):
-        dataset = model.datasets[arn]
-        if dataset.type not in stores.types:
-            continue
-        label = (
-            f"resource policy of {_short(arn)}" if dataset.type != KMS_KEY else f"key policy of {_short(arn)}"
-        )
-        policy = model.resource_policy(arn, dataset.resource_policy, label)
-        context = _DatasetContext(model, principal, dataset)
+    base = model.base_context(principal)
+    named = model.named_datasets(principal)
+    policies: dict[str, Policy | None] = {}
+    contexts: dict[str, _DatasetContext] = {}
+    for dataset_type, spec in stores.types.items():
+        named_here = [a for a in named if model.datasets[a].type == dataset_type]
         for level in LEVELS:
-            if skip is not None and skip(arn, level):
-                continue
-            key = (dataset.type, level)
-            actions = level_actions.get(key)
-            if actions is None:
-                actions = level_actions[key] = stores.actions_for(dataset.type, level)
+            actions = stores.actions_for(dataset_type, level)
             if not actions:
                 continue
-            if key not in classes:
-                classes[key] = _action_classes(principal, actions, model.base_context(principal))
-            if not _could_grant(graph, principal, dataset, policy, classes[key]):
-                continue
-            found = _grant(graph, principal, dataset, policy, classes[key], actions, context)
-            if found is None:
-                continue
-            action, certainty, conditions, policy_name, statement = found
-            kms_actions = stores.kms_actions(dataset.type, level) if dataset.kms_key else ()
-            usable = True
-            for kms_action in kms_actions:
-                assert dataset.kms_key is not None
-                kms = graph.key_use(principal, dataset.kms_key, kms_action)
-                if kms is None:
-                    certainty = CONDITIONAL
-                    conditions.append(
-                        f"needs {kms_action} on {dataset.kms_key}, a key that was not collected"
-                    )
-                elif not kms.allowed:
-                    usable = False  # the data stays sealed without the key (Key policies in AWS KMS)
-                    break
-                elif kms.verdict is Verdict.CONDITIONAL:
-                    certainty = CONDITIONAL
-                    conditions.extend(f"{kms_action}: {c}" for c in kms.conditions)
-            if not usable:
-                continue
-            yield Edge(
-                source=principal.arn,
-                target=arn,
-                kind=ACCESS,
-                certainty=certainty,
-                actions=(action,),
-                policy=policy_name,
-                statement=statement,
-                conditions=tuple(conditions),
-                level=level,
-            )
+            classes = _action_classes(principal, actions, base)
+            candidates: set[str] = set(named_here)
+            for cls in classes:
+                for st in cls.allows:
+                    candidates |= model.concerned(st, spec.service, dataset_type)
+            for arn in sorted(candidates):
+                if skip is not None and skip(arn, level):
+                    continue
+                dataset = model.datasets[arn]
+                if arn not in policies:
+                    label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
+                    policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
+                    contexts[arn] = _DatasetContext(model, principal, dataset)
+                policy = policies[arn]
+                if not _could_grant(graph, principal, dataset, policy, classes):
+                    continue
+                found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])
+                if found is None:
+                    continue
+                edge = _access_edge(graph, principal, dataset, level, found)
+                if edge is not None:
+                    yield edge
+
+
+def _access_edge(
+    graph: PermissionGraph,
+    principal: Principal,
+    dataset: Dataset,
+    level: str,
+    found: tuple[str, str, list[str], str | None, str | None],
+) -> Edge | None:
+    """The access edge for a grant, once the dataset's KMS key (if any) is accounted for."""
+    action, certainty, conditions, policy_name, statement = found
+    stores = graph.model.rules.datastores
+    kms_actions = stores.kms_actions(dataset.type, level) if dataset.kms_key else ()
+    for kms_action in kms_actions:
+        assert dataset.kms_key is not None
+        kms = graph.key_use(principal, dataset.kms_key, kms_action)
+        if kms is None:
+            certainty = CONDITIONAL
+            conditions.append(f"needs {kms_action} on {dataset.kms_key}, a key that was not collected")
+        elif not kms.allowed:
+            return None  # the data stays sealed without the key (Key policies in AWS KMS)
+        elif kms.verdict is Verdict.CONDITIONAL:
+            certainty = CONDITIONAL
+            conditions.extend(f"{kms_action}: {c}" for c in kms.conditions)
+    return Edge(
+        source=principal.arn,
+        target=dataset.arn,
+        kind=ACCESS,
+        certainty=certainty,
+        actions=(action,),
+        policy=policy_name,
+        statement=statement,
+        conditions=tuple(conditions),
+        level=level,
+    )
 
 
 def _could_grant(
