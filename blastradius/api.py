@@ -197,8 +197,12 @@ def analyze(
     context_overrides: Mapping[str, str] | None = None,
     observer: Observer | None = None,
     principal: str | None = None,
+    exposed_since: str | None = None,
 ) -> Report:
     """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
+
+    ``exposed_since`` (ISO 8601 date or time) starts the investigation window of the runbook; by
+    default it is the key's creation date.
 
     ``principal`` (snapshot mode only) names the key's owner, user name or ARN, when the snapshot cannot
     tell: raw get-account-authorization-details output lists no access keys.
@@ -209,7 +213,12 @@ def analyze(
         snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
         key_info = key_info_from_owner(_named_owner(snap, key_id, principal)) if principal else None
         return analyze_snapshot(
-            snap, key_id, rules=rules, key_info=key_info, context_overrides=context_overrides
+            snap,
+            key_id,
+            rules=rules,
+            key_info=key_info,
+            context_overrides=context_overrides,
+            exposed_since=exposed_since,
         )
     if principal is not None:
         raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
@@ -222,7 +231,12 @@ def analyze(
     snap = _collect(session, regions, live.endpoint_url, observer=observer)
     owner = _complete_owner(owner, snap)
     return analyze_snapshot(
-        snap, key_id, rules=rules, key_info=key_info_from_owner(owner), context_overrides=context_overrides
+        snap,
+        key_id,
+        rules=rules,
+        key_info=key_info_from_owner(owner),
+        context_overrides=context_overrides,
+        exposed_since=exposed_since,
     )
 
 

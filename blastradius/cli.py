@@ -93,6 +93,14 @@ SecretStdinOpt = Annotated[
         "identify the key with sts:GetCallerIdentity. Never pass a secret as an argument.",
     ),
 ]
+ExposedSinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--exposed-since",
+        help="Start of the exposure window (ISO 8601 date or time) for the runbook's investigation steps; "
+        "default: the key's creation date.",
+    ),
+]
 PrincipalOpt = Annotated[
     str | None,
     typer.Option(
@@ -144,6 +152,24 @@ def _check_format(fmt: str) -> str:
     if fmt not in RENDERERS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"Choose among: {', '.join(RENDERERS)}.")
     return fmt
+
+
+def _parse_since(text: str | None) -> str | None:
+    """Validate ``--exposed-since``: an ISO 8601 date or date-time, returned normalised to UTC."""
+    if text is None:
+        return None
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--exposed-since {text!r} is not an ISO 8601 date or time",
+            hint="e.g. 2022-01-31 or 2022-01-31T08:00Z",
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_context(pairs: list[str] | None) -> dict[str, str]:
@@ -260,13 +286,20 @@ def _analyze(
     policies: Path | None,
     assume_context: list[str] | None,
     principal: str | None = None,
+    exposed_since: str | None = None,
 ) -> Report:
     overrides = _parse_context(assume_context)
+    since = _parse_since(exposed_since)
     if snapshot is not None:
         if secret_stdin:
             raise UsageError("--secret-stdin needs live credentials; it cannot be combined with --snapshot")
         return api.analyze(
-            key, snapshot=snapshot, policies=policies, context_overrides=overrides, principal=principal
+            key,
+            snapshot=snapshot,
+            policies=policies,
+            context_overrides=overrides,
+            principal=principal,
+            exposed_since=since,
         )
     leaked = _read_secret() if secret_stdin else None
     if leaked is not None:
@@ -284,6 +317,7 @@ def _analyze(
             context_overrides=overrides,
             observer=progress,
             principal=principal,
+            exposed_since=since,
         )
 
 
@@ -292,6 +326,7 @@ def analyze(
     key: KeyOpt,
     snapshot: SnapshotOpt = None,
     principal: PrincipalOpt = None,
+    exposed_since: ExposedSinceOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
@@ -318,6 +353,7 @@ def analyze(
             policies=policies,
             assume_context=assume_context,
             principal=principal,
+            exposed_since=exposed_since,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
@@ -328,6 +364,7 @@ def rotate(
     key: KeyOpt,
     snapshot: SnapshotOpt = None,
     principal: PrincipalOpt = None,
+    exposed_since: ExposedSinceOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
@@ -352,6 +389,7 @@ def rotate(
             policies=policies,
             assume_context=None,
             principal=principal,
+            exposed_since=exposed_since,
         )
         text = render(report, fmt, color=output is None and sys.stdout.isatty(), only="rotation_plan")
         if output is None:

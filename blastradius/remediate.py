@@ -280,7 +280,7 @@ def _window_start(exposed_since: str | None, created: str | None) -> tuple[str, 
     if created:
         return created, (
             f"the key's creation date, {created}, because no exposure date was given "
-            "(pass --since to narrow it)"
+            "(pass --exposed-since DATE to narrow it)"
         )
     return UNKNOWN_SINCE, (
         f"unknown: replace {UNKNOWN_SINCE} with the earliest time the key could have been exposed"

@@ -227,3 +227,13 @@ def test_session_key_of_the_account_gives_a_report_that_says_what_is_unknown(inc
     assert report["key"]["account_id"] == ACCOUNT
     assert "owner role unknown" in (report["key"]["note"] or "")
     assert any("not found in the snapshot" in w for w in report["coverage"]["warnings"])
+
+
+def test_exposed_since_starts_the_investigation_window_of_the_runbook(incident: Incident) -> None:
+    """``--exposed-since`` replaces the key's creation date in the CloudTrail look-ups."""
+    args = ("rotate", "--key", incident.app, "--snapshot", incident.snapshot, "--format", "json")
+    result = invoke(*args, "--exposed-since", "2022-01-31")
+    assert result.exit_code == 0, result.stderr
+    assert "--start-time 2022-01-31T00:00:00Z" in result.stdout
+    bad = invoke(*args, "--exposed-since", "last year")
+    assert bad.exit_code == 2 and "ISO 8601" in bad.stderr
