@@ -71,10 +71,11 @@ def reach(graph: PermissionGraph, origin: str) -> Reach:
     grants: dict[str, dict[str, Route]] = {}
 
     def settled(dataset: str, level: str) -> bool:
-        # Principals leave the queue in order of cost, so a definite grant found earlier can never be
-        # beaten by a later principal: its access edge would cost at least as much.
+        # An access edge from the principal being expanded costs at least its own cost + (0, 0, 1);
+        # a grant already held at that cost or less cannot be improved, so it is not evaluated again.
+        # (Principals leave the queue in order of cost, so this prunes most grants found earlier.)
         found = grants.get(dataset, {}).get(level)
-        return found is not None and found.certainty == DEFINITE
+        return found is not None and found.cost <= floor
 
     while queue:
         cost, arn = heapq.heappop(queue)
@@ -82,6 +83,7 @@ def reach(graph: PermissionGraph, origin: str) -> Reach:
             continue
         done.add(arn)
         route = best[arn]
+        floor = _add(cost, (0, 0, 1))
         for edge in graph.expand(arn, settled):
             new_cost = _add(cost, _edge_cost(edge))
             if edge.kind == ACCESS:
