@@ -47,3 +47,23 @@ def test_fast_paths_equal_the_full_engine(seed: int, monkeypatch: pytest.MonkeyP
     assert any(json.loads(f)["datasets"] for f in fast)
     for a, b in zip(fast, slow, strict=True):
         assert a == b
+
+
+@pytest.mark.parametrize("seed", [5])
+def test_reach_pruning_keeps_every_best_path(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skipping grants already held at the lowest cost a principal could offer changes no answer."""
+    result = _synth().generate(principals=120, datasets=1200, policies=20, seed=seed)
+    keys = [*result.broad_keys[:2], *result.narrow_keys[:1]]
+    pruned = [
+        json.dumps(analyze_snapshot(result.snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys
+    ]
+
+    original = graph.PermissionGraph.expand
+
+    def unpruned(self: graph.PermissionGraph, arn: str, skip: object = None) -> list[graph.Edge]:
+        return original(self, arn, None)
+
+    monkeypatch.setattr(graph.PermissionGraph, "expand", unpruned)
+    full = [json.dumps(analyze_snapshot(result.snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys]
+    for a, b in zip(pruned, full, strict=True):
+        assert a == b
