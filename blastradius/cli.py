@@ -182,10 +182,11 @@ def _parse_context(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _emit(report: Report, fmt: str, output: Path | None) -> None:
+def _emit(report: Report, fmt: str, output: Path | None, *, only: str | None = None) -> None:
+    """Render to stdout (colour and width of a TTY) or to a private file; ``only`` picks one section."""
     tty = output is None and sys.stdout.isatty()
     width = max(100, shutil.get_terminal_size().columns) if tty else None
-    text = render(report, fmt, color=tty, width=width)
+    text = render(report, fmt, color=tty, width=width, only=only)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
@@ -391,11 +392,7 @@ def rotate(
             principal=principal,
             exposed_since=exposed_since,
         )
-        text = render(report, fmt, color=output is None and sys.stdout.isatty(), only="rotation_plan")
-        if output is None:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        else:
-            api.write_private(output, text)
+        _emit(report, fmt, output, only="rotation_plan")
 
 
 @app.command()

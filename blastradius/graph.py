@@ -226,13 +226,11 @@ class AccountModel:
         self._policy_cache[key] = policy
         return policy
 
-    def _managed_policy(self, arn: str, owner: str) -> Policy | None:
+    def _managed_policy(self, arn: str, owner: str, *, missing: str) -> Policy | None:
+        """A managed policy by ARN; when the snapshot lacks it, the ``missing`` warning is recorded."""
         managed = self._managed.get(arn)
         if managed is None:
-            self.warnings.add(
-                f"managed policy {arn} attached to {_short(owner)} was not in the snapshot; "
-                "its permissions are unknown and not counted"
-            )
+            self.warnings.add(missing)
             return None
         return self._parse(owner, managed.as_document())
 
@@ -240,7 +238,13 @@ class AccountModel:
         self, owner: str, inline: Sequence[PolicyDocument], managed: Sequence[str]
     ) -> list[Policy]:
         out = [p for d in inline if (p := self._parse(owner, d)) is not None]
-        out += [p for a in managed if (p := self._managed_policy(a, owner)) is not None]
+        for arn in managed:
+            missing = (
+                f"managed policy {arn} attached to {_short(owner)} was not in the snapshot; "
+                "its permissions are unknown and not counted"
+            )
+            if (policy := self._managed_policy(arn, owner, missing=missing)) is not None:
+                out.append(policy)
         return out
 
     def resource_policy(self, arn: str, document: Mapping[str, object] | None, label: str) -> Policy | None:
@@ -274,14 +278,11 @@ class AccountModel:
     def _boundary(self, arn: str | None, owner: str) -> Policy | None:
         if arn is None:
             return None
-        managed = self._managed.get(arn)
-        if managed is None:
-            self.warnings.add(
-                f"permissions boundary {arn} of {_short(owner)} was not in the snapshot; "
-                "analysed as if there were no boundary (reach may be overstated)"
-            )
-            return None
-        return self._parse(owner, managed.as_document())
+        missing = (
+            f"permissions boundary {arn} of {_short(owner)} was not in the snapshot; "
+            "analysed as if there were no boundary (reach may be overstated)"
+        )
+        return self._managed_policy(arn, owner, missing=missing)
 
     def _build_user(self, user: User) -> Principal:
         policies = self._policy_set(user.arn, user.inline_policies, user.managed_policy_arns)
