@@ -832,41 +832,35 @@ def _fast_decide(cls: _ActionClass, resources: Sequence[str], context: Context) 
     """
     maybe = cls.maybe
     for resource in resources:
-        undecided = False
-        denied = False
-        for st in cls.denies:
-            state = st.resource_state(resource, context)
-            if state is Tri.YES and id(st) not in maybe:
-                denied = True
-                break
-            if state is not Tri.NO:
-                undecided = True
-        if denied:
+        denied, deny_open = _first_match(cls.denies, resource, context, maybe)
+        if denied is not None:
             continue
-        granted: Statement | None = None
-        for st in cls.allows:
-            state = st.resource_state(resource, context)
-            if state is Tri.YES and id(st) not in maybe:
-                granted = st
-                break
-            if state is not Tri.NO:
-                undecided = True
+        granted, allow_open = _first_match(cls.allows, resource, context, maybe)
+        bound_open = False
         if granted is not None and cls.boundary_allows is not None:
-            bounded = False
-            for st in cls.boundary_allows:
-                state = st.resource_state(resource, context)
-                if state is Tri.YES and id(st) not in maybe:
-                    bounded = True
-                    break
-                if state is not Tri.NO:
-                    undecided = True
-            if not bounded:
+            bounded, bound_open = _first_match(cls.boundary_allows, resource, context, maybe)
+            if bounded is None:
                 granted = None
-        if undecided:
+        if deny_open or allow_open or bound_open:
             return False
         if granted is not None:
             return granted
     return None
+
+
+def _first_match(
+    statements: Sequence[Statement], resource: str, context: Context, maybe: frozenset[int]
+) -> tuple[Statement | None, bool]:
+    """The first statement that surely applies to ``resource``, and whether one before it might have
+    (a policy variable without a value, or an unsettled condition)."""
+    undecided = False
+    for st in statements:
+        state = st.resource_state(resource, context)
+        if state is Tri.YES and id(st) not in maybe:
+            return st, undecided
+        if state is not Tri.NO:
+            undecided = True
+    return None, undecided
 
 
 SkipGrant = Callable[[str, str], bool]
