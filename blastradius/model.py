@@ -35,6 +35,29 @@ KMS_KEY = "kms-key"
 DATASET_TYPES = (S3_BUCKET, DYNAMODB_TABLE, SECRET, SSM_PARAMETER, KMS_KEY)
 
 
+# Compute resource types (the ``type`` field of a ComputeResource, used by policies/escalation.toml).
+LAMBDA_FUNCTION = "lambda-function"
+EC2_INSTANCE = "ec2-instance"
+CLOUDFORMATION_STACK = "cloudformation-stack"
+CODEBUILD_PROJECT = "codebuild-project"
+SAGEMAKER_NOTEBOOK = "sagemaker-notebook"
+ECS_TASK_DEFINITION = "ecs-task-definition"
+GLUE_DEV_ENDPOINT = "glue-dev-endpoint"
+COMPUTE_TYPES = (
+    LAMBDA_FUNCTION,
+    EC2_INSTANCE,
+    CLOUDFORMATION_STACK,
+    CODEBUILD_PROJECT,
+    SAGEMAKER_NOTEBOOK,
+    ECS_TASK_DEFINITION,
+    GLUE_DEV_ENDPOINT,
+)
+
+# Organizations policy types, as the Organizations API names them.
+SCP = "SERVICE_CONTROL_POLICY"
+RCP = "RESOURCE_CONTROL_POLICY"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyDocument:
     """A named policy document: an inline policy (``arn`` None) or the default version of a managed one."""
@@ -186,6 +209,7 @@ class CollectionGap:
     error_code: str
     message: str = ""
     resource: str | None = None
+    account_id: str | None = None  # set in merged multi-account snapshots
 
     def describe(self) -> str:
         """One line for the report's coverage section."""
@@ -193,6 +217,82 @@ class CollectionGap:
         return f"{self.service} {self.operation} in {self.region}{where}: {self.error_code}" + (
             f" ({self.message})" if self.message else ""
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceProfile:
+    """An EC2 instance profile: the container that hands a role to an instance."""
+
+    arn: str
+    name: str
+    role_arns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComputeResource:
+    """Existing infrastructure that runs with a role (a Lambda function, an instance, a stack, …).
+
+    Escalation techniques that reuse infrastructure (update a function's code, start a session on an
+    instance, update a stack) need these. Only names are kept of environment variables, never values.
+    """
+
+    arn: str
+    type: str  # one of COMPUTE_TYPES
+    name: str
+    account_id: str
+    region: str
+    role_arn: str | None = None  # execution / service / task role
+    instance_profile_arn: str | None = None  # EC2 instances
+    env_var_names: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrgPolicy:
+    """A service control or resource control policy, and the root, OU or account ids it is attached to."""
+
+    policy_id: str
+    arn: str
+    name: str
+    type: str  # SCP | RCP
+    document: JsonDict
+    targets: tuple[str, ...] = ()
+    aws_managed: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Organization:
+    """The AWS Organization the collected account(s) belong to, with each account's place in the OU tree.
+
+    ``account_paths`` maps an account id to the target ids from the root down to the account itself
+    (``("r-ab12", "ou-ab12-1", "111111111111")``): the levels at which SCPs and RCPs are attached.
+    """
+
+    org_id: str
+    management_account_id: str
+    arn: str = ""
+    account_paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    policies: tuple[OrgPolicy, ...] = ()
+    enabled_policy_types: tuple[str, ...] = ()  # policy types enabled on the root
+
+    def levels(self, account_id: str, policy_type: str) -> tuple[tuple[OrgPolicy, ...], ...] | None:
+        """The policies of ``policy_type`` per level, root first, that govern ``account_id``.
+
+        ``None`` when the type does not apply: not enabled on the root, the management account (not
+        subject to SCPs or RCPs), or an account whose place in the tree is unknown.
+        """
+        if policy_type not in self.enabled_policy_types or account_id == self.management_account_id:
+            return None
+        path = self.account_paths.get(account_id)
+        if not path:
+            return None
+        by_target: dict[str, list[OrgPolicy]] = {}
+        for policy in self.policies:
+            if policy.type == policy_type:
+                for target in policy.targets:
+                    by_target.setdefault(target, []).append(policy)
+        return tuple(tuple(by_target.get(target, ())) for target in path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,6 +313,11 @@ class Snapshot:
     # service name -> "ok" | "partial" | "not collected" | error code
     services: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    organization: Organization | None = None
+    instance_profiles: tuple[InstanceProfile, ...] = ()
+    compute: tuple[ComputeResource, ...] = ()
+    # Other accounts merged into this snapshot (multi-account analysis); ``account_id`` is the first.
+    accounts: tuple[str, ...] = ()
     schema: str = SNAPSHOT_SCHEMA
 
     def to_json(self) -> JsonDict:
@@ -300,6 +405,12 @@ def _obj(cls: type[T]) -> Callable[[object, str], T]:
     return convert
 
 
+def _str_tuple_map(value: object, where: str) -> dict[str, tuple[str, ...]]:
+    _expect(dict, value, where)
+    assert isinstance(value, dict)
+    return {str(k): _tuple_of(_str)(v, f"{where}.{k}") for k, v in value.items()}
+
+
 # Field types that need more than an isinstance check, by field name.
 _FIELD_CONVERTERS: dict[str, Callable[[object, str], object]] = {
     "inline_policies": _tuple_of(_obj(PolicyDocument)),
@@ -321,6 +432,16 @@ _FIELD_CONVERTERS: dict[str, Callable[[object, str], object]] = {
     "gaps": _tuple_of(_obj(CollectionGap)),
     "services": _str_map,
     "warnings": _tuple_of(_str),
+    "organization": _obj(Organization),
+    "instance_profiles": _tuple_of(_obj(InstanceProfile)),
+    "compute": _tuple_of(_obj(ComputeResource)),
+    "accounts": _tuple_of(_str),
+    "role_arns": _tuple_of(_str),
+    "env_var_names": _tuple_of(_str),
+    "policies": _tuple_of(_obj(OrgPolicy)),
+    "targets": _tuple_of(_str),
+    "enabled_policy_types": _tuple_of(_str),
+    "account_paths": _str_tuple_map,
 }
 
 # Plain field types checked with isinstance (name -> accepted types); None allowed where default is None.
@@ -336,6 +457,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "boundary_usage_count": (int,),
     "max_session_duration": (int,),
     "has_login_profile": (bool,),
+    "aws_managed": (bool,),
 }
 
 
