@@ -43,7 +43,7 @@ from blastradius.policy import (
     parse_policy,
 )
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS
-from blastradius.rules import RuleSet
+from blastradius.rules import RuleSet, expand_resource
 
 ASSUME = "assume"
 ACCESS = "access"
@@ -141,6 +141,72 @@ class _PrefixIndex:
             yield from self._by_resource[key]
 
 
+def bits(mask: int) -> list[int]:
+    """Positions of the set bits of ``mask``, ascending (one Python step per set bit)."""
+    if not mask:
+        return []
+    text = format(mask, "b")[::-1]
+    out: list[int] = []
+    i = text.find("1")
+    while i != -1:
+        out.append(i)
+        i = text.find("1", i + 1)
+    return out
+
+
+def mask_of(positions: Iterable[int]) -> int:
+    """The bitset with the given positions set."""
+    found = list(positions)
+    if len(found) < 32:
+        mask = 0
+        for pos in found:
+            mask |= 1 << pos
+        return mask
+    buf = bytearray((max(found) >> 3) + 1)
+    for pos in found:
+        buf[pos >> 3] |= 1 << (pos & 7)
+    return int.from_bytes(buf, "little")
+
+
+class DatasetIndex:
+    """The datasets of one type in ARN order: bit ``i`` of a mask over this type is ``arns[i]``."""
+
+    __slots__ = ("_signatures", "arns", "datasets", "policy_mask", "position")
+
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
+        self.datasets: tuple[Dataset, ...] = tuple(sorted(datasets, key=lambda d: d.arn))
+        self.arns: tuple[str, ...] = tuple(d.arn for d in self.datasets)
+        self.position: dict[str, int] = {arn: i for i, arn in enumerate(self.arns)}
+        # Datasets with a resource (or key) policy: always decided per dataset.
+        self.policy_mask = mask_of(i for i, d in enumerate(self.datasets) if d.resource_policy is not None)
+        self._signatures: dict[int, tuple[object, ...]] = {}
+
+    def signature(self, position: int) -> tuple[object, ...]:
+        """What a request context takes from the dataset: its account and tags."""
+        found = self._signatures.get(position)
+        if found is None:
+            dataset = self.datasets[position]
+            found = (dataset.account_id, *sorted(dataset.tags.items()))
+            self._signatures[position] = found
+        return found
+
+    def mask(self, arns: Iterable[str]) -> int:
+        """The bitset of these ARNs (ARNs of other types or unknown ones are ignored)."""
+        position = self.position
+        return mask_of(position[a] for a in arns if a in position)
+
+
+class _Masks:
+    """One statement against the datasets of one type (for one set of resource templates): which
+    datasets were evaluated, on which it applies to every request ARN (``yes_all``), to some or an
+    unknown one (``touch``), and on which not uniformly or unknown (``mixed``: decided per dataset)."""
+
+    __slots__ = ("evaluated", "mixed", "touch", "yes_all")
+
+    def __init__(self) -> None:
+        self.evaluated = self.yes_all = self.touch = self.mixed = 0
+
+
 @dataclass(slots=True)
 class BuildWarnings:
     """Problems found while building (malformed or missing policies); shown in the report's coverage."""
@@ -198,6 +264,14 @@ class AccountModel:
         for service, arns in by_service.items():
             self._datasets_by_service[service] = _PrefixIndex(arns)
         self._roles_index = _PrefixIndex(self.roles)
+        self._by_type: dict[str, DatasetIndex] = {}
+        self._concerned_masks: dict[tuple[int, str], int] = {}
+        self._statement_masks: dict[tuple[object, ...], _Masks] = {}
+        self._base_resources: dict[tuple[str, tuple[str, ...]], dict[int, list[str]]] = {}
+        self._templates: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._picks: dict[int, tuple[str, ...]] = {}
+        self._condition_masks: dict[tuple[int, str, str], list[int]] = {}
+        self._condition_states: dict[tuple[int, str], dict[tuple[object, ...], Tri]] = {}
         # Resource policies and trust policies that name principals directly: principal ARN -> resources.
         self._named_in_resource_policy: dict[str, set[str]] = {}
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
@@ -210,6 +284,14 @@ class AccountModel:
                 )
         for r in snapshot.roles:
             _index_principals(r.trust_policy, r.arn, self._named_in_trust, self._open_trust)
+        # A superset of the resource policies that may name a principal itself (see may_name).
+        self._direct_names: dict[str, set[str]] = {}
+        self._direct_open: set[str] = set()
+        for d in snapshot.datasets:
+            if d.resource_policy is not None:
+                _index_direct_names(d.resource_policy, d.arn, self._direct_names, self._direct_open)
+        self._identity_only: dict[tuple[str, str, str], list[int]] = {}
+        self._delegation: dict[tuple[int, str, str], bool] = {}
 
     # -- policies ---------------------------------------------------------------------------------
 
@@ -397,6 +479,229 @@ class AccountModel:
             self._concerned[key] = found
         return found
 
+    def type_index(self, dataset_type: str) -> DatasetIndex:
+        """The datasets of one type in ARN order (positions for bitsets), built on first use."""
+        found = self._by_type.get(dataset_type)
+        if found is None:
+            found = DatasetIndex(d for d in self.datasets.values() if d.type == dataset_type)
+            self._by_type[dataset_type] = found
+        return found
+
+    def concerned_mask(self, st: Statement, service: str, dataset_type: str) -> int:
+        """``concerned`` as a bitset over ``type_index(dataset_type)`` (cached per statement)."""
+        key = (id(st), dataset_type)
+        found = self._concerned_masks.get(key)
+        if found is None:
+            found = self.type_index(dataset_type).mask(self.concerned(st, service, dataset_type))
+            self._concerned_masks[key] = found
+        return found
+
+    def templates(self, dataset_type: str, action: str) -> tuple[str, ...]:
+        """The resource templates (``{arn}``, ``{arn}/*``, ...) an action is evaluated on, in pack order."""
+        key = (dataset_type, action)
+        found = self._templates.get(key)
+        if found is None:
+            spec = self.rules.datastores.types[dataset_type]
+            kinds: list[str] = []
+            for levels in spec.levels.values():
+                for kind, actions in levels.items():
+                    if any(a.lower() == action.lower() for a in actions):
+                        kinds.append(kind)
+            found = tuple(spec.resources[k] for k in kinds)
+            self._templates[key] = found
+        return found
+
+    def base_resources(self, dataset_type: str, templates: tuple[str, ...], position: int) -> list[str]:
+        """The request ARNs of a dataset for these templates, without any principal's picks (cached)."""
+        cache = self._base_resources.setdefault((dataset_type, templates), {})
+        found = cache.get(position)
+        if found is None:
+            dataset = self.type_index(dataset_type).datasets[position]
+            expanded: dict[str, None] = {}
+            for template in templates:
+                for arn in expand_resource(template, dataset.arn):
+                    expanded[arn] = None
+            found = _subresources(dataset, list(expanded), ())
+            cache[position] = found
+        return found
+
+    def picked(self, principal: Principal) -> set[str]:
+        """Datasets for which an identity Allow pattern of the principal adds a sub-resource pick
+        (``bucket/exports/*``; see ``_concrete_resources``): decided per dataset."""
+        found: set[str] = set()
+        for policy in principal.identity_policies:
+            for st in policy.statements:
+                picks = self._picks.get(id(st))
+                if picks is None:
+                    out: list[str] = []
+                    if st.effect == "Allow" and st.resource_patterns is not None and not st.not_resource:
+                        for pattern in st.resource_patterns:
+                            for i, ch in enumerate(pattern):
+                                if ch == "/" and len(pattern) > i + 1 and pattern[:i] in self.datasets:
+                                    out.append(pattern[:i])
+                    picks = tuple(out)
+                    self._picks[id(st)] = picks
+                found.update(picks)
+        return found
+
+    def condition_masks(
+        self, st: Statement, dataset_type: str, principal: Principal, need: int
+    ) -> tuple[int, int]:
+        """Where a statement's conditions hold (YES) or cannot be settled (UNKNOWN), per dataset, for
+        conditions on the resource's tags or account: evaluated in each dataset's request context (as the
+        engine would), once per distinct (account, tags) and principal."""
+        key = (id(st), dataset_type, principal.arn)
+        entry = self._condition_masks.get(key)
+        if entry is None:
+            entry = self._condition_masks[key] = [0, 0, 0]  # evaluated, yes, unknown
+        new = need & ~entry[0]
+        if new:
+            index = self.type_index(dataset_type)
+            by_signature = self._condition_states.setdefault((id(st), principal.arn), {})
+            yes: list[int] = []
+            unknown: list[int] = []
+            for pos in bits(new):
+                signature = index.signature(pos)
+                state = by_signature.get(signature)
+                if state is None:
+                    dataset = index.datasets[pos]
+                    context = self.context(principal, dataset.tags, dataset.account_id)
+                    state = Tri.YES
+                    for clause in st.conditions:
+                        result = clause.evaluate(context, deny=st.is_deny)
+                        if result is Tri.NO:
+                            state = Tri.NO
+                            break
+                        if result is Tri.UNKNOWN:
+                            state = Tri.UNKNOWN
+                    by_signature[signature] = state
+                if state is Tri.YES:
+                    yes.append(pos)
+                elif state is Tri.UNKNOWN:
+                    unknown.append(pos)
+            entry[0] |= new
+            entry[1] |= mask_of(yes)
+            entry[2] |= mask_of(unknown)
+        return entry[1], entry[2]
+
+    def may_name(self, principal: Principal) -> set[str]:
+        """Datasets whose resource policy may name the principal itself (its ARN, unique id or a session
+        of its role) or anyone (wildcards, NotPrincipal): a superset of ``names_directly``."""
+        rp = principal.request_principal
+        found = set(self._direct_open)
+        keys = [rp.arn]
+        if rp.user_id:
+            keys.append(rp.user_id.split(":", 1)[0])
+        if rp.session_arn and rp.session_arn.endswith("/*"):
+            keys.append(rp.session_arn[:-1])
+        for key in keys:
+            found.update(self._direct_names.get(key, ()))
+        return found
+
+    def identity_only(self, dataset_type: str, level: str, account: str, need: int) -> int:
+        """Datasets with a resource policy that, for a principal of ``account`` it does not name
+        (``may_name``), decides nothing beyond the identity decision: no Deny, no sub-resource picks, same
+        account; for KMS keys, every action of the level delegated to the account by an unconditional
+        statement ("Enable IAM policies", as ``PermissionGraph.only_delegates``). Malformed ones too
+        (they are skipped, with a warning). Evaluated at least on ``need``."""
+        key = (dataset_type, level, account)
+        entry = self._identity_only.get(key)
+        if entry is None:
+            entry = self._identity_only[key] = [0, 0]  # evaluated, yes
+        index = self.type_index(dataset_type)
+        new = need & index.policy_mask & ~entry[0]
+        if new:
+            actions = self.rules.datastores.actions_for(dataset_type, level)
+            yes: list[int] = []
+            for pos in bits(new):
+                dataset = index.datasets[pos]
+                label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
+                policy = self.resource_policy(dataset.arn, dataset.resource_policy, label)
+                if policy is None:
+                    yes.append(pos)
+                elif policy.denies:
+                    continue
+                elif dataset_type == KMS_KEY:
+                    if all(self._delegates(policy, dataset, a, account) for a in actions):
+                        yes.append(pos)
+                elif dataset.account_id == account and not _policy_picks(policy, dataset):
+                    yes.append(pos)
+            entry[0] |= new
+            entry[1] |= mask_of(yes)
+        return entry[1]
+
+    def _delegates(self, policy: Policy, key: Dataset, action: str, account: str) -> bool:
+        """Whether an unconditional statement of the key policy allows ``action`` on the key to the
+        account (and no one in particular): the "Enable IAM policies" statement (Key policies in AWS
+        KMS). Cached per (policy, action, account), as ``only_delegates`` does."""
+        cache_key = (id(policy), action, account)
+        ok = self._delegation.get(cache_key)
+        if ok is None:
+            probe = RequestPrincipal(arn=f"arn:aws:iam::{account}:root", account_id=account, kind="root")
+            ok = any(
+                not st.conditions
+                and st.resource_state(key.arn, None) is Tri.YES
+                and st.principal_match(probe) is PrincipalMatch.ACCOUNT
+                for st in policy.statements_for(action)
+            )
+            self._delegation[cache_key] = ok
+        return ok
+
+    def statement_masks(
+        self,
+        st: Statement,
+        dataset_type: str,
+        templates: tuple[str, ...],
+        context: Context,
+        principal: str,
+        need: int,
+    ) -> _Masks:
+        """The statement's masks, evaluated at least on ``need`` (cached per statement, and per principal
+        when a policy variable makes the match depend on who asks)."""
+        variable = st.resource_patterns is not None and any("${" in p for p in st.resource_patterns)
+        key: tuple[object, ...] = (id(st), dataset_type, templates)
+        if variable:
+            key = (*key, principal)
+        masks = self._statement_masks.get(key)
+        if masks is None:
+            masks = _Masks()
+            self._statement_masks[key] = masks
+        new = need & ~masks.evaluated
+        if not new:
+            return masks
+        index = self.type_index(dataset_type)
+        yes: list[int] = []
+        touch: list[int] = []
+        mixed: list[int] = []
+        state_of = st.resource_state
+        if templates == ("{arn}",):
+            arns = index.arns
+            for pos in bits(new):
+                state = state_of(arns[pos], context)
+                if state is Tri.YES:
+                    yes.append(pos)
+                    touch.append(pos)
+                elif state is Tri.UNKNOWN:
+                    touch.append(pos)
+                    mixed.append(pos)
+        else:
+            for pos in bits(new):
+                resources = self.base_resources(dataset_type, templates, pos)
+                if not resources:
+                    continue
+                states = {state_of(r, context) for r in resources}
+                if states == {Tri.YES}:
+                    yes.append(pos)
+                if states != {Tri.NO}:
+                    touch.append(pos)
+                    if len(states) > 1 or Tri.UNKNOWN in states:
+                        mixed.append(pos)
+        masks.evaluated |= new
+        masks.yes_all |= mask_of(yes)
+        masks.touch |= mask_of(touch)
+        masks.mixed |= mask_of(mixed)
+        return masks
+
     def named_datasets(self, principal: Principal) -> set[str]:
         """Datasets whose resource policy names the principal itself (or any principal), or whose KMS
         grants name it: these can grant without an identity Allow."""
@@ -477,6 +782,52 @@ def _index_principals(
                 open_.add(target)
             else:
                 named.setdefault(v, set()).add(target)
+
+
+def _index_direct_names(
+    document: Mapping[str, object], target: str, names: dict[str, set[str]], open_: set[str]
+) -> None:
+    """Record the AWS principal strings a resource policy's Allow statements list (and the prefix of
+    session ARNs), or mark the policy open (wildcards, NotPrincipal, shapes not understood)."""
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        open_.add(target)
+        return
+    for st in statements:
+        if not isinstance(st, dict) or st.get("Effect") == "Deny":
+            continue
+        principal = st.get("Principal")
+        if "NotPrincipal" in st or principal == "*":
+            open_.add(target)
+            return
+        if principal is None:
+            continue
+        if not isinstance(principal, dict):
+            open_.add(target)
+            return
+        aws = principal.get("AWS")
+        values = aws if isinstance(aws, list) else [aws] if aws is not None else []
+        for v in values:
+            if not isinstance(v, str) or "*" in v or "?" in v:
+                open_.add(target)
+                return
+            names.setdefault(v, set()).add(target)
+            if ":assumed-role/" in v:
+                names.setdefault(v[: v.rindex("/") + 1], set()).add(target)
+
+
+def _policy_picks(policy: Policy, dataset: Dataset) -> bool:
+    """Whether an Allow pattern of the resource policy names a sub-resource of the dataset (which adds
+    request ARNs, see ``_concrete_resources``)."""
+    stem = dataset.arn + "/"
+    return any(
+        pattern.startswith(stem) and len(pattern) > len(stem)
+        for st in policy.statements
+        if st.effect == "Allow" and st.resource_patterns is not None and not st.not_resource
+        for pattern in st.resource_patterns
+    )
 
 
 def _certainty(decision: Decision) -> str:
@@ -887,6 +1238,60 @@ class _DatasetContext:
         return self._built
 
 
+class GrantFloor:
+    """Grants a search already holds at a cost the principal being expanded cannot beat.
+
+    A search (``reach``) marks a (dataset, level) *settled* once its best grant costs no more than the
+    cheapest access edge the principals it still has to expand could offer, and *definite only* once
+    it costs no more than their cheapest conditional edge: then only a definite grant could improve it.
+    ``access_edges`` leaves settled grants out and evaluates definite-only ones only where a definite
+    grant is possible, by bitset rather than one dataset at a time. Callable as a ``SkipGrant``.
+    """
+
+    __slots__ = ("_bits", "_ints", "_model")
+
+    def __init__(self, model: AccountModel) -> None:
+        self._model = model
+        self._bits: dict[tuple[str, str, bool], bytearray] = {}
+        self._ints: dict[tuple[str, str, bool], int] = {}
+
+    def add(self, dataset: str, level: str, *, definite_only: bool = False) -> None:
+        """Mark a grant as settled (or, with ``definite_only``, improvable only by a definite grant)."""
+        found = self._model.datasets.get(dataset)
+        if found is None:
+            return
+        index = self._model.type_index(found.type)
+        pos = index.position[dataset]
+        key = (found.type, level, definite_only)
+        buf = self._bits.get(key)
+        if buf is None:
+            buf = self._bits[key] = bytearray((len(index.arns) >> 3) + 1)
+        buf[pos >> 3] |= 1 << (pos & 7)
+        self._ints.pop(key, None)
+
+    def mask(self, dataset_type: str, level: str, *, definite_only: bool = False) -> int:
+        """The settled (or definite-only) grants of one type and level, as a bitset over ``type_index``."""
+        key = (dataset_type, level, definite_only)
+        found = self._ints.get(key)
+        if found is None:
+            buf = self._bits.get(key)
+            found = int.from_bytes(buf, "little") if buf is not None else 0
+            self._ints[key] = found
+        return found
+
+    def __call__(self, dataset: str, level: str) -> bool:
+        found = self._model.datasets.get(dataset)
+        if found is None:
+            return False
+        pos = self._model.type_index(found.type).position[dataset]
+        buf = self._bits.get((found.type, level, False))
+        return buf is not None and bool(buf[pos >> 3] >> (pos & 7) & 1)
+
+
+# Decide what bitsets can decide (see _mask_decide); tests switch it off to compare with the engine.
+_USE_MASKS = True
+
+
 def access_edges(
     graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
 ) -> Iterator[Edge]:
@@ -894,43 +1299,190 @@ def access_edges(
 
     Per dataset type and level, only datasets the level's identity Allow statements concern (by their
     resource patterns, cached per statement and shared by every principal the policy is attached to),
-    and those whose resource policy or KMS grants name the principal itself, are evaluated.
-    ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for.
+    and those whose resource policy or KMS grants name the principal itself, are evaluated. Datasets
+    without a resource policy are decided by bitsets where pattern matching alone decides
+    (``_mask_decide``); the rest one by one, by the engine where conditions or policies need it.
+    ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for
+    (a ``GrantFloor`` does so by bitset).
     """
     model = graph.model
     stores = model.rules.datastores
     base = model.base_context(principal)
     named = model.named_datasets(principal)
+    picked = model.picked(principal)
+    floor = skip if isinstance(skip, GrantFloor) else None
     policies: dict[str, Policy | None] = {}
     contexts: dict[str, _DatasetContext] = {}
     for dataset_type, spec in stores.types.items():
-        named_here = [a for a in named if model.datasets[a].type == dataset_type]
+        index = model.type_index(dataset_type)
+        if not index.arns:
+            continue
+        named_mask = index.mask(named)
+        per_dataset = named_mask | index.mask(picked)
+        may_name = index.policy_mask & (index.mask(model.may_name(principal)) | per_dataset)
         for level in LEVELS:
             actions = stores.actions_for(dataset_type, level)
             if not actions:
                 continue
             classes = _action_classes(principal, actions, base)
-            candidates: set[str] = set(named_here)
+            candidates = named_mask
             for cls in classes:
                 for st in cls.allows:
-                    candidates |= model.concerned(st, spec.service, dataset_type)
-            for arn in sorted(candidates):
-                if skip is not None and skip(arn, level):
+                    candidates |= model.concerned_mask(st, spec.service, dataset_type)
+            definite_only = 0
+            if floor is not None:
+                candidates &= ~floor.mask(dataset_type, level)
+                definite_only = candidates & floor.mask(dataset_type, level, definite_only=True)
+            if not candidates:
+                continue
+            definite: dict[int, tuple[_ActionClass, Statement]] = {}
+            slow = candidates
+            if _USE_MASKS:
+                fast = candidates & ~per_dataset
+                with_policy = fast & index.policy_mask
+                if with_policy:
+                    fast &= ~with_policy | model.identity_only(
+                        dataset_type, level, principal.account_id, with_policy & ~may_name
+                    )
+                    fast &= ~may_name
+                definite, slow = _mask_decide(
+                    model, principal, dataset_type, classes, fast, base, definite_only
+                )
+                slow |= candidates & ~fast
+            for pos in bits(slow | mask_of(definite)):
+                arn = index.arns[pos]
+                if floor is None and skip is not None and skip(arn, level):
                     continue
-                dataset = model.datasets[arn]
-                if arn not in policies:
-                    label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-                    policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
-                    contexts[arn] = _DatasetContext(model, principal, dataset)
-                policy = policies[arn]
-                if not _could_grant(graph, principal, dataset, policy, classes):
-                    continue
-                found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])
+                dataset = index.datasets[pos]
+                hit = definite.get(pos)
+                if hit is not None:
+                    cls, st = hit
+                    found: tuple[str, str, list[str], str | None, str | None] | None = (
+                        cls.action,
+                        DEFINITE,
+                        [],
+                        st.ref.policy,
+                        st.ref.label(),
+                    )
+                else:
+                    if arn not in policies:
+                        label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
+                        policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
+                        contexts[arn] = _DatasetContext(model, principal, dataset)
+                    policy = policies[arn]
+                    if not _could_grant(graph, principal, dataset, policy, classes):
+                        continue
+                    found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])
                 if found is None:
                     continue
                 edge = _access_edge(graph, principal, dataset, level, found)
                 if edge is not None:
                     yield edge
+
+
+def _statement_state(cls: _ActionClass, st: Statement, context: Context) -> Tri | None:
+    """A class statement's conditions against the principal's context: YES, NO, UNKNOWN (unsettled), or
+    None when they depend on the resource (see ``_settle``; fast classes were settled when built)."""
+    if cls.fast:
+        return Tri.UNKNOWN if id(st) in cls.maybe else Tri.YES
+    return _settle(st, context)
+
+
+def _mask_decide(
+    model: AccountModel,
+    principal: Principal,
+    dataset_type: str,
+    classes: Sequence[_ActionClass],
+    need: int,
+    context: Context,
+    definite_only: int = 0,
+) -> tuple[dict[int, tuple[_ActionClass, Statement]], int]:
+    """``_grant`` for datasets without a resource policy, by bitsets, where pattern matching decides.
+
+    For each class in order (as ``_grant`` takes them), a dataset on which every statement of the class
+    applies uniformly (to all or none of its request ARNs, no unknown variable) and surely (its
+    conditions settled true or false — against the principal's context, or, for conditions on the
+    resource's tags and account, against each dataset's) is decided exactly as the engine decides it:
+    denied, or allowed (identity Allow and boundary) by the first Allow that applies — a definite grant
+    — or not at all, and then the next class is tried. Returns the definite grants (position -> class,
+    granting statement) and the positions that must be decided one by one (``_grant``): those where a
+    mixed match or an unsettled condition is involved before any definite grant — except those of
+    ``definite_only`` (where only a definite grant matters) on which no Allow can apply surely.
+    """
+    undecided = need
+    slow = 0
+    definite: dict[int, tuple[_ActionClass, Statement]] = {}
+    arn = principal.arn
+    for cls in classes:
+        if not undecided:
+            break
+        if not cls.allows:
+            continue
+        templates = model.templates(dataset_type, cls.action)
+        bound = cls.boundary_allows or ()
+        applies: dict[int, int] = {}  # statement id -> datasets it surely applies to
+        other = 0
+        for st in (*cls.denies, *cls.allows, *bound):
+            if id(st) in applies:
+                continue
+            m = model.statement_masks(st, dataset_type, templates, context, arn, undecided)
+            state = _statement_state(cls, st, context)
+            if state is Tri.YES:
+                applies[id(st)] = m.yes_all
+                other |= m.mixed
+            elif state is Tri.UNKNOWN:
+                applies[id(st)] = 0
+                other |= m.touch
+            elif state is Tri.NO:
+                applies[id(st)] = 0
+            else:
+                yes, unknown = model.condition_masks(st, dataset_type, principal, undecided & m.touch)
+                applies[id(st)] = m.yes_all & yes
+                other |= (m.mixed & (yes | unknown)) | (m.touch & unknown)
+        other &= undecided
+        slow |= other
+        undecided &= ~other
+        if not undecided:
+            break
+        allowed = 0
+        for st in cls.allows:
+            allowed |= applies[id(st)]
+        allowed &= undecided
+        for st in cls.denies:
+            allowed &= ~applies[id(st)]
+        if cls.boundary_allows is not None:
+            bounded = 0
+            for st in bound:
+                bounded |= applies[id(st)]
+            allowed &= bounded
+        undecided &= ~allowed
+        for st in cls.allows:
+            if not allowed:
+                break
+            hit = allowed & applies[id(st)]
+            if hit:
+                for pos in bits(hit):
+                    definite[pos] = (cls, st)
+                allowed &= ~hit
+    hopeless = slow & definite_only
+    if hopeless:
+        # A definite grant needs an identity Allow that surely applies (Policy evaluation logic: an
+        # unsettled condition or variable makes the answer conditional at best).
+        possible = 0
+        for cls in classes:
+            templates = model.templates(dataset_type, cls.action)
+            for st in cls.allows:
+                state = _statement_state(cls, st, context)
+                if state is Tri.UNKNOWN or state is Tri.NO:
+                    continue
+                m = model.statement_masks(st, dataset_type, templates, context, arn, hopeless)
+                if state is Tri.YES:
+                    possible |= m.touch
+                else:
+                    yes, _ = model.condition_masks(st, dataset_type, principal, hopeless & m.touch)
+                    possible |= m.touch & yes
+        slow &= ~(hopeless & ~possible)
+    return definite, slow
 
 
 def _access_edge(
@@ -1098,6 +1650,15 @@ def _concrete_resources(
     index and stream ARNs are used only when the table has them (an index that does not exist cannot
     be queried).
     """
+    statements = [st for p in principal.identity_policies for st in p.statements]
+    if policy is not None:
+        statements += policy.statements
+    return _subresources(dataset, templates, statements)
+
+
+def _subresources(dataset: Dataset, templates: Sequence[str], statements: Sequence[Statement]) -> list[str]:
+    """``_concrete_resources`` given the statements whose Allow patterns add picks (none: the
+    principal-independent resources the mask fast path works on)."""
     out: dict[str, None] = {}
     for template in templates:
         if not template.endswith("/*"):
@@ -1115,9 +1676,6 @@ def _concrete_resources(
             continue
         out[template] = None
         picks: list[str] = [f"{stem}{key}" for key in dataset.object_keys_sample[:8]]
-        statements = [st for p in principal.identity_policies for st in p.statements]
-        if policy is not None:
-            statements += policy.statements
         for st in statements:
             if st.effect != "Allow" or st.resource_patterns is None or st.not_resource:
                 continue

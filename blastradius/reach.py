@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from blastradius.graph import ACCESS, ESCALATE, Edge, PermissionGraph
+from blastradius.graph import ACCESS, ESCALATE, Edge, GrantFloor, PermissionGraph
 from blastradius.report import CONDITIONAL, DEFINITE
 
 Cost = tuple[int, int, int]
@@ -64,18 +64,22 @@ class Reach:
 
 
 def reach(graph: PermissionGraph, origin: str) -> Reach:
-    """Best-first search from ``origin`` over assume/escalate edges, collecting access grants."""
+    """Best-first search from ``origin`` over assume/escalate edges, collecting access grants.
+
+    Principals leave the queue in order of cost, so an access edge from the one being expanded costs at
+    least its cost + (0, 0, 1) (the *floor*). A grant already held at the floor or less cannot be
+    improved: it goes into a ``GrantFloor`` that the graph's edge builders skip by bitset. One held at
+    most at cost + (0, 1, 1) can only be improved by a definite edge: the builders look only for those.
+    """
     best: dict[str, Route] = {origin: Route(edges=(), cost=(0, 0, 0))}
     done: set[str] = set()
     queue: list[tuple[Cost, str]] = [((0, 0, 0), origin)]
     grants: dict[str, dict[str, Route]] = {}
-
-    def settled(dataset: str, level: str) -> bool:
-        # An access edge from the principal being expanded costs at least its own cost + (0, 0, 1);
-        # a grant already held at that cost or less cannot be improved, so it is not evaluated again.
-        # (Principals leave the queue in order of cost, so this prunes most grants found earlier.)
-        found = grants.get(dataset, {}).get(level)
-        return found is not None and found.cost <= floor
+    settled = GrantFloor(graph.model)
+    # (cost, dataset, level) of grants above the floor, and above the conditional floor
+    pending: list[tuple[Cost, str, str]] = []
+    pending_conditional: list[tuple[Cost, str, str]] = []
+    floor: Cost = (0, 0, 0)
 
     while queue:
         cost, arn = heapq.heappop(queue)
@@ -84,6 +88,13 @@ def reach(graph: PermissionGraph, origin: str) -> Reach:
         done.add(arn)
         route = best[arn]
         floor = _add(cost, (0, 0, 1))
+        conditional_floor = _add(cost, (0, 1, 1))
+        while pending and pending[0][0] <= floor:
+            _, dataset, level = heapq.heappop(pending)
+            settled.add(dataset, level)
+        while pending_conditional and pending_conditional[0][0] <= conditional_floor:
+            _, dataset, level = heapq.heappop(pending_conditional)
+            settled.add(dataset, level, definite_only=True)
         for edge in graph.expand(arn, settled):
             new_cost = _add(cost, _edge_cost(edge))
             if edge.kind == ACCESS:
@@ -92,6 +103,11 @@ def reach(graph: PermissionGraph, origin: str) -> Reach:
                 current = levels.get(edge.level)
                 if current is None or new_cost < current.cost:
                     levels[edge.level] = Route(edges=(*route.edges, edge), cost=new_cost)
+                    if new_cost <= floor:
+                        settled.add(edge.target, edge.level)
+                    else:
+                        heapq.heappush(pending, (new_cost, edge.target, edge.level))
+                        heapq.heappush(pending_conditional, (new_cost, edge.target, edge.level))
                 continue
             if edge.target in done:
                 continue

@@ -41,6 +41,7 @@ def test_fast_paths_equal_the_full_engine(seed: int, monkeypatch: pytest.MonkeyP
     keys = [*result.broad_keys[:2], *result.narrow_keys[:1]]
     fast = [json.dumps(analyze_snapshot(snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys]
 
+    monkeypatch.setattr(graph, "_USE_MASKS", False)  # no bitset decisions
     monkeypatch.setattr(graph, "_fast_decide", lambda *_: False)  # every decision by the engine
     monkeypatch.setattr(graph, "_settle", lambda *_: None)  # no condition pre-settling
     slow = [json.dumps(analyze_snapshot(snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys]
