@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 
 from blastradius.classify import classify
-from blastradius.graph import PermissionGraph, build_graph
+from blastradius.graph import Edge, PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
 from blastradius.reach import Reach, Route, reach
@@ -59,29 +59,43 @@ def key_info_from_owner(owner: KeyOwner, principal_arn: str | None = None) -> Ke
     )
 
 
-def _steps(route: Route) -> tuple[PathStep, ...]:
-    return tuple(
-        PathStep(
-            from_=e.source,
-            to=e.target,
-            kind=e.kind,
-            actions=e.actions,
-            policy=e.policy,
-            statement=e.statement,
-            certainty=e.certainty,
-            conditions=e.conditions,
-            technique=e.technique,
-        )
-        for e in route.edges
+def _step(e: Edge) -> PathStep:
+    return PathStep(
+        from_=e.source,
+        to=e.target,
+        kind=e.kind,
+        actions=e.actions,
+        policy=e.policy,
+        statement=e.statement,
+        certainty=e.certainty,
+        conditions=e.conditions,
+        technique=e.technique,
     )
+
+
+def _steps(route: Route, cache: dict[int, PathStep] | None = None) -> tuple[PathStep, ...]:
+    """The route as report steps; ``cache`` shares the step of an edge between routes (by identity:
+    the edges of a search live as long as it does)."""
+    if cache is None:
+        return tuple(_step(e) for e in route.edges)
+    out = []
+    for e in route.edges:
+        step = cache.get(id(e))
+        if step is None:
+            step = cache[id(e)] = _step(e)
+        out.append(step)
+    return tuple(out)
 
 
 def _findings(graph: PermissionGraph, result: Reach, rules: RuleSet) -> list[DatasetFinding]:
     findings: list[DatasetFinding] = []
+    cache: dict[int, PathStep] = {}
     for arn, levels in result.grants.items():
         dataset = graph.model.datasets[arn]
         grants = tuple(
-            Grant(level=level, certainty=route.certainty, path=_steps(route), conditions=route.conditions)
+            Grant(
+                level=level, certainty=route.certainty, path=_steps(route, cache), conditions=route.conditions
+            )
             for level, route in sorted(levels.items(), key=lambda kv: level_rank(kv[0]))
         )
         strongest = grants[-1]

@@ -292,6 +292,7 @@ class AccountModel:
                 _index_direct_names(d.resource_policy, d.arn, self._direct_names, self._direct_open)
         self._identity_only: dict[tuple[str, str, str], list[int]] = {}
         self._delegation: dict[tuple[int, str, str], bool] = {}
+        self._may_name: dict[str, frozenset[str]] = {}
 
     # -- policies ---------------------------------------------------------------------------------
 
@@ -598,27 +599,45 @@ class AccountModel:
             found.update(self._direct_names.get(key, ()))
         return found
 
-    def identity_only(self, dataset_type: str, level: str, account: str, need: int) -> int:
+    def may_name_cached(self, principal: Principal) -> frozenset[str]:
+        """``may_name``, computed once per principal."""
+        found = self._may_name.get(principal.arn)
+        if found is None:
+            found = self._may_name[principal.arn] = frozenset(self.may_name(principal))
+        return found
+
+    def identity_only(self, dataset_type: str, level: str, account: str, need: int) -> tuple[int, int]:
         """Datasets with a resource policy that, for a principal of ``account`` it does not name
         (``may_name``), decides nothing beyond the identity decision: no Deny, no sub-resource picks, same
         account; for KMS keys, every action of the level delegated to the account by an unconditional
         statement ("Enable IAM policies", as ``PermissionGraph.only_delegates``). Malformed ones too
-        (they are skipped, with a warning). Evaluated at least on ``need``."""
+        (they are skipped, with a warning). Second, the KMS keys whose policy allows no action of the
+        level to the account at all (nor to anyone unnamed): the key policy must allow, so for such a
+        principal nothing can (Key policies in AWS KMS). Evaluated at least on ``need``."""
         key = (dataset_type, level, account)
         entry = self._identity_only.get(key)
         if entry is None:
-            entry = self._identity_only[key] = [0, 0]  # evaluated, yes
+            entry = self._identity_only[key] = [0, 0, 0]  # evaluated, identity only, never
         index = self.type_index(dataset_type)
         new = need & index.policy_mask & ~entry[0]
         if new:
             actions = self.rules.datastores.actions_for(dataset_type, level)
             yes: list[int] = []
+            never: list[int] = []
+            probe = RequestPrincipal(arn=f"arn:aws:iam::{account}:root", account_id=account, kind="root")
             for pos in bits(new):
                 dataset = index.datasets[pos]
                 label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
                 policy = self.resource_policy(dataset.arn, dataset.resource_policy, label)
                 if policy is None:
                     yes.append(pos)
+                elif dataset_type == KMS_KEY and not any(
+                    st.principal_match(probe) is not PrincipalMatch.NONE
+                    for a in actions
+                    for st in policy.statements_for(a)
+                    if not st.is_deny
+                ):
+                    never.append(pos)
                 elif policy.denies:
                     continue
                 elif dataset_type == KMS_KEY:
@@ -628,7 +647,8 @@ class AccountModel:
                     yes.append(pos)
             entry[0] |= new
             entry[1] |= mask_of(yes)
-        return entry[1]
+            entry[2] |= mask_of(never)
+        return entry[1], entry[2]
 
     def _delegates(self, policy: Policy, key: Dataset, action: str, account: str) -> bool:
         """Whether an unconditional statement of the key policy allows ``action`` on the key to the
@@ -856,6 +876,7 @@ class PermissionGraph:
         self.graph = nx.MultiDiGraph()
         self._expanded: set[str] = set()
         self._kms_cache: dict[tuple[str, str, str], Decision | None] = {}
+        self._kms_shared: dict[tuple[object, ...], Decision] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
         # Engine decisions shared by requests on which the same statements apply (see _applicable).
         self.memo: dict[tuple[object, ...], Decision] = {}
@@ -952,9 +973,62 @@ class PermissionGraph:
         key = self.model.datasets.get(key_arn)
         result: Decision | None = None
         if key is not None and key.type == KMS_KEY:
-            result = _decide_kms(self.model, principal, key, action)
+            result = self.kms_decision(principal, key, action)
         self._kms_cache[cache_key] = result
         return result
+
+    def kms_decision(self, principal: Principal, key: Dataset, action: str) -> Decision:
+        """``_decide_kms``, shared between principals for whom it cannot differ.
+
+        When the key policy and grants cannot name the principal (``may_name``) and no statement
+        involved has a condition on a principal key or a policy variable, the decision depends only on
+        the statements that cover the action and may apply to the key (identity and boundary), the
+        principal's account and kind.
+        """
+        memo_key = self._kms_memo_key(principal, key, action)
+        if memo_key is None:
+            return _decide_kms(self.model, principal, key, action)
+        found = self._kms_shared.get(memo_key)
+        if found is None:
+            found = self._kms_shared[memo_key] = _decide_kms(self.model, principal, key, action)
+        return found
+
+    def _kms_memo_key(self, principal: Principal, key: Dataset, action: str) -> tuple[object, ...] | None:
+        model = self.model
+        if key.arn in model.may_name_cached(principal) or self.has_grant(principal, key):
+            return None
+        label = f"key policy of {_short(key.arn)}"
+        key_policy = model.resource_policy(key.arn, key.resource_policy, label)
+        identity = tuple(st for p in principal.identity_policies for st in p.statements_for(action))
+        bound = principal.boundary.statements_for(action) if principal.boundary is not None else None
+        involved = [*identity, *(bound or ()), *(key_policy.statements_for(action) if key_policy else ())]
+        if not all(_principal_independent(st) for st in involved):
+            return None
+        # Statements whose resource cannot match the key do not take part in the decision.
+        return (
+            key.arn,
+            action,
+            principal.account_id,
+            principal.kind,
+            principal.request_principal.service_linked,
+            tuple(id(st) for st in identity if st.resource_state(key.arn, None) is not Tri.NO),
+            None
+            if bound is None
+            else tuple(id(st) for st in bound if st.resource_state(key.arn, None) is not Tri.NO),
+        )
+
+
+# Context keys whose value depends on who asks (principal_context_values): a decision involving none
+# of them (and no policy variable) is the same for every principal with the same statements.
+_PRINCIPAL_KEYS = ("aws:principal", "aws:user")
+
+
+def _principal_independent(st: Statement) -> bool:
+    if st.resource_patterns is not None and any("${" in p for p in st.resource_patterns):
+        return False
+    return not any(
+        c.key_lower.startswith(_PRINCIPAL_KEYS) or any("${" in v for v in c.values) for c in st.conditions
+    )
 
 
 def _decide_kms(model: AccountModel, principal: Principal, key: Dataset, action: str) -> Decision:
@@ -1319,7 +1393,7 @@ def access_edges(
             continue
         named_mask = index.mask(named)
         per_dataset = named_mask | index.mask(picked)
-        may_name = index.policy_mask & (index.mask(model.may_name(principal)) | per_dataset)
+        may_name = index.policy_mask & (index.mask(model.may_name_cached(principal)) | per_dataset)
         for level in LEVELS:
             actions = stores.actions_for(dataset_type, level)
             if not actions:
@@ -1341,10 +1415,11 @@ def access_edges(
                 fast = candidates & ~per_dataset
                 with_policy = fast & index.policy_mask
                 if with_policy:
-                    fast &= ~with_policy | model.identity_only(
+                    identity, never = model.identity_only(
                         dataset_type, level, principal.account_id, with_policy & ~may_name
                     )
-                    fast &= ~may_name
+                    fast &= (~with_policy | identity) & ~may_name
+                    candidates &= ~(never & with_policy & ~may_name)
                 definite, slow = _mask_decide(
                     model, principal, dataset_type, classes, fast, base, definite_only
                 )
@@ -1571,7 +1646,7 @@ def _grant(
             reps = _split_by_policy(classes, policy)
         else:
             reps = [c.action for c in classes if c.allows]
-        found = _best((a, _decide_kms(model, principal, dataset, a)) for a in reps)
+        found = _best((a, graph.kms_decision(principal, dataset, a)) for a in reps)
     elif policy is not None and graph.names_directly(principal, dataset, policy):
         found = _best(
             (

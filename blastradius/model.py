@@ -345,6 +345,12 @@ class Snapshot:
                 "output is recognised by its UserDetailList/RoleDetailList fields.",
             )
         try:
+            # The specialised builder is fast and only says "something is wrong"; the generic one then
+            # finds what and where (same checks, so both accept exactly the same documents).
+            return _fast_build(cls, data)
+        except _Invalid:
+            pass
+        try:
             return _build(cls, data, f"{source}: snapshot")
         except SnapshotError as e:
             e.hint = e.hint or (
@@ -367,8 +373,12 @@ def _to_jsonable(value: object) -> object:
 T = TypeVar("T")
 
 
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
 def _expect(kind: type | tuple[type, ...], value: object, where: str) -> None:
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise SnapshotError(f"{where}: expected {names}, found {type(value).__name__} {value!r:.80}")
 
@@ -486,6 +496,145 @@ def _build(cls: type[T], value: object, where: str) -> T:
         else:
             _expect(str, raw, at)
             kwargs[name] = raw
+    return cls(**kwargs)
+
+
+class _Invalid(Exception):
+    """The fast builder met something it does not accept; ``_build`` says what and where."""
+
+
+_NO_VALUE: Any = object()
+
+
+def _fast_str(value: object) -> str:
+    if type(value) is not str:
+        raise _Invalid
+    return value
+
+
+def _fast_str_tuple(value: object) -> tuple[str, ...]:
+    if type(value) is not list:
+        raise _Invalid
+    for v in value:
+        if type(v) is not str:
+            raise _Invalid
+    return tuple(value)
+
+
+def _fast_str_map(value: object) -> dict[str, str]:
+    if type(value) is not dict:
+        raise _Invalid
+    for v in value.values():
+        if type(v) is not str:
+            raise _Invalid
+    return dict(value)
+
+
+def _fast_str_tuple_map(value: object) -> dict[str, tuple[str, ...]]:
+    if type(value) is not dict:
+        raise _Invalid
+    return {str(k): _fast_str_tuple(v) for k, v in value.items()}
+
+
+def _fast_tuple_of(cls: type) -> Callable[[object], tuple[Any, ...]]:
+    def convert(value: object) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise _Invalid
+        return tuple([_fast_build(cls, v) for v in value])
+
+    return convert
+
+
+def _fast_obj(cls: type) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
+        return _fast_build(cls, value)
+
+    return convert
+
+
+def _fast_scalar(kinds: tuple[type, ...]) -> Callable[[object], object]:
+    no_bool = bool not in kinds  # bool is an int subclass; _expect refuses it for int fields
+
+    def convert(value: object) -> object:
+        if not isinstance(value, kinds) or (no_bool and type(value) is bool):
+            raise _Invalid
+        return value
+
+    return convert
+
+
+_FAST_CONVERTERS: dict[str, Callable[[object], object]] = {
+    "inline_policies": _fast_tuple_of(PolicyDocument),
+    "managed_policy_arns": _fast_str_tuple,
+    "group_names": _fast_str_tuple,
+    "access_keys": _fast_tuple_of(AccessKey),
+    "tags": _fast_str_map,
+    "operations": _fast_str_tuple,
+    "grants": _fast_tuple_of(KmsGrant),
+    "aliases": _fast_str_tuple,
+    "field_names": _fast_str_tuple,
+    "object_keys_sample": _fast_str_tuple,
+    "regions": _fast_str_tuple,
+    "users": _fast_tuple_of(User),
+    "groups": _fast_tuple_of(Group),
+    "roles": _fast_tuple_of(Role),
+    "managed_policies": _fast_tuple_of(ManagedPolicy),
+    "datasets": _fast_tuple_of(Dataset),
+    "gaps": _fast_tuple_of(CollectionGap),
+    "services": _fast_str_map,
+    "warnings": _fast_str_tuple,
+    "organization": _fast_obj(Organization),
+    "instance_profiles": _fast_tuple_of(InstanceProfile),
+    "compute": _fast_tuple_of(ComputeResource),
+    "accounts": _fast_str_tuple,
+    "role_arns": _fast_str_tuple,
+    "env_var_names": _fast_str_tuple,
+    "policies": _fast_tuple_of(OrgPolicy),
+    "targets": _fast_str_tuple,
+    "enabled_policy_types": _fast_str_tuple,
+    "account_paths": _fast_str_tuple_map,
+}
+
+# Per dataclass: (field name, required, null allowed, converter), derived from the same tables as _build.
+_FAST_SPECS: dict[type, tuple[tuple[str, bool, bool, Callable[[object], object]], ...]] = {}
+
+
+def _fast_spec(cls: type) -> tuple[tuple[str, bool, bool, Callable[[object], object]], ...]:
+    spec = _FAST_SPECS.get(cls)
+    if spec is None:
+        rows = []
+        for f in fields(cls):
+            required = f.default is MISSING and f.default_factory is MISSING
+            if f.name in _FIELD_CONVERTERS:
+                if f.name not in _FAST_CONVERTERS:
+                    raise AssertionError(f"no fast converter for field {f.name}")  # keep the tables in step
+                convert = _FAST_CONVERTERS[f.name]
+            elif f.name in _SCALARS:
+                convert = _fast_scalar(_SCALARS[f.name])
+            else:
+                convert = _fast_str
+            rows.append((f.name, required, f.default is None, convert))
+        spec = _FAST_SPECS[cls] = tuple(rows)
+    return spec
+
+
+def _fast_build(cls: type[T], value: object) -> T:
+    """``_build`` without locations: raises ``_Invalid`` on the first problem (see ``from_json``)."""
+    if type(value) is not dict:
+        raise _Invalid
+    kwargs: dict[str, object] = {}
+    for name, required, nullable, convert in _FAST_SPECS.get(cls) or _fast_spec(cls):
+        raw = value.get(name, _NO_VALUE)
+        if raw is _NO_VALUE:
+            if required:
+                raise _Invalid
+            continue
+        if raw is None:
+            if not nullable:
+                raise _Invalid
+            kwargs[name] = None
+            continue
+        kwargs[name] = convert(raw)
     return cls(**kwargs)
 
 
