@@ -22,8 +22,11 @@ from blastradius.errors import PolicyError
 from blastradius.model import (
     DYNAMODB_TABLE,
     KMS_KEY,
+    RCP,
+    SCP,
     Dataset,
     ManagedPolicy,
+    OrgPolicy,
     PolicyDocument,
     Role,
     Snapshot,
@@ -81,6 +84,14 @@ class Principal:
     boundary: Policy | None
     request_principal: RequestPrincipal
     trust_policy: Policy | None = None
+    # The SCPs that govern it, per level root first (none: management account, service-linked role,
+    # no organization collected): each level must allow (Policy evaluation logic).
+    scps: tuple[tuple[Policy, ...], ...] = ()
+
+
+# Services whose resources RCPs constrain ("Resource control policies (RCPs)", AWS Organizations User
+# Guide, "List of AWS services that support RCPs"): requests to resources of other services ignore them.
+RCP_SERVICES = frozenset({"s3", "sts", "kms", "sqs", "secretsmanager"})
 
 
 def _account_of(arn: str) -> str:
@@ -241,6 +252,8 @@ class AccountModel:
         self.roles: dict[str, Role] = {r.arn: r for r in snapshot.roles}
         self.users: dict[str, User] = {u.arn: u for u in snapshot.users}
         self._groups = {g.name: g for g in snapshot.groups}
+        self._org_policies: dict[str, Policy | None] = {}
+        self._org_levels: dict[tuple[str, str], tuple[tuple[Policy, ...], ...]] = {}
         self._principals: dict[str, Principal] = {}
         # service prefix -> every action datastores.toml classifies for that service's dataset types
         self._data_actions: dict[str, tuple[str, ...]] = {}
@@ -293,6 +306,7 @@ class AccountModel:
         self._identity_only: dict[tuple[str, str, str], list[int]] = {}
         self._delegation: dict[tuple[int, str, str], bool] = {}
         self._may_name: dict[str, frozenset[str]] = {}
+        self._rcp_masks: dict[str, int] = {}
 
     # -- policies ---------------------------------------------------------------------------------
 
@@ -343,6 +357,50 @@ class AccountModel:
         self._resource_policies[arn] = policy
         return policy
 
+    def org_levels(self, account_id: str, policy_type: str) -> tuple[tuple[Policy, ...], ...]:
+        """The SCPs or RCPs (``model.SCP``/``model.RCP``) governing an account, per level root first;
+        none for the management account, an account outside the collected organization, or a type the
+        organization has not enabled (``Organization.levels``). Malformed ones are skipped with a
+        warning (the level then allows less, never more)."""
+        key = (account_id, policy_type)
+        found = self._org_levels.get(key)
+        if found is None:
+            org = self.snapshot.organization
+            levels = org.levels(account_id, policy_type) if org is not None else None
+            found = tuple(
+                tuple(p for p in (self._org_policy(o) for o in level) if p is not None)
+                for level in levels or ()
+            )
+            self._org_levels[key] = found
+        return found
+
+    def _org_policy(self, policy: OrgPolicy) -> Policy | None:
+        if policy.policy_id not in self._org_policies:
+            kind = "SCP" if policy.type == SCP else "RCP"
+            label = f"{kind} {policy.name}"
+            try:
+                parsed: Policy | None = parse_policy(policy.document, name=label)
+            except PolicyError as e:
+                self.warnings.add(f"skipped malformed {label}: {e}")
+                parsed = None
+            self._org_policies[policy.policy_id] = parsed
+        return self._org_policies[policy.policy_id]
+
+    def rcps(self, resource_arn: str, account_id: str) -> tuple[tuple[Policy, ...], ...]:
+        """The RCP levels that constrain requests to this resource (only services RCPs support)."""
+        if _service_of(resource_arn) not in RCP_SERVICES:
+            return ()
+        return self.org_levels(account_id, RCP)
+
+    def org_id(self, account_id: str) -> str | None:
+        """The organization id of an account, when the snapshot knows it belongs to the organization."""
+        org = self.snapshot.organization
+        if org is None:
+            return None
+        if account_id == org.management_account_id or account_id in org.account_paths:
+            return org.org_id
+        return None
+
     # -- principals -------------------------------------------------------------------------------
 
     def principal(self, arn: str) -> Principal | None:
@@ -382,6 +440,7 @@ class AccountModel:
             user_name=user.name,
             user_id=user.user_id or None,
             tags=dict(user.tags),
+            org_id=self.org_id(_account_of(user.arn)),
         )
         return Principal(
             arn=user.arn,
@@ -391,6 +450,7 @@ class AccountModel:
             identity_policies=tuple(policies),
             boundary=self._boundary(user.permissions_boundary_arn, user.arn),
             request_principal=rp,
+            scps=self.org_levels(rp.account_id, SCP),
         )
 
     def _build_role(self, role: Role) -> Principal:
@@ -405,6 +465,7 @@ class AccountModel:
             user_id=f"{role.role_id}:*" if role.role_id else None,
             tags=dict(role.tags),
             service_linked=role.service_linked,
+            org_id=self.org_id(account),
         )
         trust = self.resource_policy(role.arn, role.trust_policy, f"trust policy of role/{role.name}")
         return Principal(
@@ -416,6 +477,9 @@ class AccountModel:
             boundary=self._boundary(role.permissions_boundary_arn, role.arn),
             request_principal=rp,
             trust_policy=trust,
+            # Service-linked roles are not subject to SCPs (Service control policies (SCPs), "Tasks and
+            # entities not restricted by SCPs").
+            scps=() if role.service_linked else self.org_levels(account, SCP),
         )
 
     # -- context ----------------------------------------------------------------------------------
@@ -597,6 +661,15 @@ class AccountModel:
             keys.append(rp.session_arn[:-1])
         for key in keys:
             found.update(self._direct_names.get(key, ()))
+        return found
+
+    def rcp_mask(self, dataset_type: str) -> int:
+        """Datasets that RCPs constrain (decided one by one, by the engine)."""
+        found = self._rcp_masks.get(dataset_type)
+        if found is None:
+            index = self.type_index(dataset_type)
+            found = mask_of(i for i, d in enumerate(index.datasets) if self.rcps(d.arn, d.account_id))
+            self._rcp_masks[dataset_type] = found
         return found
 
     def may_name_cached(self, principal: Principal) -> frozenset[str]:
@@ -1001,7 +1074,16 @@ class PermissionGraph:
         key_policy = model.resource_policy(key.arn, key.resource_policy, label)
         identity = tuple(st for p in principal.identity_policies for st in p.statements_for(action))
         bound = principal.boundary.statements_for(action) if principal.boundary is not None else None
-        involved = [*identity, *(bound or ()), *(key_policy.statements_for(action) if key_policy else ())]
+        guards = tuple(
+            tuple(st for p in level for st in p.statements_for(action))
+            for level in (*principal.scps, (), *model.rcps(key.arn, key.account_id))
+        )
+        involved = [
+            *identity,
+            *(bound or ()),
+            *(key_policy.statements_for(action) if key_policy else ()),
+            *(st for level in guards for st in level),
+        ]
         if not all(_principal_independent(st) for st in involved):
             return None
         # Statements whose resource cannot match the key do not take part in the decision.
@@ -1015,6 +1097,7 @@ class PermissionGraph:
             None
             if bound is None
             else tuple(id(st) for st in bound if st.resource_state(key.arn, None) is not Tri.NO),
+            tuple(tuple(id(st) for st in level) for level in guards),  # SCP levels, (), RCP levels
         )
 
 
@@ -1083,6 +1166,8 @@ def _decide(
         permissions_boundary=principal.boundary,
         resource_policy=resource_policy,
         resource_policy_required=required,
+        scps=principal.scps,
+        rcps=model.rcps(resource, account),
     )
 
 
@@ -1153,6 +1238,7 @@ class _ActionClass:
     boundary_allows: tuple[Statement, ...] | None  # None: no boundary
     maybe: frozenset[int]  # ids of statements whose conditions could not be settled
     fast: bool
+    scp_allows: tuple[tuple[Statement, ...], ...] = ()  # per SCP level: each must allow
 
 
 # Condition keys whose value differs between resources (the rest of the context is per principal).
@@ -1177,25 +1263,35 @@ def _action_classes(
     principal: Principal, actions: Sequence[str], context: Context
 ) -> tuple[_ActionClass, ...]:
     boundary = principal.boundary
+
+    def scp_statements(action: str) -> list[list[Statement]]:
+        return [[st for p in level for st in p.statements_for(action)] for level in principal.scps]
+
     grouped: dict[tuple[int, ...], list[str]] = {}
     for action in actions:
         covering = [st for policy in principal.identity_policies for st in policy.statements_for(action)]
         if boundary is not None:
             covering += boundary.statements_for(action)
+        for level in scp_statements(action):
+            covering += [*level, None]  # type: ignore[list-item]  # None separates the levels
         grouped.setdefault(tuple(id(st) for st in covering), []).append(action)
     out: list[_ActionClass] = []
     for members in grouped.values():
         action = members[0]
         covering = [st for policy in principal.identity_policies for st in policy.statements_for(action)]
         bound = list(boundary.statements_for(action)) if boundary is not None else []
-        settled = {id(st): _settle(st, context) for st in (*covering, *bound)}
+        scps = scp_statements(action)
+        guards = [st for level in scps for st in level]
+        settled = {id(st): _settle(st, context) for st in (*covering, *bound, *guards)}
         fast = None not in settled.values()
         keep = (
-            [st for st in (*covering, *bound) if settled[id(st)] is not Tri.NO]
+            [st for st in (*covering, *bound, *guards) if settled[id(st)] is not Tri.NO]
             if fast
-            else [*covering, *bound]
+            else [*covering, *bound, *guards]
         )
+        kept = {id(st) for st in keep}
         identity_ids = {id(st) for st in covering}
+        bound_ids = {id(st) for st in bound}
         out.append(
             _ActionClass(
                 action=action,
@@ -1203,15 +1299,22 @@ def _action_classes(
                 allows=tuple(st for st in keep if not st.is_deny and id(st) in identity_ids),
                 denies=tuple(st for st in keep if st.is_deny),
                 boundary_allows=(
-                    tuple(st for st in keep if not st.is_deny and id(st) not in identity_ids)
+                    tuple(st for st in keep if not st.is_deny and id(st) in bound_ids)
                     if boundary is not None
                     else None
                 ),
                 maybe=frozenset(i for i, state in settled.items() if state is Tri.UNKNOWN),
                 fast=fast,
+                scp_allows=tuple(
+                    tuple(st for st in level if not st.is_deny and id(st) in kept) for level in scps
+                ),
             )
         )
     return tuple(out)
+
+
+def _flat(levels: Sequence[Sequence[Statement]]) -> list[Statement]:
+    return [st for level in levels for st in level]
 
 
 def _split_by_policy(classes: Sequence[_ActionClass], policy: Policy) -> list[str]:
@@ -1233,11 +1336,12 @@ def _applicable(cls: _ActionClass, resources: Sequence[str], context: Context) -
         tuple(id(st) for st in cls.denies),
         tuple(id(st) for st in cls.allows),
         None if cls.boundary_allows is None else tuple(id(st) for st in cls.boundary_allows),
+        tuple(tuple(id(st) for st in level) for level in cls.scp_allows),
         cls.maybe,
     ]
     for resource in resources:
         hits = []
-        for st in (*cls.denies, *cls.allows, *(cls.boundary_allows or ())):
+        for st in (*cls.denies, *cls.allows, *(cls.boundary_allows or ()), *_flat(cls.scp_allows)):
             state = st.resource_state(resource, context)
             if state is Tri.UNKNOWN:
                 return None
@@ -1266,6 +1370,12 @@ def _fast_decide(cls: _ActionClass, resources: Sequence[str], context: Context) 
             bounded, bound_open = _first_match(cls.boundary_allows, resource, context, maybe)
             if bounded is None:
                 granted = None
+        for level in cls.scp_allows if granted is not None else ():
+            guarded, guard_open = _first_match(level, resource, context, maybe)
+            bound_open = bound_open or guard_open
+            if guarded is None:
+                granted = None
+                break
         if deny_open or allow_open or bound_open:
             return False
         if granted is not None:
@@ -1392,7 +1502,7 @@ def access_edges(
         if not index.arns:
             continue
         named_mask = index.mask(named)
-        per_dataset = named_mask | index.mask(picked)
+        per_dataset = named_mask | index.mask(picked) | model.rcp_mask(dataset_type)
         may_name = index.policy_mask & (index.mask(model.may_name_cached(principal)) | per_dataset)
         for level in LEVELS:
             actions = stores.actions_for(dataset_type, level)
@@ -1497,7 +1607,7 @@ def _mask_decide(
         bound = cls.boundary_allows or ()
         applies: dict[int, int] = {}  # statement id -> datasets it surely applies to
         other = 0
-        for st in (*cls.denies, *cls.allows, *bound):
+        for st in (*cls.denies, *cls.allows, *bound, *_flat(cls.scp_allows)):
             if id(st) in applies:
                 continue
             m = model.statement_masks(st, dataset_type, templates, context, arn, undecided)
@@ -1530,6 +1640,11 @@ def _mask_decide(
             for st in bound:
                 bounded |= applies[id(st)]
             allowed &= bounded
+        for level in cls.scp_allows:  # every SCP level must allow, like another boundary
+            guarded = 0
+            for st in level:
+                guarded |= applies[id(st)]
+            allowed &= guarded
         undecided &= ~allowed
         for st in cls.allows:
             if not allowed:
@@ -1631,6 +1746,7 @@ def _grant(
     """
     model = graph.model
     stores = model.rules.datastores
+    rcps = model.rcps(dataset.arn, dataset.account_id)
     if (
         dataset.type == KMS_KEY
         and policy is not None
@@ -1661,6 +1777,7 @@ def _grant(
                     lazy.get(),
                     dataset.account_id,
                     False,
+                    rcps,
                 ),
             )
             for a in _split_by_policy(classes, policy)
@@ -1673,7 +1790,7 @@ def _grant(
             resources = _concrete_resources(
                 principal, dataset, policy, stores.resource_arns(dataset.type, dataset.arn, cls.action)
             )
-            if cls.fast and policy is None:
+            if cls.fast and policy is None and not rcps:
                 fast = _fast_decide(cls, resources, lazy.base)
                 if isinstance(fast, Statement):
                     return cls.action, DEFINITE, [], fast.ref.policy, fast.ref.label()
@@ -1683,7 +1800,7 @@ def _grant(
             if not any(st.resource_state(r, base) is not Tri.NO for st in cls.allows for r in resources):
                 continue  # no identity Allow names these resources, whatever its conditions say
             memo_key: tuple[object, ...] | None = None
-            if policy is None and (hits := _applicable(cls, resources, base)) is not None:
+            if policy is None and not rcps and (hits := _applicable(cls, resources, base)) is not None:
                 # Without a resource policy a decision depends on which statements match the resource
                 # and, for conditions on the resource, on its tags and account (the rest of the context
                 # is the principal's; see _DatasetContext).
@@ -1695,7 +1812,7 @@ def _grant(
             decision = graph.memo.get(memo_key) if memo_key is not None else None
             if decision is None:
                 decision = _decide_any(
-                    principal, cls.action, resources, policy, lazy.get(), dataset.account_id, False
+                    principal, cls.action, resources, policy, lazy.get(), dataset.account_id, False, rcps
                 )
                 if memo_key is not None:
                     graph.memo[memo_key] = decision
@@ -1784,6 +1901,7 @@ def _decide_any(
     context: Context,
     account: str,
     required: bool,
+    rcps: Sequence[Sequence[Policy]] = (),
 ) -> Decision:
     """The best decision over the ARNs an action is evaluated on (bucket vs object ARNs)."""
     best: Decision | None = None
@@ -1800,6 +1918,8 @@ def _decide_any(
             permissions_boundary=principal.boundary,
             resource_policy=policy,
             resource_policy_required=required,
+            scps=principal.scps,
+            rcps=rcps,
         )
         if decision.verdict is Verdict.ALLOW:
             return decision
