@@ -183,7 +183,9 @@ def principal_from_arn(
     if service == "sts" and rest.startswith("assumed-role/"):
         parts = rest.split("/")
         if len(parts) != 3 or not parts[1] or not parts[2]:
-            raise ValueError(f"{text!r}: an assumed-role ARN is arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION")
+            raise ValueError(
+                f"{text!r}: an assumed-role ARN is arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION"
+            )
         role_arn = f"arn:{partition}:iam::{account}:role/{parts[1]}"
         return RequestPrincipal(
             arn=role_arn, kind="role", session_arn=text, service_linked=service_linked, **common
@@ -276,7 +278,8 @@ def parse_case(raw: Any, index: int | None = None) -> SimulationCase:
     assert principal_text is not None and action is not None and resource is not None
     if resource_account is not None and not _ACCOUNT.match(resource_account):
         raise _fail(index, "request.resource_account", "must be a 12-digit account id")
-    tags = req.get("principal_tags") or {}
+    tags = req.get("principal_tags")
+    tags = {} if tags is None else tags
     if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
         raise _fail(index, "request.principal_tags", "must be an object of tag key to string value")
     for flag in ("service_linked", "resource_policy_required"):
@@ -301,7 +304,8 @@ def parse_case(raw: Any, index: int | None = None) -> SimulationCase:
     values = {k: v for k, v in implied.items() if k.lower() not in lowered}
     values.update(given)
     context = Context.for_principal(principal, mode="exact", overrides=values)
-    identity = raw.get("identity_policies") or []
+    identity = raw.get("identity_policies")
+    identity = [] if identity is None else identity
     if not isinstance(identity, list):
         raise _fail(index, "identity_policies", "must be a list of policy documents")
     required = req.get("resource_policy_required")

@@ -69,13 +69,16 @@ def test_case(page: dict[str, Any], case: dict[str, Any]) -> None:
 def test_cli_list_on_stdin(page: dict[str, Any]) -> None:
     sample = page["cases"][::4]
     cases = [case["input"] for case in sample]
-    result = CliRunner().invoke(app, ["simulate", "--input", "-", "--format", "json"], input=json.dumps(cases))
+    result = CliRunner().invoke(
+        app, ["simulate", "--input", "-", "--format", "json"], input=json.dumps(cases)
+    )
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     assert [r["decision"] for r in out] == [case["expect"] for case in sample]
 
 
-# Every operator of "IAM JSON policy elements: Condition operators", each also with ...IfExists (Null excepted).
+# Every operator of "IAM JSON policy elements: Condition operators", each also with ...IfExists
+# (except Null).
 AWS_OPERATORS = {
     "StringEquals",
     "StringNotEquals",
