@@ -490,6 +490,44 @@ def simulate(
         raise typer.Exit(2)
 
 
+@app.command()
+def explain(
+    key: KeyOpt,
+    snapshot: Annotated[Path, typer.Option("--snapshot", help="The snapshot analyze worked on.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset's name or ARN.")],
+    level: Annotated[
+        str | None, typer.Option("--level", help="Access level to explain: list, read, write or admin.")
+    ] = None,
+    principal: PrincipalOpt = None,
+    fmt: SimFormatOpt = SimFormat.table,
+    policies: PoliciesOpt = None,
+    assume_context: ContextOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Why is a dataset reachable from the key (every policy, statement and condition) — or why not."""
+    from blastradius import explain as explain_mod
+    from blastradius.analyze import utc_now
+    from blastradius.rules import load_rules
+
+    with _boundary(debug):
+        result = explain_mod.explain_dataset(
+            api.load_snapshot(snapshot),
+            key,
+            dataset,
+            level=level,
+            principal=principal,
+            rules=load_rules(policies),
+            context_overrides=_parse_context(assume_context),
+            now=utc_now(),
+        )
+        if fmt is SimFormat.json:
+            sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        else:
+            tty = sys.stdout.isatty()
+            width = max(100, shutil.get_terminal_size().columns) if tty else 120
+            Console(highlight=False, width=width).print(explain_mod.render_tree(result))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
