@@ -506,19 +506,16 @@ def explain(
 ) -> None:
     """Why is a dataset reachable from the key (every policy, statement and condition) — or why not."""
     from blastradius import explain as explain_mod
-    from blastradius.analyze import utc_now
-    from blastradius.rules import load_rules
 
     with _boundary(debug):
-        result = explain_mod.explain_dataset(
-            api.load_snapshot(snapshot),
+        result = api.explain(
             key,
             dataset,
+            snapshot=snapshot,
             level=level,
             principal=principal,
-            rules=load_rules(policies),
+            policies=policies,
             context_overrides=_parse_context(assume_context),
-            now=utc_now(),
         )
         if fmt is SimFormat.json:
             sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")

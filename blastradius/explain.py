@@ -32,7 +32,7 @@ from blastradius.graph import (
     build_graph,
     request_resources,
 )
-from blastradius.keys import identify_offline, parse_access_key_id, principal_in_snapshot
+from blastradius.keys import parse_access_key_id
 from blastradius.model import KMS_KEY, Dataset, Snapshot
 from blastradius.policy import Context, Decision, KeyState, Policy, Request, Tri, Verdict, decide
 from blastradius.reach import Reach, reach
@@ -463,28 +463,6 @@ def _guards(graph: PermissionGraph, result: Reach, dataset: Dataset, level: str)
 # ------------------------------------------------------------------------------------------ entry
 
 
-def _origin(snapshot: Snapshot, key_id: str, principal: str | None) -> str:
-    parse_access_key_id(key_id)
-    if principal is None:
-        owner = identify_offline(snapshot, key_id)
-        if owner.principal_arn is None:
-            raise UsageError(f"the snapshot does not say who owns {key_id}", hint="Name it with --principal.")
-        return owner.principal_arn
-    arn = (
-        principal
-        if principal.startswith("arn:")
-        else f"arn:{snapshot.partition}:iam::{snapshot.account_id}:user/{principal}"
-    )
-    found = principal_in_snapshot(snapshot, arn)
-    if found is None:
-        raise UsageError(
-            f"--principal {principal!r} is not a user or role in the snapshot of account "
-            f"{snapshot.account_id}",
-            hint="Give the user name, or the user's or role's ARN as the snapshot lists it.",
-        )
-    return found
-
-
 def _find_dataset(model: AccountModel, wanted: str) -> Dataset:
     if wanted in model.datasets:
         return model.datasets[wanted]
@@ -505,18 +483,17 @@ def explain_dataset(
     key_id: str,
     dataset: str,
     *,
+    origin: str,
     level: str | None = None,
-    principal: str | None = None,
     rules: RuleSet | None = None,
     context_overrides: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
 ) -> Explanation:
-    """Explain the reach of ``dataset`` (ARN or name) from the key; ``level`` defaults to the strongest
-    level reached, or ``read`` when none is."""
+    """Explain the reach of ``dataset`` (ARN or name) from the key's owner ``origin`` (see
+    ``api.explain``, which finds it); ``level`` defaults to the strongest level reached, or ``read``."""
     if level is not None and level not in LEVELS:
         raise UsageError(f"--level {level!r} is not one of {', '.join(LEVELS)}")
     rules = rules or load_rules()
-    origin = _origin(snapshot, key_id, principal)
     graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now)
     if graph.model.principal(origin) is None:
         raise UsageError(

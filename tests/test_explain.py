@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from blastradius import api
 from blastradius.cli import app
 from blastradius.errors import UsageError
-from blastradius.explain import explain_dataset, guard_of, render_tree
+from blastradius.explain import Explanation, explain_dataset, guard_of, render_tree
 from blastradius.model import (
     DYNAMODB_TABLE,
     S3_BUCKET,
@@ -56,6 +57,10 @@ def table(**kw: Any) -> Dataset:
     )
 
 
+def explain(snap: Snapshot, dataset: str, **kw: Any) -> Explanation:
+    return explain_dataset(snap, KEY, dataset, origin=USER_ARN, **kw)
+
+
 def snapshot(*, users: tuple[User, ...], datasets: tuple[Dataset, ...], **kw: Any) -> Snapshot:
     return Snapshot(
         account_id=ACCT, collected_at="2026-11-25T00:00:00Z", users=users, datasets=datasets, **kw
@@ -94,7 +99,7 @@ def role_chain() -> Snapshot:
 
 
 def test_reachable_path_lists_statements_and_conditions_with_context_values() -> None:
-    result = explain_dataset(role_chain(), KEY, "exports")
+    result = explain(role_chain(), "exports")
     assert result.reachable and result.level == "read" and result.certainty == "conditional"
     assume, access = result.steps
     assert (assume.kind, assume.action, assume.verdict) == ("assume", "sts:AssumeRole", "allow")
@@ -119,9 +124,7 @@ def test_reachable_path_lists_statements_and_conditions_with_context_values() ->
 
 
 def test_assume_context_settles_the_condition() -> None:
-    result = explain_dataset(
-        role_chain(), KEY, "arn:aws:s3:::exports", context_overrides={"aws:SourceIp": "203.0.113.9"}
-    )
+    result = explain(role_chain(), "arn:aws:s3:::exports", context_overrides={"aws:SourceIp": "203.0.113.9"})
     access = result.steps[-1]
     assert result.certainty == "definite" and access.verdict == "allow"
     assert access.statements[0].conditions[0].context_value == "203.0.113.9"
@@ -138,7 +141,7 @@ def test_explicit_deny_is_named_as_the_guard() -> None:
         ),
         datasets=(table(),),
     )
-    result = explain_dataset(snap, KEY, "customers", level="read")
+    result = explain(snap, "customers", level="read")
     assert not result.reachable and result.principals == (USER_ARN,)
     guards = {g.guard for g in result.guards}
     assert guards == {"explicit deny in the identity-based policy"}
@@ -148,7 +151,7 @@ def test_explicit_deny_is_named_as_the_guard() -> None:
 
 def test_no_allow_is_the_guard_without_any_policy() -> None:
     snap = snapshot(users=(user(),), datasets=(table(),))
-    result = explain_dataset(snap, KEY, TABLE)
+    result = explain(snap, TABLE)
     assert not result.reachable and result.level == "read"
     assert {g.guard for g in result.guards} == {"no allow"}
 
@@ -164,7 +167,7 @@ def test_permissions_boundary_is_the_guard() -> None:
         datasets=(table(),),
         managed_policies=(boundary,),
     )
-    result = explain_dataset(snap, KEY, "customers", level="write")
+    result = explain(snap, "customers", level="write")
     assert not result.reachable
     assert {g.guard for g in result.guards} == {"permissions boundary"}
 
@@ -180,7 +183,7 @@ def test_resource_policy_deny_is_the_guard() -> None:
             ),
         ),
     )
-    result = explain_dataset(snap, KEY, "customers")
+    result = explain(snap, "customers")
     assert {g.guard for g in result.guards} == {"explicit deny in the resource-based policy"}
     assert any(
         s.layer == "resource policy" and s.effect == "Deny" for g in result.guards for s in g.statements
@@ -206,13 +209,13 @@ def test_guard_of_names_every_layer() -> None:
 def test_bad_dataset_and_level() -> None:
     snap = snapshot(users=(user(),), datasets=(table(),))
     with pytest.raises(UsageError, match="neither the ARN nor the name"):
-        explain_dataset(snap, KEY, "nope")
+        explain(snap, "nope")
     with pytest.raises(UsageError, match="--level 'root'"):
-        explain_dataset(snap, KEY, "customers", level="root")
+        explain(snap, "customers", level="root")
 
 
 def test_render_tree_and_cli(tmp_path: Path) -> None:
-    text = str(render_tree(explain_dataset(role_chain(), KEY, "exports")).label)
+    text = str(render_tree(explain(role_chain(), "exports")).label)
     assert "exports" in text
     path = tmp_path / "snap.json"
     dump_snapshot(role_chain(), path)
@@ -245,3 +248,11 @@ def test_render_tree_and_cli(tmp_path: Path) -> None:
     assert KEY not in result.stdout  # the key id is shown masked
     result = runner.invoke(app, ["explain", "--snapshot", str(path), "--key", KEY, "--dataset", "nope"])
     assert result.exit_code == 2 and "neither the ARN nor the name" in result.stderr
+
+
+def test_api_explain_finds_the_owner_or_takes_principal() -> None:
+    snap = role_chain()
+    assert api.explain(KEY, "exports", snapshot=snap).origin == USER_ARN
+    assert api.explain(KEY, "exports", snapshot=snap, principal="leaky").reachable
+    with pytest.raises(UsageError, match="--principal 'nobody'"):
+        api.explain(KEY, "exports", snapshot=snap, principal="nobody")

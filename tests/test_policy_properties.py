@@ -98,6 +98,19 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def request_of(s: dict[str, Any]) -> Request:
+    """The scenario's request, with its principal's context in the scenario's mode."""
+    principal: RequestPrincipal = s["principal"]
+    action, arn = s["request"]
+    return Request(
+        principal=principal,
+        action=action,
+        resource=arn,
+        resource_account=ACCT,
+        context=Context.for_principal(principal, mode=s["mode"]),
+    )
+
+
 def run(
     s: dict[str, Any],
     *,
@@ -106,15 +119,7 @@ def run(
     resource: list[dict[str, Any]] | None = None,
 ) -> Verdict:
     """Decide the scenario, optionally with other identity statements/policies or resource statements."""
-    principal: RequestPrincipal = s["principal"]
-    action, arn = s["request"]
-    request = Request(
-        principal=principal,
-        action=action,
-        resource=arn,
-        resource_account=ACCT,
-        context=Context.for_principal(principal, mode=s["mode"]),
-    )
+    request = request_of(s)
     if identity_policies is None:
         identity_policies = [policy(s["identity"] if identity is None else identity)]
     resource_statements = s["resource"] if resource is None else resource
@@ -249,15 +254,7 @@ def test_action_lists_equal_the_union_of_single_action_statements(
 @given(scenarios(), statements(effect="Deny"), st.integers(min_value=0, max_value=2))
 def test_adding_an_scp_deny_never_widens(s: dict[str, Any], extra: dict[str, Any], level: int) -> None:
     """Service control policies: a Deny at any level of the organisation can only take access away."""
-    principal: RequestPrincipal = s["principal"]
-    action, arn = s["request"]
-    request = Request(
-        principal=principal,
-        action=action,
-        resource=arn,
-        resource_account=ACCT,
-        context=Context.for_principal(principal, mode=s["mode"]),
-    )
+    request = request_of(s)
     full = policy([{"Effect": "Allow", "Action": "*", "Resource": "*"}], "FullAWSAccess")
     levels = [[full], [full], [full]]
     common: dict[str, Any] = {
