@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from blastradius.cli import app
@@ -270,3 +272,44 @@ def test_cli_bad_json_and_missing_file(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "stdin: not valid JSON" in result.stderr and result.stdout == ""
     result = invoke("simulate", "--input", str(tmp_path / "nope.json"))
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+# -- no input crashes simulate ---------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+_REQUEST = st.fixed_dictionaries(
+    {},
+    optional={
+        "principal": st.sampled_from([ALICE, ACCT, "x", f"arn:aws:sts::{ACCT}:assumed-role/a/b"]) | _JSON,
+        "action": st.sampled_from(["s3:GetObject", ""]) | _JSON,
+        "resource": st.sampled_from([OBJ]) | _JSON,
+        "resource_account": st.sampled_from([ACCT, OTHER, "1"]) | _JSON,
+        "context": st.dictionaries(st.sampled_from(["aws:SourceIp", "aws:TagKeys"]), _JSON, max_size=2)
+        | _JSON,
+        "principal_tags": _JSON,
+        "service_linked": _JSON,
+    },
+)
+_CASES = st.fixed_dictionaries(
+    {"request": _REQUEST | _JSON},
+    optional={
+        "identity_policies": st.lists(st.just(allow()) | _JSON, max_size=2) | _JSON,
+        "permissions_boundary": _JSON,
+        "scps": st.lists(st.lists(st.just(allow()) | _JSON, max_size=2), max_size=2) | _JSON,
+        "resource_policy": _JSON,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_CASES | _JSON, min_size=1, max_size=3))
+def test_no_input_crashes_simulate(cases: list[Any]) -> None:
+    for result in run_cases(cases):
+        assert (result.decision is None) != (result.error is None)
+        json.dumps(result.to_json())
