@@ -335,11 +335,18 @@ def _best(calls: Sequence[_Call]) -> _Call:
 def guard_of(decision: Decision) -> str:
     """The kind of guard a non-allowing decision names (from the engine's explanation)."""
     if decision.verdict is Verdict.EXPLICIT_DENY:
-        layer = decision.explain.rsplit("(", 1)[0] if decision.matched else ""
-        for name in ("SCP", "RCP", "permissions boundary", "session policy", "resource-based policy"):
+        # decide() names the layer in parentheses: "... of policy P (permissions boundary) applies to ..."
+        for name in (
+            "SCP",
+            "RCP",
+            "permissions boundary",
+            "session policy",
+            "resource-based policy",
+            "identity-based policy",
+        ):
             if f"({name})" in decision.explain:
                 return f"explicit deny in the {name}"
-        return "explicit deny" + (" in the identity-based policy" if "identity-based" in layer else "")
+        return "explicit deny"
     if decision.verdict is Verdict.CONDITIONAL:
         return "condition"
     text = decision.explain

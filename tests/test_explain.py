@@ -19,7 +19,9 @@ from blastradius.errors import UsageError
 from blastradius.explain import Explanation, explain_dataset, guard_of, render_tree
 from blastradius.model import (
     DYNAMODB_TABLE,
+    KMS_KEY,
     S3_BUCKET,
+    SECRET,
     AccessKey,
     Dataset,
     ManagedPolicy,
@@ -256,3 +258,39 @@ def test_api_explain_finds_the_owner_or_takes_principal() -> None:
     assert api.explain(KEY, "exports", snapshot=snap, principal="leaky").reachable
     with pytest.raises(UsageError, match="--principal 'nobody'"):
         api.explain(KEY, "exports", snapshot=snap, principal="nobody")
+
+
+def test_kms_key_policy_is_the_guard_of_an_encrypted_secret() -> None:
+    """Key policies in AWS KMS: reading a secret encrypted with a customer managed key needs kms:Decrypt,
+    which the key policy must allow; here it names only another role."""
+    key_arn = f"arn:aws:kms:us-east-1:{ACCT}:key/1234"
+    key = Dataset(
+        arn=key_arn,
+        type=KMS_KEY,
+        name="k",
+        account_id=ACCT,
+        region="us-east-1",
+        key_manager="CUSTOMER",
+        resource_policy=policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCT}:role/admin"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ),
+    )
+    secret = Dataset(
+        arn=f"arn:aws:secretsmanager:us-east-1:{ACCT}:secret:db-AbCdEf",
+        type=SECRET,
+        name="db",
+        account_id=ACCT,
+        region="us-east-1",
+        kms_key=key_arn,
+    )
+    reader = user({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    result = explain(snapshot(users=(reader,), datasets=(secret, key)), "db", level="read")
+    assert not result.reachable
+    assert {g.guard for g in result.guards} == {f"key policy of {key_arn} (kms:Decrypt)"}
+    (guard,) = result.guards
+    assert "role trust policies and KMS key policies must allow" in guard.explain
