@@ -12,6 +12,7 @@ policies, ``reach`` for paths, ``policy.decide`` and ``Statement.evaluate`` for 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -309,10 +310,18 @@ def _dataset_policy(model: AccountModel, dataset: Dataset) -> tuple[Policy | Non
     return model.resource_policy(dataset.arn, dataset.resource_policy, label), f"{kind} policy"
 
 
-def _dataset_calls(model: AccountModel, principal: Principal, dataset: Dataset, action: str) -> list[_Call]:
+def _dataset_calls(
+    graph: PermissionGraph, principal: Principal, dataset: Dataset, action: str
+) -> list[_Call]:
+    """The engine calls the graph makes for ``action`` on ``dataset``, one per request ARN.
+
+    For a KMS key the decision is the graph's own (``key_use``): AWS managed keys and KMS grants count
+    there, as they do for the access edges; the statement evidence still comes from the key policy.
+    """
+    model = graph.model
     policy, layer = _dataset_policy(model, dataset)
     resources = request_resources(model, principal, dataset, action) or [dataset.arn]
-    return [
+    calls = [
         _call(
             model,
             principal,
@@ -326,6 +335,11 @@ def _dataset_calls(model: AccountModel, principal: Principal, dataset: Dataset, 
         )
         for resource in resources
     ]
+    if dataset.type == KMS_KEY:
+        used = graph.key_use(principal, dataset.arn, action)
+        if used is not None:
+            calls = [dataclasses.replace(c, decision=used) for c in calls]
+    return calls
 
 
 def _best(calls: Sequence[_Call]) -> _Call:
@@ -407,7 +421,7 @@ def _explain_step(graph: PermissionGraph, edge: Edge) -> StepExplanation:
             **base,
         )
     dataset = model.datasets[edge.target]
-    call = _best(_dataset_calls(model, principal, dataset, action))
+    call = _best(_dataset_calls(graph, principal, dataset, action))
     notes: list[str] = []
     if edge.kind == ACCESS and dataset.kms_key and edge.level is not None:
         for kms_action in model.rules.datastores.kms_actions(dataset.type, edge.level):
@@ -437,7 +451,7 @@ def _guards(graph: PermissionGraph, result: Reach, dataset: Dataset, level: str)
             continue
         grouped: dict[tuple[str, str, tuple[str, ...]], list[tuple[str, _Call, Decision]]] = {}
         for action in actions:
-            call = _best(_dataset_calls(model, principal, dataset, action))
+            call = _best(_dataset_calls(graph, principal, dataset, action))
             decision = call.decision
             guard = guard_of(decision)
             if decision.allowed and dataset.kms_key:

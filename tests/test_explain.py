@@ -24,6 +24,7 @@ from blastradius.model import (
     SECRET,
     AccessKey,
     Dataset,
+    KmsGrant,
     ManagedPolicy,
     PolicyDocument,
     Role,
@@ -294,3 +295,29 @@ def test_kms_key_policy_is_the_guard_of_an_encrypted_secret() -> None:
     assert {g.guard for g in result.guards} == {f"key policy of {key_arn} (kms:Decrypt)"}
     (guard,) = result.guards
     assert "role trust policies and KMS key policies must allow" in guard.explain
+
+
+def test_kms_grant_is_the_evidence_for_a_key_reached_by_grant() -> None:
+    """Grants and authorization in AWS KMS: a grant gives its operations without any policy allowing."""
+    key_arn = f"arn:aws:kms:us-east-1:{ACCT}:key/5678"
+    key = Dataset(
+        arn=key_arn,
+        type=KMS_KEY,
+        name="k",
+        account_id=ACCT,
+        region="us-east-1",
+        key_manager="CUSTOMER",
+        resource_policy=policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ),
+        grants=(KmsGrant(grant_id="g-7", grantee_principal=USER_ARN, operations=("Decrypt",)),),
+    )
+    result = explain(snapshot(users=(user(),), datasets=(key,)), key_arn)
+    assert result.reachable
+    (step,) = result.steps
+    assert step.verdict == "allow" and "KMS grant g-7" in step.explain
