@@ -19,7 +19,8 @@ them: ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType``, ``a
 ``principal_org_id`` are given, and ``aws:ResourceAccount`` from ``resource_account``
 ("AWS global condition context keys": these are present in every request).
 
-Optional request fields: ``principal_tags`` (object), ``principal_org_id``, ``user_id``,
+Optional request fields: ``principal_tags`` (object), ``principal_org_id``, ``user_id``, ``role_arn`` (the
+role of an assumed-role session, with its path, which the session ARN leaves out),
 ``service_linked`` (bool: an SCP/RCP-exempt service-linked role), ``resource_policy_required`` (bool; by
 default true for ``sts:AssumeRole*`` on a role and for any action on a KMS key, whose trust/key policy must
 itself allow: "Policy evaluation logic", "Key policies in AWS KMS").
@@ -93,6 +94,7 @@ _REQUEST_KEYS = frozenset(
         "user_id",
         "service_linked",
         "resource_policy_required",
+        "role_arn",
     }
 )
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -151,14 +153,16 @@ def principal_from_arn(
     org_id: str | None = None,
     user_id: str | None = None,
     service_linked: bool = False,
+    role_arn: str | None = None,
 ) -> RequestPrincipal:
     """The calling principal for an ARN (or account id, or service name); ``ValueError`` if none fits.
 
     Forms ("AWS JSON policy elements: Principal", "IAM identifiers"): an IAM user ARN; an IAM role ARN
     (a session of that role with no session name); an assumed-role session ARN
     ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`` (its role ARN is rebuilt without a path, since the
-    session ARN does not carry it); the account root (``arn:aws:iam::ACCOUNT:root`` or a 12-digit id); an
-    STS federated user or a SAML/OIDC provider (federated); a service principal (``lambda.amazonaws.com``).
+    session ARN does not carry it, unless ``role_arn`` gives it); the account root
+    (``arn:aws:iam::ACCOUNT:root`` or a 12-digit id); an STS federated user or a SAML/OIDC provider
+    (federated); a service principal (``lambda.amazonaws.com``).
     """
     tags = dict(tags or {})
     if _ACCOUNT.match(text):
@@ -186,7 +190,12 @@ def principal_from_arn(
             raise ValueError(
                 f"{text!r}: an assumed-role ARN is arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION"
             )
-        role_arn = f"arn:{partition}:iam::{account}:role/{parts[1]}"
+        rebuilt = f"arn:{partition}:iam::{account}:role/{parts[1]}"
+        if role_arn is not None and not (
+            role_arn.startswith(f"arn:{partition}:iam::{account}:role/") and role_arn.endswith(f"/{parts[1]}")
+        ):
+            raise ValueError(f"role_arn {role_arn!r} is not the role of session {text!r}")
+        role_arn = role_arn or rebuilt
         return RequestPrincipal(
             arn=role_arn, kind="role", session_arn=text, service_linked=service_linked, **common
         )
@@ -292,6 +301,7 @@ def parse_case(raw: Any, index: int | None = None) -> SimulationCase:
             org_id=_string(req, "principal_org_id", index, required=False),
             user_id=_string(req, "user_id", index, required=False),
             service_linked=bool(req.get("service_linked", False)),
+            role_arn=_string(req, "role_arn", index, required=False),
         )
     except ValueError as e:
         raise _fail(index, "request.principal", str(e)) from e

@@ -117,6 +117,21 @@ def test_resource_policy_naming_the_principal_matches_decide(
     assert direct.verdict.value == expected
 
 
+def test_role_arn_with_a_path_for_a_session() -> None:
+    session = f"arn:aws:sts::{ACCT}:assumed-role/app/job"
+    role = f"arn:aws:iam::{ACCT}:role/service/app"
+    resource = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": role}, "Action": "s3:GetObject", "Resource": OBJ}
+        ]
+    }
+    # The session ARN drops the role's path; without role_arn the role link cannot be recognised.
+    assert decide_case(case(session, resource_policy=resource)) == "implicit-deny"
+    assert decide_case(case(session, resource_policy=resource, request={"role_arn": role})) == "allow"
+    with pytest.raises(CaseError, match="is not the role of session"):
+        parse_case(case(session, request={"role_arn": f"arn:aws:iam::{ACCT}:role/other"}))
+
+
 def test_same_versus_cross_account() -> None:
     identity = [allow()]
     same = case(identity_policies=identity)
