@@ -21,7 +21,7 @@ from typing import Any
 from rich.text import Text
 from rich.tree import Tree
 
-from blastradius.errors import UsageError
+from blastradius.errors import PolicyError, UsageError
 from blastradius.graph import (
     ACCESS,
     ASSUME,
@@ -34,8 +34,18 @@ from blastradius.graph import (
     request_resources,
 )
 from blastradius.keys import parse_access_key_id
-from blastradius.model import KMS_KEY, Dataset, Snapshot
-from blastradius.policy import Context, Decision, KeyState, Policy, Request, Tri, Verdict, decide
+from blastradius.model import KMS_KEY, RCP, SCP, Dataset, Organization, OrgPolicy, Snapshot
+from blastradius.policy import (
+    Context,
+    Decision,
+    KeyState,
+    Policy,
+    Request,
+    Tri,
+    Verdict,
+    decide,
+    parse_policy,
+)
 from blastradius.reach import Reach, reach
 from blastradius.report import LEVELS, level_rank
 from blastradius.rules import RuleSet, load_rules
@@ -262,8 +272,43 @@ class _Call:
         return statement_evidence(self.request, self.layers, has_boundary=self.has_boundary)
 
 
+class _Org:
+    """The organisation's SCP and RCP levels for an account, compiled once per explanation.
+
+    "Policy evaluation logic": every level from the root to the account must allow, SCPs on the
+    principal's account, RCPs on the resource's; ``Organization.levels`` leaves out the management
+    account and policy types that are not enabled.
+    """
+
+    def __init__(self, organization: Organization | None) -> None:
+        self._organization = organization
+        self._compiled: dict[str, Policy | None] = {}
+        self.warnings: list[str] = []
+
+    def _policy(self, org_policy: OrgPolicy) -> Policy | None:
+        if org_policy.policy_id not in self._compiled:
+            kind = "SCP" if org_policy.type == SCP else "RCP"
+            try:
+                compiled: Policy | None = parse_policy(org_policy.document, name=f"{kind} {org_policy.name}")
+            except PolicyError as e:
+                self.warnings.append(f"skipped malformed {kind} {org_policy.name}: {e}")
+                compiled = None
+            self._compiled[org_policy.policy_id] = compiled
+        return self._compiled[org_policy.policy_id]
+
+    def levels(self, account_id: str, policy_type: str) -> tuple[tuple[Policy, ...], ...]:
+        """Compiled levels, root first; empty when the type does not govern the account."""
+        if self._organization is None or not account_id:
+            return ()
+        found = self._organization.levels(account_id, policy_type)
+        if found is None:
+            return ()
+        return tuple(tuple(p for op in level if (p := self._policy(op)) is not None) for level in found)
+
+
 def _call(
     model: AccountModel,
+    org: _Org,
     principal: Principal,
     action: str,
     resource: str,
@@ -281,18 +326,24 @@ def _call(
         resource_account=account,
         context=model.context(principal, tags, account),
     )
+    scps = org.levels(principal.account_id, SCP)
+    rcps = org.levels(account, RCP)
     decision = decide(
         request,
         identity_policies=principal.identity_policies,
         permissions_boundary=principal.boundary,
         resource_policy=resource_policy,
         resource_policy_required=required,
+        scps=scps,
+        rcps=rcps,
     )
     layers: list[tuple[str, Policy | None, bool]] = [
         ("identity", p, False) for p in principal.identity_policies
     ]
     layers.append(("permissions boundary", principal.boundary, False))
     layers.append((resource_layer, resource_policy, True))
+    layers.extend((f"SCP level {i}", p, False) for i, level in enumerate(scps) for p in level)
+    layers.extend((f"RCP level {i}", p, True) for i, level in enumerate(rcps) for p in level)
     return _Call(
         request=request, decision=decision, layers=tuple(layers), has_boundary=principal.boundary is not None
     )
@@ -311,7 +362,7 @@ def _dataset_policy(model: AccountModel, dataset: Dataset) -> tuple[Policy | Non
 
 
 def _dataset_calls(
-    graph: PermissionGraph, principal: Principal, dataset: Dataset, action: str
+    graph: PermissionGraph, org: _Org, principal: Principal, dataset: Dataset, action: str
 ) -> list[_Call]:
     """The engine calls the graph makes for ``action`` on ``dataset``, one per request ARN.
 
@@ -324,6 +375,7 @@ def _dataset_calls(
     calls = [
         _call(
             model,
+            org,
             principal,
             action,
             resource,
@@ -381,7 +433,7 @@ def guard_of(decision: Decision) -> str:
 # --------------------------------------------------------------------------------------------- steps
 
 
-def _explain_step(graph: PermissionGraph, edge: Edge) -> StepExplanation:
+def _explain_step(graph: PermissionGraph, org: _Org, edge: Edge) -> StepExplanation:
     model = graph.model
     principal = model.principal(edge.source)
     base: dict[str, Any] = {
@@ -403,6 +455,7 @@ def _explain_step(graph: PermissionGraph, edge: Edge) -> StepExplanation:
         role = model.roles.get(edge.target)
         call = _call(
             model,
+            org,
             principal,
             action,
             edge.target,
@@ -421,7 +474,7 @@ def _explain_step(graph: PermissionGraph, edge: Edge) -> StepExplanation:
             **base,
         )
     dataset = model.datasets[edge.target]
-    call = _best(_dataset_calls(graph, principal, dataset, action))
+    call = _best(_dataset_calls(graph, org, principal, dataset, action))
     notes: list[str] = []
     if edge.kind == ACCESS and dataset.kms_key and edge.level is not None:
         for kms_action in model.rules.datastores.kms_actions(dataset.type, edge.level):
@@ -441,7 +494,7 @@ def _explain_step(graph: PermissionGraph, edge: Edge) -> StepExplanation:
     )
 
 
-def _guards(graph: PermissionGraph, result: Reach, dataset: Dataset, level: str) -> list[Guard]:
+def _guards(graph: PermissionGraph, org: _Org, result: Reach, dataset: Dataset, level: str) -> list[Guard]:
     model = graph.model
     actions = model.rules.datastores.actions_for(dataset.type, level)
     guards: list[Guard] = []
@@ -451,7 +504,7 @@ def _guards(graph: PermissionGraph, result: Reach, dataset: Dataset, level: str)
             continue
         grouped: dict[tuple[str, str, tuple[str, ...]], list[tuple[str, _Call, Decision]]] = {}
         for action in actions:
-            call = _best(_dataset_calls(graph, principal, dataset, action))
+            call = _best(_dataset_calls(graph, org, principal, dataset, action))
             decision = call.decision
             guard = guard_of(decision)
             if decision.allowed and dataset.kms_key:
@@ -499,6 +552,16 @@ def _find_dataset(model: AccountModel, wanted: str) -> Dataset:
     raise UsageError(f"--dataset {wanted!r} names several datasets: {arns}", hint="Give the ARN.")
 
 
+def _disagreements(steps: Sequence[StepExplanation]) -> list[str]:
+    """Steps the graph kept that the full decision (with the organisation's SCPs and RCPs) denies."""
+    return [
+        f"step {s.source} → {s.target} ({s.action}) is {s.verdict} when every layer, including the "
+        "organisation's SCPs and RCPs, is applied; the path above does not hold"
+        for s in steps
+        if s.verdict in (Verdict.IMPLICIT_DENY.value, Verdict.EXPLICIT_DENY.value)
+    ]
+
+
 def explain_dataset(
     snapshot: Snapshot,
     key_id: str,
@@ -522,6 +585,7 @@ def explain_dataset(
         )
     target = _find_dataset(graph.model, dataset)
     result = reach(graph, origin)
+    org = _Org(snapshot.organization)
     reached = result.grants.get(target.arn, {})
     levels_reached = tuple(sorted(reached, key=level_rank))
     chosen = level or (levels_reached[-1] if levels_reached else "read")
@@ -537,17 +601,21 @@ def explain_dataset(
         "principals": tuple(result.principals),
     }
     if route is not None:
-        steps = tuple(_explain_step(graph, e) for e in route.edges)
+        steps = tuple(_explain_step(graph, org, e) for e in route.edges)
         return Explanation(
             reachable=True,
             certainty=route.certainty,
             steps=steps,
-            warnings=tuple(graph.model.warnings.items),
+            warnings=(*graph.model.warnings.items, *org.warnings, *_disagreements(steps)),
             **common,
         )
-    guards = tuple(_guards(graph, result, target, chosen))
+    guards = tuple(_guards(graph, org, result, target, chosen))
     return Explanation(
-        reachable=False, certainty=None, guards=guards, warnings=tuple(graph.model.warnings.items), **common
+        reachable=False,
+        certainty=None,
+        guards=guards,
+        warnings=(*graph.model.warnings.items, *org.warnings),
+        **common,
     )
 
 

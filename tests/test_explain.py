@@ -21,11 +21,14 @@ from blastradius.model import (
     DYNAMODB_TABLE,
     KMS_KEY,
     S3_BUCKET,
+    SCP,
     SECRET,
     AccessKey,
     Dataset,
     KmsGrant,
     ManagedPolicy,
+    Organization,
+    OrgPolicy,
     PolicyDocument,
     Role,
     Snapshot,
@@ -321,3 +324,48 @@ def test_kms_grant_is_the_evidence_for_a_key_reached_by_grant() -> None:
     assert result.reachable
     (step,) = result.steps
     assert step.verdict == "allow" and "KMS grant g-7" in step.explain
+
+
+def test_scp_statements_are_part_of_the_evidence() -> None:
+    """Service control policies: a Deny at any level of the organisation applies to member accounts.
+
+    Whether the graph already applies SCPs or not, the explanation shows the SCP's Deny as evidence,
+    applying, so the reader sees what AWS would decide."""
+    deny_dynamo = OrgPolicy(
+        policy_id="p-1",
+        arn="arn:aws:organizations::999999999999:policy/o-1/service_control_policy/p-1",
+        name="no-dynamodb",
+        type=SCP,
+        document=policy({"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*"}),
+        targets=("ou-1",),
+    )
+    full = OrgPolicy(
+        policy_id="p-full",
+        arn="arn:aws:organizations::aws:policy/service_control_policy/p-FullAWSAccess",
+        name="FullAWSAccess",
+        type=SCP,
+        document=policy({"Effect": "Allow", "Action": "*", "Resource": "*"}),
+        targets=("r-1", "ou-1", ACCT),
+        aws_managed=True,
+    )
+    org = Organization(
+        org_id="o-1",
+        management_account_id="999999999999",
+        account_paths={ACCT: ("r-1", "ou-1", ACCT)},
+        policies=(full, deny_dynamo),
+        enabled_policy_types=(SCP,),
+    )
+    snap = snapshot(
+        users=(user({"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}),),
+        datasets=(table(),),
+        organization=org,
+    )
+    result = explain(snap, "customers", level="read")
+    evidence = [s for step in result.steps for s in step.statements]
+    evidence += [s for g in result.guards for s in g.statements]
+    scp = [s for s in evidence if s.layer.startswith("SCP") and s.effect == "Deny"]
+    assert scp and all(s.policy == "SCP no-dynamodb" and s.applies == "true" for s in scp)
+    verdicts = {step.verdict for step in result.steps} | {g.verdict for g in result.guards}
+    assert verdicts == {"explicit-deny"}
+    if result.reachable:  # a graph that does not apply SCPs yet: the explanation says the path fails
+        assert any("does not hold" in w for w in result.warnings)
