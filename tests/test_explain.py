@@ -264,63 +264,50 @@ def test_api_explain_finds_the_owner_or_takes_principal() -> None:
         api.explain(KEY, "exports", snapshot=snap, principal="nobody")
 
 
-def test_kms_key_policy_is_the_guard_of_an_encrypted_secret() -> None:
-    """Key policies in AWS KMS: reading a secret encrypted with a customer managed key needs kms:Decrypt,
-    which the key policy must allow; here it names only another role."""
-    key_arn = f"arn:aws:kms:us-east-1:{ACCT}:key/1234"
-    key = Dataset(
-        arn=key_arn,
+KEY_ARN = f"arn:aws:kms:us-east-1:{ACCT}:key/1234"
+
+
+def cmk(key_principal: str, *grants: KmsGrant) -> Dataset:
+    """A customer managed key whose key policy allows kms:* to ``key_principal`` only."""
+    return Dataset(
+        arn=KEY_ARN,
         type=KMS_KEY,
         name="k",
         account_id=ACCT,
         region="us-east-1",
         key_manager="CUSTOMER",
         resource_policy=policy(
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCT}:role/admin"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
+            {"Effect": "Allow", "Principal": {"AWS": key_principal}, "Action": "kms:*", "Resource": "*"}
         ),
+        grants=grants,
     )
+
+
+def test_kms_key_policy_is_the_guard_of_an_encrypted_secret() -> None:
+    """Key policies in AWS KMS: reading a secret encrypted with a customer managed key needs kms:Decrypt,
+    which the key policy must allow; here it names only another role."""
     secret = Dataset(
         arn=f"arn:aws:secretsmanager:us-east-1:{ACCT}:secret:db-AbCdEf",
         type=SECRET,
         name="db",
         account_id=ACCT,
         region="us-east-1",
-        kms_key=key_arn,
+        kms_key=KEY_ARN,
     )
     reader = user({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
+    key = cmk(f"arn:aws:iam::{ACCT}:role/admin")
     result = explain(snapshot(users=(reader,), datasets=(secret, key)), "db", level="read")
     assert not result.reachable
-    assert {g.guard for g in result.guards} == {f"key policy of {key_arn} (kms:Decrypt)"}
+    assert {g.guard for g in result.guards} == {f"key policy of {KEY_ARN} (kms:Decrypt)"}
     (guard,) = result.guards
     assert "role trust policies and KMS key policies must allow" in guard.explain
 
 
 def test_kms_grant_is_the_evidence_for_a_key_reached_by_grant() -> None:
     """Grants and authorization in AWS KMS: a grant gives its operations without any policy allowing."""
-    key_arn = f"arn:aws:kms:us-east-1:{ACCT}:key/5678"
-    key = Dataset(
-        arn=key_arn,
-        type=KMS_KEY,
-        name="k",
-        account_id=ACCT,
-        region="us-east-1",
-        key_manager="CUSTOMER",
-        resource_policy=policy(
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCT}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ),
-        grants=(KmsGrant(grant_id="g-7", grantee_principal=USER_ARN, operations=("Decrypt",)),),
-    )
-    result = explain(snapshot(users=(user(),), datasets=(key,)), key_arn)
+    grant = KmsGrant(grant_id="g-7", grantee_principal=USER_ARN, operations=("Decrypt",))
+    key = cmk(f"arn:aws:iam::{ACCT}:root", grant)
+    result = explain(snapshot(users=(user(),), datasets=(key,)), KEY_ARN)
     assert result.reachable
     (step,) = result.steps
     assert step.verdict == "allow" and "KMS grant g-7" in step.explain
