@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 
 from blastradius.classify import classify
+from blastradius.errors import UsageError
 from blastradius.graph import Edge, PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
@@ -76,10 +77,14 @@ def _step(e: Edge) -> PathStep:
 def _steps(route: Route, cache: dict[int, PathStep] | None = None) -> tuple[PathStep, ...]:
     """The route as report steps; ``cache`` shares the step of an edge between routes (by identity:
     the edges of a search live as long as it does)."""
+    return _edge_steps(route.edges, cache)
+
+
+def _edge_steps(edges: tuple[Edge, ...], cache: dict[int, PathStep] | None = None) -> tuple[PathStep, ...]:
     if cache is None:
-        return tuple(_step(e) for e in route.edges)
+        return tuple(_step(e) for e in edges)
     out = []
-    for e in route.edges:
+    for e in edges:
         step = cache.get(id(e))
         if step is None:
             step = cache[id(e)] = _step(e)
@@ -87,7 +92,12 @@ def _steps(route: Route, cache: dict[int, PathStep] | None = None) -> tuple[Path
     return tuple(out)
 
 
-def _findings(graph: PermissionGraph, result: Reach, rules: RuleSet) -> list[DatasetFinding]:
+PATHS_MODES = ("first", "all")
+
+
+def _findings(
+    graph: PermissionGraph, result: Reach, rules: RuleSet, *, all_paths: bool = False
+) -> list[DatasetFinding]:
     findings: list[DatasetFinding] = []
     cache: dict[int, PathStep] = {}
     for arn, levels in result.grants.items():
@@ -125,6 +135,11 @@ def _findings(graph: PermissionGraph, result: Reach, rules: RuleSet) -> list[Dat
                 kms_key=dataset.kms_key,
                 credential_pivot=label.credential_pivot,
                 personal_data=label.personal_data,
+                paths=(
+                    tuple(_edge_steps(edges, cache) for edges in result.routes(arn, grants[-1].level))
+                    if all_paths
+                    else None
+                ),
             )
         )
     findings.sort(
@@ -157,8 +172,15 @@ def analyze_snapshot(
     context_overrides: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
     exposed_since: str | None = None,
+    paths: str = "first",
 ) -> Report:
-    """Analyse one leaked key against a snapshot: reach, classify, rank, plan."""
+    """Analyse one leaked key against a snapshot: reach, classify, rank, plan.
+
+    ``paths``: ``first`` gives each dataset its first shortest path; ``all`` also lists every distinct
+    path of equal best cost to its strongest access (``DatasetFinding.paths``).
+    """
+    if paths not in PATHS_MODES:
+        raise UsageError(f"paths must be one of {', '.join(PATHS_MODES)}, got {paths!r}")
     rules = rules or load_rules()
     now = now or utc_now()
     parsed = parse_access_key_id(key_id)
@@ -175,8 +197,8 @@ def analyze_snapshot(
         )
         result = Reach(origin=origin or "", principals={}, grants={})
     else:
-        result = reach(graph, origin)
-    findings = _findings(graph, result, rules)
+        result = reach(graph, origin, all_paths=paths == "all")
+    findings = _findings(graph, result, rules, all_paths=paths == "all")
     principals = _principals(result)
     warnings.extend(graph.model.warnings.items)
     coverage = Coverage(

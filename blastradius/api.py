@@ -210,8 +210,11 @@ def analyze(
     observer: Observer | None = None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    paths: str = "first",
 ) -> Report:
     """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
+
+    ``paths="all"`` lists every distinct path of equal best cost per dataset (``paths`` in the report).
 
     ``exposed_since`` (ISO 8601 date or time) starts the investigation window of the runbook; by
     default it is the key's creation date.
@@ -231,6 +234,7 @@ def analyze(
             key_info=key_info,
             context_overrides=context_overrides,
             exposed_since=exposed_since,
+            paths=paths,
         )
     if principal is not None:
         raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
@@ -249,6 +253,7 @@ def analyze(
         key_info=key_info_from_owner(owner),
         context_overrides=context_overrides,
         exposed_since=exposed_since,
+        paths=paths,
     )
 
 

@@ -38,6 +38,13 @@ err = Console(stderr=True, highlight=False)
 log = logging.getLogger("blastradius")
 
 
+class PathsMode(enum.StrEnum):
+    """How many explaining paths per dataset: the first shortest one, or every one of equal cost."""
+
+    first = "first"
+    all = "all"
+
+
 class FailOn(enum.StrEnum):
     """Sensitivity at or above which a reachable dataset makes the exit code 1."""
 
@@ -74,6 +81,10 @@ OutputOpt = Annotated[
 ]
 FailOnOpt = Annotated[
     FailOn, typer.Option("--fail-on", help="Exit 1 when a reachable dataset is at or above this sensitivity.")
+]
+PathsOpt = Annotated[
+    PathsMode,
+    typer.Option("--paths", help="first: one shortest path per dataset; all: every path of equal best cost."),
 ]
 PoliciesOpt = Annotated[
     Path | None, typer.Option("--policies", help="Directory of rule packs overriding the shipped ones.")
@@ -289,6 +300,7 @@ def _analyze(
     assume_context: list[str] | None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    paths: str = "first",
 ) -> Report:
     overrides = _parse_context(assume_context)
     since = _parse_since(exposed_since)
@@ -302,6 +314,7 @@ def _analyze(
             context_overrides=overrides,
             principal=principal,
             exposed_since=since,
+            paths=paths,
         )
     leaked = _read_secret() if secret_stdin else None
     if leaked is not None:
@@ -320,6 +333,7 @@ def _analyze(
             observer=progress,
             principal=principal,
             exposed_since=since,
+            paths=paths,
         )
 
 
@@ -340,6 +354,7 @@ def analyze(
     policies: PoliciesOpt = None,
     assume_context: ContextOpt = None,
     debug: DebugOpt = False,
+    paths: PathsOpt = PathsMode.first,
 ) -> None:
     """Which data can this leaked key reach, by which path — and what to do now."""
     with _boundary(debug):
@@ -356,6 +371,7 @@ def analyze(
             assume_context=assume_context,
             principal=principal,
             exposed_since=exposed_since,
+            paths=paths.value,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)

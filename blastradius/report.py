@@ -99,6 +99,9 @@ class DatasetFinding:
     kms_key: str | None = None
     credential_pivot: bool = False
     personal_data: bool = False  # a sensitivity rule marked the match as personal data (notify step)
+    # ``analyze --paths all``: every distinct path of equal best cost to the strongest access (``path``
+    # is the first); None when only the first path was searched (then absent from the JSON).
+    paths: tuple[tuple[PathStep, ...], ...] | None = None
 
     @property
     def strongest(self) -> str:
@@ -123,6 +126,7 @@ class DatasetFinding:
             "personal_data": self.personal_data,
             "path": [s.to_json() for s in self.path],
             "grants": [g.to_json() for g in self.grants],
+            **({} if self.paths is None else {"paths": [[s.to_json() for s in p] for p in self.paths]}),
         }
 
 
