@@ -283,8 +283,8 @@ class AccountModel:
         self._base_resources: dict[tuple[str, tuple[str, ...]], dict[int, list[str]]] = {}
         self._templates: dict[tuple[str, str], tuple[str, ...]] = {}
         self._picks: dict[int, tuple[str, ...]] = {}
-        self._condition_masks: dict[tuple[int, str, str], list[int]] = {}
-        self._condition_states: dict[tuple[int, str], dict[tuple[object, ...], Tri]] = {}
+        self._condition_masks: dict[tuple[int, str, object], list[int]] = {}
+        self._condition_states: dict[tuple[int, object], dict[tuple[object, ...], Tri]] = {}
         # Resource policies and trust policies that name principals directly: principal ARN -> resources.
         self._named_in_resource_policy: dict[str, set[str]] = {}
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
@@ -614,15 +614,17 @@ class AccountModel:
     ) -> tuple[int, int]:
         """Where a statement's conditions hold (YES) or cannot be settled (UNKNOWN), per dataset, for
         conditions on the resource's tags or account: evaluated in each dataset's request context (as the
-        engine would), once per distinct (account, tags) and principal."""
-        key = (id(st), dataset_type, principal.arn)
+        engine would), once per distinct (account, tags) and principal — or per principal kind, account,
+        organization and tags, when the conditions name no other principal key (``_condition_owner``)."""
+        who = _condition_owner(st, principal)
+        key = (id(st), dataset_type, who)
         entry = self._condition_masks.get(key)
         if entry is None:
             entry = self._condition_masks[key] = [0, 0, 0]  # evaluated, yes, unknown
         new = need & ~entry[0]
         if new:
             index = self.type_index(dataset_type)
-            by_signature = self._condition_states.setdefault((id(st), principal.arn), {})
+            by_signature = self._condition_states.setdefault((id(st), who), {})
             yes: list[int] = []
             unknown: list[int] = []
             for pos in bits(new):
@@ -877,6 +879,22 @@ def _index_principals(
                 named.setdefault(v, set()).add(target)
 
 
+# Principal keys that single one principal out (its ARN, name, unique id): conditions that use them
+# are evaluated per principal; the rest of the principal's context is its kind, account, org and tags.
+_IDENTITY_KEYS = ("aws:principalarn", "aws:username", "aws:userid", "aws:principalservicename")
+
+
+def _condition_owner(st: Statement, principal: Principal) -> object:
+    """Whose context a statement's conditions depend on: the principal itself, or only what it shares
+    with every principal of the same kind, account, organization and tags."""
+    for clause in st.conditions:
+        text = " ".join((clause.key_lower, *clause.values)).lower()
+        if any(k in text for k in _IDENTITY_KEYS):
+            return principal.arn
+    rp = principal.request_principal
+    return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, tuple(sorted(rp.tags.items())))
+
+
 def _index_direct_names(
     document: Mapping[str, object], target: str, names: dict[str, set[str]], open_: set[str]
 ) -> None:
@@ -950,6 +968,12 @@ class PermissionGraph:
         self._expanded: set[str] = set()
         self._kms_cache: dict[tuple[str, str, str], Decision | None] = {}
         self._kms_shared: dict[tuple[object, ...], Decision] = {}
+        self._kms_principal_side: dict[
+            tuple[str, str],
+            tuple[bool, tuple[Statement, ...], tuple[Statement, ...] | None, tuple[tuple[int, ...], ...]],
+        ] = {}
+        self._kms_key_side: dict[tuple[str, str], tuple[bool, tuple[tuple[int, ...], ...]]] = {}
+        self._kms_applies: dict[tuple[int, str], bool] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
         # Engine decisions shared by requests on which the same statements apply (see _applicable).
         self.memo: dict[tuple[object, ...], Decision] = {}
@@ -1070,34 +1094,63 @@ class PermissionGraph:
         model = self.model
         if key.arn in model.may_name_cached(principal) or self.has_grant(principal, key):
             return None
-        label = f"key policy of {_short(key.arn)}"
-        key_policy = model.resource_policy(key.arn, key.resource_policy, label)
-        identity = tuple(st for p in principal.identity_policies for st in p.statements_for(action))
-        bound = principal.boundary.statements_for(action) if principal.boundary is not None else None
-        guards = tuple(
-            tuple(st for p in level for st in p.statements_for(action))
-            for level in (*principal.scps, (), *model.rcps(key.arn, key.account_id))
-        )
-        involved = [
-            *identity,
-            *(bound or ()),
-            *(key_policy.statements_for(action) if key_policy else ()),
-            *(st for level in guards for st in level),
-        ]
-        if not all(_principal_independent(st) for st in involved):
+        side = self._kms_principal_side.get((principal.arn, action))
+        if side is None:
+            identity = tuple(st for p in principal.identity_policies for st in p.statements_for(action))
+            bound = principal.boundary.statements_for(action) if principal.boundary is not None else None
+            scps = tuple(
+                tuple(st for p in level for st in p.statements_for(action)) for level in principal.scps
+            )
+            involved = [*identity, *(bound or ()), *(st for level in scps for st in level)]
+            independent = all(_principal_independent(st) for st in involved)
+            side = self._kms_principal_side[(principal.arn, action)] = (
+                independent,
+                identity,
+                bound,
+                tuple(tuple(id(st) for st in level) for level in scps),
+            )
+        independent, identity, bound, scp_ids = side
+        if not independent:
+            return None
+        resource_side = self._kms_key_side.get((key.arn, action))
+        if resource_side is None:
+            label = f"key policy of {_short(key.arn)}"
+            key_policy = model.resource_policy(key.arn, key.resource_policy, label)
+            rcps = tuple(
+                tuple(st for p in level for st in p.statements_for(action))
+                for level in model.rcps(key.arn, key.account_id)
+            )
+            involved = [
+                *(key_policy.statements_for(action) if key_policy else ()),
+                *(st for lv in rcps for st in lv),
+            ]
+            resource_side = self._kms_key_side[(key.arn, action)] = (
+                all(_principal_independent(st) for st in involved),
+                tuple(tuple(id(st) for st in level) for level in rcps),
+            )
+        if not resource_side[0]:
             return None
         # Statements whose resource cannot match the key do not take part in the decision.
+        applies = self._kms_applies
+        ident: list[int] = []
+        for st in identity:
+            hit = applies.get((id(st), key.arn))
+            if hit is None:
+                hit = applies[(id(st), key.arn)] = st.resource_state(key.arn, None) is not Tri.NO
+            if hit:
+                ident.append(id(st))
         return (
             key.arn,
             action,
             principal.account_id,
             principal.kind,
             principal.request_principal.service_linked,
-            tuple(id(st) for st in identity if st.resource_state(key.arn, None) is not Tri.NO),
+            tuple(ident),
             None
             if bound is None
             else tuple(id(st) for st in bound if st.resource_state(key.arn, None) is not Tri.NO),
-            tuple(tuple(id(st) for st in level) for level in guards),  # SCP levels, (), RCP levels
+            scp_ids,
+            resource_side[1],
         )
 
 
@@ -1560,9 +1613,24 @@ def access_edges(
                     found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])
                 if found is None:
                     continue
+                if definite_only >> pos & 1 and (
+                    found[1] != DEFINITE or _key_use_uncertain(graph, principal, dataset, level)
+                ):
+                    continue  # held already at a cost only a definite grant could improve
                 edge = _access_edge(graph, principal, dataset, level, found)
                 if edge is not None:
                     yield edge
+
+
+def _key_use_uncertain(graph: PermissionGraph, principal: Principal, dataset: Dataset, level: str) -> bool:
+    """Whether the dataset's KMS key keeps a grant of ``level`` from being definite (see _access_edge)."""
+    if dataset.kms_key is None:
+        return False
+    for kms_action in graph.model.rules.datastores.kms_actions(dataset.type, level):
+        kms = graph.key_use(principal, dataset.kms_key, kms_action)
+        if kms is None or kms.verdict is not Verdict.ALLOW:
+            return True
+    return False
 
 
 def _statement_state(cls: _ActionClass, st: Statement, context: Context) -> Tri | None:

@@ -35,7 +35,7 @@ class Route:
     @property
     def certainty(self) -> str:
         """Definite only if every step is definite."""
-        return CONDITIONAL if any(e.certainty == CONDITIONAL for e in self.edges) else DEFINITE
+        return CONDITIONAL if self.cost[1] else DEFINITE  # the cost counts the conditional steps
 
     @property
     def conditions(self) -> tuple[str, ...]:
