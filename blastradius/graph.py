@@ -304,6 +304,11 @@ class AccountModel:
             if d.resource_policy is not None:
                 _index_direct_names(d.resource_policy, d.arn, self._direct_names, self._direct_open)
         self._identity_only: dict[tuple[str, str, str], list[int]] = {}
+        self._trust_names: dict[str, set[str]] = {}
+        self._trust_open: set[str] = set()
+        for r in snapshot.roles:
+            _index_direct_names(r.trust_policy, r.arn, self._trust_names, self._trust_open)
+        self._may_be_trusted: dict[str, frozenset[str]] = {}
         self._delegation: dict[tuple[int, str, str], bool] = {}
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
@@ -654,15 +659,19 @@ class AccountModel:
     def may_name(self, principal: Principal) -> set[str]:
         """Datasets whose resource policy may name the principal itself (its ARN, unique id or a session
         of its role) or anyone (wildcards, NotPrincipal): a superset of ``names_directly``."""
+        return self._names_in(principal, self._direct_names, self._direct_open)
+
+    @staticmethod
+    def _names_in(principal: Principal, names: Mapping[str, set[str]], open_: set[str]) -> set[str]:
         rp = principal.request_principal
-        found = set(self._direct_open)
+        found = set(open_)
         keys = [rp.arn]
         if rp.user_id:
             keys.append(rp.user_id.split(":", 1)[0])
         if rp.session_arn and rp.session_arn.endswith("/*"):
             keys.append(rp.session_arn[:-1])
         for key in keys:
-            found.update(self._direct_names.get(key, ()))
+            found.update(names.get(key, ()))
         return found
 
     def rcp_mask(self, dataset_type: str) -> int:
@@ -672,6 +681,14 @@ class AccountModel:
             index = self.type_index(dataset_type)
             found = mask_of(i for i, d in enumerate(index.datasets) if self.rcps(d.arn, d.account_id))
             self._rcp_masks[dataset_type] = found
+        return found
+
+    def may_be_trusted(self, principal: Principal) -> frozenset[str]:
+        """Roles whose trust policy may name the principal itself or anyone (``may_name`` for trust)."""
+        found = self._may_be_trusted.get(principal.arn)
+        if found is None:
+            found = frozenset(self._names_in(principal, self._trust_names, self._trust_open))
+            self._may_be_trusted[principal.arn] = found
         return found
 
     def may_name_cached(self, principal: Principal) -> frozenset[str]:
@@ -974,6 +991,8 @@ class PermissionGraph:
         ] = {}
         self._kms_key_side: dict[tuple[str, str], tuple[bool, tuple[tuple[int, ...], ...]]] = {}
         self._kms_applies: dict[tuple[int, str], bool] = {}
+        self._assume_shared: dict[tuple[object, ...], Decision] = {}
+        self._trust_independent: dict[str, bool] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
         # Engine decisions shared by requests on which the same statements apply (see _applicable).
         self.memo: dict[tuple[object, ...], Decision] = {}
@@ -1090,10 +1109,50 @@ class PermissionGraph:
             found = self._kms_shared[memo_key] = _decide_kms(self.model, principal, key, action)
         return found
 
-    def _kms_memo_key(self, principal: Principal, key: Dataset, action: str) -> tuple[object, ...] | None:
+    def assume_decision(self, principal: Principal, role: Principal) -> Decision:
+        """May ``principal`` call sts:AssumeRole on ``role`` (identity AND trust policy)? Shared, like
+        ``kms_decision``, between principals the trust policy cannot name and whose statements involved
+        do not depend on who they are."""
         model = self.model
-        if key.arn in model.may_name_cached(principal) or self.has_grant(principal, key):
-            return None
+        assert role.trust_policy is not None
+        tags = model.roles[role.arn].tags
+        memo_key: tuple[object, ...] | None = None
+        if role.arn not in model.may_be_trusted(principal):
+            side = self._principal_side(principal, ASSUME_ACTION)
+            trust_ok = self._trust_independent.get(role.arn)
+            if trust_ok is None:
+                rcps = model.rcps(role.arn, role.account_id)
+                involved = [
+                    *role.trust_policy.statements_for(ASSUME_ACTION),
+                    *(st for level in rcps for p in level for st in p.statements_for(ASSUME_ACTION)),
+                ]
+                trust_ok = all(_principal_independent(st) for st in involved)
+                self._trust_independent[role.arn] = trust_ok
+            if side[0] and trust_ok:
+                memo_key = (
+                    role.arn,
+                    principal.account_id,
+                    principal.kind,
+                    principal.request_principal.service_linked,
+                    self._applicable_ids(side[1], role.arn),
+                    None if side[2] is None else self._applicable_ids(side[2], role.arn),
+                    side[3],
+                )
+                found = self._assume_shared.get(memo_key)
+                if found is not None:
+                    return found
+        decision = _decide(
+            model, principal, ASSUME_ACTION, role.arn, None, role.trust_policy, required=True, tags=tags
+        )
+        if memo_key is not None:
+            self._assume_shared[memo_key] = decision
+        return decision
+
+    def _principal_side(
+        self, principal: Principal, action: str
+    ) -> tuple[bool, tuple[Statement, ...], tuple[Statement, ...] | None, tuple[tuple[int, ...], ...]]:
+        """The principal's statements covering ``action`` (identity, boundary, SCP levels) and whether
+        none depends on who the principal is (cached)."""
         side = self._kms_principal_side.get((principal.arn, action))
         if side is None:
             identity = tuple(st for p in principal.identity_policies for st in p.statements_for(action))
@@ -1102,13 +1161,31 @@ class PermissionGraph:
                 tuple(st for p in level for st in p.statements_for(action)) for level in principal.scps
             )
             involved = [*identity, *(bound or ()), *(st for level in scps for st in level)]
-            independent = all(_principal_independent(st) for st in involved)
             side = self._kms_principal_side[(principal.arn, action)] = (
-                independent,
+                all(_principal_independent(st) for st in involved),
                 identity,
                 bound,
                 tuple(tuple(id(st) for st in level) for level in scps),
             )
+        return side
+
+    def _applicable_ids(self, statements: Sequence[Statement], resource: str) -> tuple[int, ...]:
+        """Ids of the statements whose resource may match (the others take no part in a decision)."""
+        applies = self._kms_applies
+        out: list[int] = []
+        for st in statements:
+            hit = applies.get((id(st), resource))
+            if hit is None:
+                hit = applies[(id(st), resource)] = st.resource_state(resource, None) is not Tri.NO
+            if hit:
+                out.append(id(st))
+        return tuple(out)
+
+    def _kms_memo_key(self, principal: Principal, key: Dataset, action: str) -> tuple[object, ...] | None:
+        model = self.model
+        if key.arn in model.may_name_cached(principal) or self.has_grant(principal, key):
+            return None
+        side = self._principal_side(principal, action)
         independent, identity, bound, scp_ids = side
         if not independent:
             return None
@@ -1131,24 +1208,14 @@ class PermissionGraph:
         if not resource_side[0]:
             return None
         # Statements whose resource cannot match the key do not take part in the decision.
-        applies = self._kms_applies
-        ident: list[int] = []
-        for st in identity:
-            hit = applies.get((id(st), key.arn))
-            if hit is None:
-                hit = applies[(id(st), key.arn)] = st.resource_state(key.arn, None) is not Tri.NO
-            if hit:
-                ident.append(id(st))
         return (
             key.arn,
             action,
             principal.account_id,
             principal.kind,
             principal.request_principal.service_linked,
-            tuple(ident),
-            None
-            if bound is None
-            else tuple(id(st) for st in bound if st.resource_state(key.arn, None) is not Tri.NO),
+            self._applicable_ids(identity, key.arn),
+            None if bound is None else self._applicable_ids(bound, key.arn),
             scp_ids,
             resource_side[1],
         )
@@ -1246,17 +1313,7 @@ def assume_edges(
         target = model.principal(role_arn)
         if target is None or target.trust_policy is None:
             continue
-        role = model.roles[role_arn]
-        decision = _decide(
-            model,
-            principal,
-            ASSUME_ACTION,
-            role_arn,
-            None,
-            target.trust_policy,
-            required=True,
-            tags=role.tags,
-        )
+        decision = graph.assume_decision(principal, target)
         if not decision.allowed:
             continue
         policy, statement = _evidence(decision)
