@@ -279,6 +279,7 @@ class AccountModel:
         self._roles_index = _PrefixIndex(self.roles)
         self._by_type: dict[str, DatasetIndex] = {}
         self._concerned_masks: dict[tuple[int, str], int] = {}
+        self._type_prefixes: dict[str, _PrefixIndex] = {}
         self._statement_masks: dict[tuple[object, ...], _Masks] = {}
         self._base_resources: dict[tuple[str, tuple[str, ...]], dict[int, list[str]]] = {}
         self._templates: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -309,6 +310,7 @@ class AccountModel:
         for r in snapshot.roles:
             _index_direct_names(r.trust_policy, r.arn, self._trust_names, self._trust_open)
         self._may_be_trusted: dict[str, frozenset[str]] = {}
+        self._trust_admits: dict[tuple[str, str], bool] = {}
         self._delegation: dict[tuple[int, str, str], bool] = {}
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
@@ -562,7 +564,17 @@ class AccountModel:
         key = (id(st), dataset_type)
         found = self._concerned_masks.get(key)
         if found is None:
-            found = self.type_index(dataset_type).mask(self.concerned(st, service, dataset_type))
+            index = self.type_index(dataset_type)
+            found = 0
+            if index.arns and self._covers_data_action(st, service):
+                patterns = st.resource_patterns
+                if patterns is None or st.not_resource:
+                    found = (1 << len(index.arns)) - 1
+                else:
+                    prefixes = self._type_prefixes.get(dataset_type)
+                    if prefixes is None:
+                        prefixes = self._type_prefixes[dataset_type] = _PrefixIndex(index.arns)
+                    found = index.mask(a for pattern in patterns for a in prefixes.select(pattern))
             self._concerned_masks[key] = found
         return found
 
@@ -681,6 +693,21 @@ class AccountModel:
             index = self.type_index(dataset_type)
             found = mask_of(i for i, d in enumerate(index.datasets) if self.rcps(d.arn, d.account_id))
             self._rcp_masks[dataset_type] = found
+        return found
+
+    def trust_admits(self, role: Principal, account: str) -> bool:
+        """Whether an Allow statement of the role's trust policy for sts:AssumeRole may name ``account``
+        (its id or root, or anyone): else only principals it names (``may_be_trusted``) can assume it."""
+        key = (role.arn, account)
+        found = self._trust_admits.get(key)
+        if found is None:
+            probe = RequestPrincipal(arn=f"arn:aws:iam::{account}:root", account_id=account, kind="root")
+            found = role.trust_policy is not None and any(
+                st.principal_match(probe) is not PrincipalMatch.NONE
+                for st in role.trust_policy.statements_for(ASSUME_ACTION)
+                if not st.is_deny
+            )
+            self._trust_admits[key] = found
         return found
 
     def may_be_trusted(self, principal: Principal) -> frozenset[str]:
@@ -992,6 +1019,7 @@ class PermissionGraph:
         self._kms_key_side: dict[tuple[str, str], tuple[bool, tuple[tuple[int, ...], ...]]] = {}
         self._kms_applies: dict[tuple[int, str], bool] = {}
         self._assume_shared: dict[tuple[object, ...], Decision] = {}
+        self._independent: dict[int, bool] = {}
         self._trust_independent: dict[str, bool] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
         # Engine decisions shared by requests on which the same statements apply (see _applicable).
@@ -1128,14 +1156,16 @@ class PermissionGraph:
                 ]
                 trust_ok = all(_principal_independent(st) for st in involved)
                 self._trust_independent[role.arn] = trust_ok
-            if side[0] and trust_ok:
+            ident = self._applicable_ids(side[1], role.arn)
+            bound = () if side[2] is None else self._applicable_ids(side[2], role.arn)
+            if side[0] and trust_ok and ident is not None and bound is not None:
                 memo_key = (
                     role.arn,
                     principal.account_id,
                     principal.kind,
                     principal.request_principal.service_linked,
-                    self._applicable_ids(side[1], role.arn),
-                    None if side[2] is None else self._applicable_ids(side[2], role.arn),
+                    ident,
+                    None if side[2] is None else bound,
                     side[3],
                 )
                 found = self._assume_shared.get(memo_key)
@@ -1152,7 +1182,7 @@ class PermissionGraph:
         self, principal: Principal, action: str
     ) -> tuple[bool, tuple[Statement, ...], tuple[Statement, ...] | None, tuple[tuple[int, ...], ...]]:
         """The principal's statements covering ``action`` (identity, boundary, SCP levels) and whether
-        none depends on who the principal is (cached)."""
+        no SCP statement depends on who the principal is (cached)."""
         side = self._kms_principal_side.get((principal.arn, action))
         if side is None:
             identity = tuple(st for p in principal.identity_policies for st in p.statements_for(action))
@@ -1160,17 +1190,17 @@ class PermissionGraph:
             scps = tuple(
                 tuple(st for p in level for st in p.statements_for(action)) for level in principal.scps
             )
-            involved = [*identity, *(bound or ()), *(st for level in scps for st in level)]
             side = self._kms_principal_side[(principal.arn, action)] = (
-                all(_principal_independent(st) for st in involved),
+                all(_principal_independent(st) for level in scps for st in level),
                 identity,
                 bound,
                 tuple(tuple(id(st) for st in level) for level in scps),
             )
         return side
 
-    def _applicable_ids(self, statements: Sequence[Statement], resource: str) -> tuple[int, ...]:
-        """Ids of the statements whose resource may match (the others take no part in a decision)."""
+    def _applicable_ids(self, statements: Sequence[Statement], resource: str) -> tuple[int, ...] | None:
+        """Ids of the statements whose resource may match (the others take no part in a decision);
+        None when one of those depends on who the principal is (``_principal_independent``)."""
         applies = self._kms_applies
         out: list[int] = []
         for st in statements:
@@ -1178,6 +1208,11 @@ class PermissionGraph:
             if hit is None:
                 hit = applies[(id(st), resource)] = st.resource_state(resource, None) is not Tri.NO
             if hit:
+                independent = self._independent.get(id(st))
+                if independent is None:
+                    independent = self._independent[id(st)] = _principal_independent(st)
+                if not independent:
+                    return None
                 out.append(id(st))
         return tuple(out)
 
@@ -1187,7 +1222,9 @@ class PermissionGraph:
             return None
         side = self._principal_side(principal, action)
         independent, identity, bound, scp_ids = side
-        if not independent:
+        ident = self._applicable_ids(identity, key.arn)
+        bounds = () if bound is None else self._applicable_ids(bound, key.arn)
+        if not independent or ident is None or bounds is None:
             return None
         resource_side = self._kms_key_side.get((key.arn, action))
         if resource_side is None:
@@ -1214,8 +1251,8 @@ class PermissionGraph:
             principal.account_id,
             principal.kind,
             principal.request_principal.service_linked,
-            self._applicable_ids(identity, key.arn),
-            None if bound is None else self._applicable_ids(bound, key.arn),
+            ident,
+            None if bound is None else bounds,
             scp_ids,
             resource_side[1],
         )
@@ -1312,6 +1349,12 @@ def assume_edges(
             continue
         target = model.principal(role_arn)
         if target is None or target.trust_policy is None:
+            continue
+        if role_arn not in model.may_be_trusted(principal) and not model.trust_admits(
+            target, principal.account_id
+        ):
+            # The trust policy names neither this principal nor its account: it must allow, so nothing
+            # can (Policy evaluation logic; "How IAM roles differ from resource-based policies").
             continue
         decision = graph.assume_decision(principal, target)
         if not decision.allowed:
