@@ -314,6 +314,8 @@ class AccountModel:
         self._delegation: dict[tuple[int, str, str], bool] = {}
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
+        self._delegating: dict[tuple[str, str], int] = {}
+        self._open_masks: dict[tuple[str, str], int] = {}
 
     # -- policies ---------------------------------------------------------------------------------
 
@@ -769,6 +771,26 @@ class AccountModel:
             entry[2] |= mask_of(never)
         return entry[1], entry[2]
 
+    def delegating_keys(self, action: str, account: str) -> int:
+        """KMS keys whose key policy has no Deny and delegates ``action`` to ``account`` (``_delegates``):
+        for a principal they do not name and no grant gives anything, the key decision is the identity
+        decision (Key policies in AWS KMS)."""
+        cache_key = (action, account)
+        found = self._delegating.get(cache_key)
+        if found is None:
+            index = self.type_index(KMS_KEY)
+            yes: list[int] = []
+            for pos, key in enumerate(index.datasets):
+                if key.resource_policy is None:
+                    continue  # no key policy: nothing allows (it must allow)
+                policy = self.resource_policy(
+                    key.arn, key.resource_policy, f"key policy of {_short(key.arn)}"
+                )
+                if policy is not None and not policy.denies and self._delegates(policy, key, action, account):
+                    yes.append(pos)
+            found = self._delegating[cache_key] = mask_of(yes)
+        return found
+
     def _delegates(self, policy: Policy, key: Dataset, action: str, account: str) -> bool:
         """Whether an unconditional statement of the key policy allows ``action`` on the key to the
         account (and no one in particular): the "Enable IAM policies" statement (Key policies in AWS
@@ -840,6 +862,28 @@ class AccountModel:
         masks.touch |= mask_of(touch)
         masks.mixed |= mask_of(mixed)
         return masks
+
+    def named_mask(self, principal: Principal, dataset_type: str) -> int:
+        """``named_datasets`` as a bitset over ``type_index(dataset_type)``."""
+        index = self.type_index(dataset_type)
+        shared = self._open_masks.get(("named", dataset_type))
+        if shared is None:
+            shared = self._open_masks[("named", dataset_type)] = index.mask(self._open_resource_policies)
+        rp = principal.request_principal
+        own: set[str] = set()
+        for name in (rp.arn, rp.session_arn):
+            if name:
+                own.update(self._named_in_resource_policy.get(name, ()))
+                own.update(self._grantees.get(name, ()))
+        return shared | index.mask(own)
+
+    def may_name_mask(self, principal: Principal, dataset_type: str) -> int:
+        """``may_name`` as a bitset over ``type_index(dataset_type)``."""
+        index = self.type_index(dataset_type)
+        shared = self._open_masks.get(("may", dataset_type))
+        if shared is None:
+            shared = self._open_masks[("may", dataset_type)] = index.mask(self._direct_open)
+        return shared | index.mask(self._names_in(principal, self._direct_names, set()))
 
     def named_datasets(self, principal: Principal) -> set[str]:
         """Datasets whose resource policy names the principal itself (or any principal), or whose KMS
@@ -1019,6 +1063,7 @@ class PermissionGraph:
         self._kms_key_side: dict[tuple[str, str], tuple[bool, tuple[tuple[int, ...], ...]]] = {}
         self._kms_applies: dict[tuple[int, str], bool] = {}
         self._assume_shared: dict[tuple[object, ...], Decision] = {}
+        self._key_allowed: dict[tuple[str, str], int] = {}
         self._independent: dict[int, bool] = {}
         self._trust_independent: dict[str, bool] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
@@ -1120,6 +1165,34 @@ class PermissionGraph:
             result = self.kms_decision(principal, key, action)
         self._kms_cache[cache_key] = result
         return result
+
+    def key_surely_allowed(self, principal: Principal, key_arn: str, action: str) -> bool:
+        """Whether ``key_use`` would ALLOW without conditions, known by bitset for keys whose policy only
+        delegates the action to the principal's account (see ``_mask_decide``); False means "ask"."""
+        if not _USE_MASKS:
+            return False
+        model = self.model
+        index = model.type_index(KMS_KEY)
+        pos = index.position.get(key_arn)
+        if pos is None:
+            return False
+        cache_key = (principal.arn, action)
+        allowed = self._key_allowed.get(cache_key)
+        if allowed is None:
+            base = model.base_context(principal)
+            need = (
+                model.delegating_keys(action, principal.account_id)
+                & ~model.may_name_mask(principal, KMS_KEY)
+                & ~model.named_mask(principal, KMS_KEY)
+                & ~model.rcp_mask(KMS_KEY)
+            )
+            allowed = 0
+            if need:
+                classes = _action_classes(principal, (action,), base)
+                definite, _ = _mask_decide(model, principal, KMS_KEY, classes, need, base)
+                allowed = mask_of(definite)
+            self._key_allowed[cache_key] = allowed
+        return bool(allowed >> pos & 1)
 
     def kms_decision(self, principal: Principal, key: Dataset, action: str) -> Decision:
         """``_decide_kms``, shared between principals for whom it cannot differ.
@@ -1645,7 +1718,6 @@ def access_edges(
     model = graph.model
     stores = model.rules.datastores
     base = model.base_context(principal)
-    named = model.named_datasets(principal)
     picked = model.picked(principal)
     floor = skip if isinstance(skip, GrantFloor) else None
     policies: dict[str, Policy | None] = {}
@@ -1654,9 +1726,9 @@ def access_edges(
         index = model.type_index(dataset_type)
         if not index.arns:
             continue
-        named_mask = index.mask(named)
+        named_mask = model.named_mask(principal, dataset_type)
         per_dataset = named_mask | index.mask(picked) | model.rcp_mask(dataset_type)
-        may_name = index.policy_mask & (index.mask(model.may_name_cached(principal)) | per_dataset)
+        may_name = index.policy_mask & (model.may_name_mask(principal, dataset_type) | per_dataset)
         for level in LEVELS:
             actions = stores.actions_for(dataset_type, level)
             if not actions:
@@ -1727,6 +1799,8 @@ def _key_use_uncertain(graph: PermissionGraph, principal: Principal, dataset: Da
     if dataset.kms_key is None:
         return False
     for kms_action in graph.model.rules.datastores.kms_actions(dataset.type, level):
+        if graph.key_surely_allowed(principal, dataset.kms_key, kms_action):
+            continue
         kms = graph.key_use(principal, dataset.kms_key, kms_action)
         if kms is None or kms.verdict is not Verdict.ALLOW:
             return True
@@ -1856,6 +1930,8 @@ def _access_edge(
     kms_actions = stores.kms_actions(dataset.type, level) if dataset.kms_key else ()
     for kms_action in kms_actions:
         assert dataset.kms_key is not None
+        if graph.key_surely_allowed(principal, dataset.kms_key, kms_action):
+            continue  # what key_use would answer: ALLOW, no conditions
         kms = graph.key_use(principal, dataset.kms_key, kms_action)
         if kms is None:
             certainty = CONDITIONAL
