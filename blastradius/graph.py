@@ -315,6 +315,7 @@ class AccountModel:
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
         self._delegating: dict[tuple[str, str], int] = {}
+        self._closed: dict[tuple[str, str], int] = {}
         self._open_masks: dict[tuple[str, str], int] = {}
 
     # -- policies ---------------------------------------------------------------------------------
@@ -771,6 +772,33 @@ class AccountModel:
             entry[2] |= mask_of(never)
         return entry[1], entry[2]
 
+    def closed_keys(self, action: str, account: str) -> int:
+        """KMS keys whose key policy has no Allow for ``action`` that may name ``account`` or anyone
+        unnamed: only principals it names, or grants, can use them for that action."""
+        cache_key = (action, account)
+        found = self._closed.get(cache_key)
+        if found is None:
+            index = self.type_index(KMS_KEY)
+            probe = RequestPrincipal(arn=f"arn:aws:iam::{account}:root", account_id=account, kind="root")
+            yes: list[int] = []
+            for pos, key in enumerate(index.datasets):
+                if key.key_manager == "AWS":
+                    continue  # allowed through the owning service, whatever its policy says
+                policy = None
+                if key.resource_policy is not None:
+                    label = f"key policy of {_short(key.arn)}"
+                    policy = self.resource_policy(key.arn, key.resource_policy, label)
+                    if policy is None:
+                        continue  # malformed: decided by the engine
+                if policy is None or not any(
+                    st.principal_match(probe) is not PrincipalMatch.NONE
+                    for st in policy.statements_for(action)
+                    if not st.is_deny
+                ):
+                    yes.append(pos)
+            found = self._closed[cache_key] = mask_of(yes)
+        return found
+
     def delegating_keys(self, action: str, account: str) -> int:
         """KMS keys whose key policy has no Deny and delegates ``action`` to ``account`` (``_delegates``):
         for a principal they do not name and no grant gives anything, the key decision is the identity
@@ -1063,7 +1091,7 @@ class PermissionGraph:
         self._kms_key_side: dict[tuple[str, str], tuple[bool, tuple[tuple[int, ...], ...]]] = {}
         self._kms_applies: dict[tuple[int, str], bool] = {}
         self._assume_shared: dict[tuple[object, ...], Decision] = {}
-        self._key_allowed: dict[tuple[str, str], int] = {}
+        self._key_allowed: dict[tuple[str, str], tuple[int, int]] = {}
         self._independent: dict[int, bool] = {}
         self._trust_independent: dict[str, bool] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
@@ -1176,23 +1204,38 @@ class PermissionGraph:
         pos = index.position.get(key_arn)
         if pos is None:
             return False
+        return bool(self._key_masks(principal, action)[0] >> pos & 1)
+
+    def key_surely_denied(self, principal: Principal, key_arn: str, action: str) -> bool:
+        """Whether ``key_use`` would deny (not even conditionally), known by bitset: keys that only
+        delegate to the account and whose identity decision denies, and keys whose policy allows the
+        account nothing (Key policies in AWS KMS). False means "ask"."""
+        if not _USE_MASKS:
+            return False
+        pos = self.model.type_index(KMS_KEY).position.get(key_arn)
+        return pos is not None and bool(self._key_masks(principal, action)[1] >> pos & 1)
+
+    def _key_masks(self, principal: Principal, action: str) -> tuple[int, int]:
         cache_key = (principal.arn, action)
-        allowed = self._key_allowed.get(cache_key)
-        if allowed is None:
+        found = self._key_allowed.get(cache_key)
+        if found is None:
+            model = self.model
             base = model.base_context(principal)
-            need = (
-                model.delegating_keys(action, principal.account_id)
-                & ~model.may_name_mask(principal, KMS_KEY)
-                & ~model.named_mask(principal, KMS_KEY)
-                & ~model.rcp_mask(KMS_KEY)
+            unnamed = ~(
+                model.may_name_mask(principal, KMS_KEY)
+                | model.named_mask(principal, KMS_KEY)
+                | model.rcp_mask(KMS_KEY)
             )
-            allowed = 0
+            need = model.delegating_keys(action, principal.account_id) & unnamed
+            allowed = denied = 0
             if need:
                 classes = _action_classes(principal, (action,), base)
-                definite, _ = _mask_decide(model, principal, KMS_KEY, classes, need, base)
+                definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base)
                 allowed = mask_of(definite)
-            self._key_allowed[cache_key] = allowed
-        return bool(allowed >> pos & 1)
+                denied = need & ~allowed & ~slow
+            denied |= model.closed_keys(action, principal.account_id) & unnamed
+            found = self._key_allowed[cache_key] = (allowed, denied)
+        return found
 
     def kms_decision(self, principal: Principal, key: Dataset, action: str) -> Decision:
         """``_decide_kms``, shared between principals for whom it cannot differ.
@@ -1801,6 +1844,8 @@ def _key_use_uncertain(graph: PermissionGraph, principal: Principal, dataset: Da
     for kms_action in graph.model.rules.datastores.kms_actions(dataset.type, level):
         if graph.key_surely_allowed(principal, dataset.kms_key, kms_action):
             continue
+        if graph.key_surely_denied(principal, dataset.kms_key, kms_action):
+            return True
         kms = graph.key_use(principal, dataset.kms_key, kms_action)
         if kms is None or kms.verdict is not Verdict.ALLOW:
             return True
@@ -1932,6 +1977,8 @@ def _access_edge(
         assert dataset.kms_key is not None
         if graph.key_surely_allowed(principal, dataset.kms_key, kms_action):
             continue  # what key_use would answer: ALLOW, no conditions
+        if graph.key_surely_denied(principal, dataset.kms_key, kms_action):
+            return None
         kms = graph.key_use(principal, dataset.kms_key, kms_action)
         if kms is None:
             certainty = CONDITIONAL
