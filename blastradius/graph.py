@@ -859,6 +859,13 @@ class AccountModel:
         if not new:
             return masks
         index = self.type_index(dataset_type)
+        if templates == ("{arn}",) and (plain := _plain_ranges(st, index.arns)) is not None:
+            # Exact ARNs and literal prefixes select ranges of the sorted ARNs: no per-dataset matching.
+            hits = new & plain
+            masks.evaluated |= new
+            masks.yes_all |= hits
+            masks.touch |= hits
+            return masks
         yes: list[int] = []
         touch: list[int] = []
         mixed: list[int] = []
@@ -1009,6 +1016,40 @@ def _condition_owner(st: Statement, principal: Principal) -> object:
             return principal.arn
     rp = principal.request_principal
     return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, tuple(sorted(rp.tags.items())))
+
+
+def _plain_ranges(st: Statement, arns: Sequence[str]) -> int | None:
+    """The datasets (sorted ``arns``) a statement's Resource/NotResource selects, when every pattern is
+    ``*``, an exact ARN or a literal prefix followed by one ``*`` (what ``ResourcePattern.match`` then
+    does: equality or ``startswith``); None for globs and policy variables."""
+    patterns = st.resource_patterns
+    if patterns is None:
+        return (1 << len(arns)) - 1
+    mask = 0
+    for pattern in patterns:
+        if "$" in pattern or "?" in pattern:
+            return None
+        if pattern == "*":
+            mask = (1 << len(arns)) - 1
+            continue
+        stars = pattern.count("*")
+        if stars == 0:
+            lo = bisect.bisect_left(arns, pattern)
+            if lo < len(arns) and arns[lo] == pattern:
+                mask |= 1 << lo
+        elif stars == 1 and pattern.endswith("*"):
+            prefix = pattern[:-1]
+            lo = bisect.bisect_left(arns, prefix)
+            # ARNs with the prefix are contiguous in sorted order; find the end by bisecting on the
+            # first string greater than every extension of the prefix.
+            hi = bisect.bisect_left(arns, prefix + "\U0010ffff", lo)
+            if hi > lo:
+                mask |= ((1 << (hi - lo)) - 1) << lo
+        else:
+            return None
+    if st.not_resource:
+        return ((1 << len(arns)) - 1) & ~mask
+    return mask
 
 
 def _index_direct_names(
