@@ -7,6 +7,22 @@ reaches it, so analysing one key touches only the part of the account that key c
 principal's own Allow statements (DESIGN.md §4): a statement reaches the datasets its resource patterns
 select by literal ARN prefix; resource policies that name the principal add theirs. Nothing evaluates
 every (principal, action, resource) triple.
+
+Speed (DESIGN.md §4): datasets of each type are indexed by position in ARN order
+(``AccountModel.type_index(type)`` → ``DatasetIndex``), and sets of datasets are Python ints used as
+bitsets (``bits``, ``mask_of``). Per statement — cached, so shared by every principal a policy is
+attached to — the model keeps which datasets it applies to (``statement_masks``); per principal and
+(type, level), a class of actions is then decided for all datasets at once: allows & ~denies &
+boundary & every SCP level (``_mask_decide``). Only what pattern matching cannot settle (resource
+policies naming the principal, RCPs, unsettled conditions, sub-resource picks) goes to the full engine
+one dataset at a time. KMS key use, assume-role and key decisions are shared between principals that
+the policies involved cannot tell apart. A search passes a ``GrantFloor`` (grants it holds at a cost
+the expanded principal cannot beat) so that those are not even looked at.
+
+For bulk consumers (``audit``): ``expand(arn)`` returns the edges out of one principal, with evidence;
+``access_masks(arn)`` gives the same principal's *direct* access grants as bitsets per (dataset type,
+level) over ``model.type_index(type)``, split into definite and conditional, cheap to OR along the
+principal graph (reach of every principal by strongly connected components).
 """
 
 from __future__ import annotations
@@ -1159,6 +1175,20 @@ class PermissionGraph:
                         self.add_edge(edge)
         return [data["edge"] for _, _, data in self.graph.out_edges(arn, data=True)]
 
+    def access_masks(self, arn: str) -> dict[tuple[str, str, str], int]:
+        """The principal's own access edges as bitsets: (dataset type, level, certainty) -> mask over
+        ``model.type_index(type)``. Computed from ``expand(arn)`` (so with the same evidence), without
+        assume or escalate edges: a reach over many principals ORs these along its paths."""
+        out: dict[tuple[str, str, str], list[int]] = {}
+        model = self.model
+        for edge in self.expand(arn):
+            if edge.kind != ACCESS or edge.level is None:
+                continue
+            dataset = model.datasets[edge.target]
+            pos = model.type_index(dataset.type).position[edge.target]
+            out.setdefault((dataset.type, edge.level, edge.certainty), []).append(pos)
+        return {key: mask_of(positions) for key, positions in out.items()}
+
     def add_edge(self, edge: Edge) -> None:
         """Add one evidenced edge (escalation builders use this too)."""
         if edge.target not in self.graph:
@@ -2293,9 +2323,14 @@ __all__ = [
     "ACCESS",
     "ASSUME",
     "ESCALATE",
+    "RCP_SERVICES",
     "AccountModel",
+    "DatasetIndex",
     "Edge",
+    "GrantFloor",
     "PermissionGraph",
     "Principal",
+    "bits",
     "build_graph",
+    "mask_of",
 ]

@@ -165,3 +165,15 @@ def test_all_paths_changes_nothing_but_adds_paths_on_a_synthetic_organisation(
     for d in every["datasets"]:
         del d["paths"]
     assert every == first
+
+
+def test_access_masks_are_the_direct_access_edges_as_bitsets() -> None:
+    """The bulk API for audits: one principal's access edges as bitsets over the dataset index."""
+    g = graph.build_graph(snapshot(), __import__("blastradius.rules").rules.load_rules(), now=NOW)
+    role_arn = f"arn:aws:iam::{ACCT}:role/reporting"
+    masks = g.access_masks(role_arn)
+    index = g.model.type_index(S3_BUCKET)
+    read = masks[(S3_BUCKET, "read", "definite")]
+    assert [index.arns[i] for i in graph.bits(read)] == ["arn:aws:s3:::exports", "arn:aws:s3:::logs"]
+    edges = {(e.target, e.level) for e in g.expand(role_arn) if e.kind == graph.ACCESS}
+    assert {(index.arns[i], level) for (_, level, _), m in masks.items() for i in graph.bits(m)} == edges
