@@ -76,6 +76,7 @@ def snapshot_from_gaad(data: object, *, source: str, collected_at: str) -> Snaps
         groups=iam.groups,
         roles=iam.roles,
         managed_policies=iam.managed_policies,
+        instance_profiles=iam.instance_profiles,
         services={"iam": OK, **dict.fromkeys(DATA_SERVICES, NOT_COLLECTED)},
         warnings=(GAAD_WARNING,),
     )
