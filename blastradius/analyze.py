@@ -171,6 +171,7 @@ def analyze_snapshot(
         gaps=snapshot.gaps,
         warnings=tuple(warnings),
         source=snapshot.source,
+        accounts=snapshot.accounts or (snapshot.account_id,),
     )
     user_name = None
     if key_info.principal_arn and ":user/" in key_info.principal_arn:

@@ -26,7 +26,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from blastradius.errors import CollectionError
+from blastradius.errors import CollectionError, UsageError
 
 DEFAULT_REGION = "us-east-1"
 USER_AGENT_EXTRA = "blastradius"
@@ -40,6 +40,9 @@ RETRIES = {"mode": "adaptive", "max_attempts": 10}
 _MESSAGE_LIMIT = 300
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+# The session name the auditor's assumed-role sessions carry (visible in the target's CloudTrail).
+AUDIT_SESSION_NAME = "blastradius-audit"
 
 # Error codes meaning "these credentials are not accepted at all", with what to do about it.
 AUTH_ERROR_DIAGNOSES: dict[str, str] = {
@@ -91,6 +94,39 @@ def make_session(profile: str | None) -> boto3.Session:
             f"AWS profile {profile!r} is not configured",
             hint="List the configured profiles with `aws configure list-profiles`.",
         ) from e
+
+
+def assume_role_session(
+    session: boto3.Session, role_arn: str, *, endpoint_url: str | None = None, region: str | None = None
+) -> boto3.Session:
+    """A session acting as ``role_arn``, assumed with ``session``'s credentials (sts:AssumeRole).
+
+    Used to collect another account (``--role-arn``): the temporary credentials live only inside the
+    returned session. Every later call with it is read-only collection like any other.
+    """
+    if not _ROLE_ARN_RE.match(role_arn):
+        raise UsageError(
+            f"--role-arn {role_arn!r} is not an IAM role ARN",
+            hint="Role ARNs look like arn:aws:iam::222222222222:role/SecurityAudit.",
+        )
+    where = region or home_region(session)
+    sts = client(session, "sts", where, endpoint_url)
+    try:
+        response = sts.assume_role(RoleArn=role_arn, RoleSessionName=AUDIT_SESSION_NAME)
+    except (ClientError, BotoCoreError) as e:
+        raise credentials_error(e, "sts:AssumeRole") or CollectionError(
+            f"the auditor credentials cannot assume {role_arn} (sts:AssumeRole: {error_code(e)}): "
+            f"{error_message(e)}",
+            hint="The role's trust policy must allow the auditor's account or role, and the auditor's own "
+            "policies must allow sts:AssumeRole on it.",
+        ) from e
+    credentials = response["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=where,
+    )
 
 
 def client_config(service: str, endpoint_url: str | None) -> Config:

@@ -174,7 +174,8 @@ class AccountModel:
         self.datasets: dict[str, Dataset] = {d.arn: d for d in snapshot.datasets}
         self.roles: dict[str, Role] = {r.arn: r for r in snapshot.roles}
         self.users: dict[str, User] = {u.arn: u for u in snapshot.users}
-        self._groups = {g.name: g for g in snapshot.groups}
+        # Group names are unique per account only: a merged snapshot may hold two groups of one name.
+        self._groups = {(_account_of(g.arn), g.name): g for g in snapshot.groups}
         self._principals: dict[str, Principal] = {}
         # service prefix -> every action datastores.toml classifies for that service's dataset types
         self._data_actions: dict[str, tuple[str, ...]] = {}
@@ -287,7 +288,7 @@ class AccountModel:
     def _build_user(self, user: User) -> Principal:
         policies = self._policy_set(user.arn, user.inline_policies, user.managed_policy_arns)
         for name in user.group_names:
-            group = self._groups.get(name)
+            group = self._groups.get((_account_of(user.arn), name))
             if group is None:
                 self.warnings.add(f"group {name} of {_short(user.arn)} was not in the snapshot")
                 continue
@@ -923,6 +924,10 @@ def access_edges(
                     policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
                     contexts[arn] = _DatasetContext(model, principal, dataset)
                 policy = policies[arn]
+                if policy is None and dataset.account_id != principal.account_id:
+                    # Across accounts the resource's own policy must allow too; without one nothing
+                    # crosses (Cross-account policy evaluation logic).
+                    continue
                 if not _could_grant(graph, principal, dataset, policy, classes):
                     continue
                 found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])

@@ -206,6 +206,9 @@ class Coverage:
     gaps: tuple[CollectionGap, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "collect"
+    # Every account the analysis covered (several when snapshots were merged); services of a merged
+    # snapshot also have "<account>/<service>" entries (see merge.py).
+    accounts: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -227,10 +230,12 @@ class Coverage:
                     "error": g.error_code,
                     "message": g.message,
                     "resource": g.resource,
+                    "account_id": g.account_id,
                 }
                 for g in self.gaps
             ],
             "warnings": list(self.warnings),
+            "accounts": list(self.accounts),
         }
 
 

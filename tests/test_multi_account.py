@@ -1,0 +1,140 @@
+"""Several accounts in one analysis: --role-arn / --profile collection, merged snapshots, and the graph's
+answers across accounts (*Cross-account policy evaluation logic*: both sides must allow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from multi_account import (
+    AUDIT_ROLE_B,
+    NOT_REACHED_BUCKETS,
+    NOT_REACHED_ROLES,
+    REACHED_BUCKETS,
+    REACHED_ROLES,
+    REGION,
+    A,
+    B,
+    build_two_accounts,
+)
+
+from blastradius import api
+from blastradius.merge import account_services, merge_snapshots
+from blastradius.model import CollectionGap, Snapshot
+from blastradius.report import Report
+
+
+def _reach(report: Report) -> tuple[set[str], set[str]]:
+    return {p.arn for p in report.principals}, {d.name for d in report.datasets}
+
+
+@pytest.mark.usefixtures("moto")
+def test_role_arn_collects_the_other_account_and_both_sides_must_allow() -> None:
+    """Cross-account policy evaluation logic: identity policy in A AND trust / bucket policy in B."""
+    two = build_two_accounts()
+    snapshot = api.collect(api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
+    assert (snapshot.account_id, snapshot.accounts) == (A, (A, B))
+    assert {r.arn.split(":")[4] for r in snapshot.roles} == {B}
+    report = api.analyze(two.key_id, snapshot=snapshot)
+    principals, datasets = _reach(report)
+    assert principals >= REACHED_ROLES and not (NOT_REACHED_ROLES & principals)
+    assert datasets >= REACHED_BUCKETS, sorted(datasets)
+    assert not (NOT_REACHED_BUCKETS & datasets), sorted(NOT_REACHED_BUCKETS & datasets)
+    exports = next(d for d in report.datasets if d.name == "b-exports")
+    assert [s.kind for s in exports.path] == ["assume", "access"]
+    assert exports.sensitivity == "high"
+    shared = next(d for d in report.datasets if d.name == "b-shared")
+    assert [s.kind for s in shared.path] == ["access"]
+
+
+@pytest.mark.usefixtures("moto")
+def test_analyze_live_with_role_arn_identifies_the_key_in_its_own_account() -> None:
+    two = build_two_accounts()
+    report = api.analyze(two.key_id, live=api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
+    assert report.key.principal_arn == f"arn:aws:iam::{A}:user/dev"
+    assert _reach(report)[1] >= REACHED_BUCKETS
+    services = report.coverage.services
+    assert services[f"{A}/s3"] == services[f"{B}/s3"] == services["s3"] == "ok"
+
+
+@pytest.mark.usefixtures("moto")
+def test_snapshots_of_two_accounts_merge_like_one_collection(tmp_path: Path) -> None:
+    two = build_two_accounts()
+    a = api.collect(api.LiveOptions(regions=(REGION,)))
+    b_only = api.collect(api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
+    paths = []
+    for name, snap in (("a.json", a), ("ab.json", b_only)):
+        api.save_snapshot(snap, tmp_path / name)
+        paths.append(tmp_path / name)
+    with pytest.raises(Exception, match=f"account {A} is in both"):
+        api.load_snapshots(paths)
+    b = _only_account(b_only, B)
+    api.save_snapshot(b, tmp_path / "b.json")
+    report = api.analyze(two.key_id, snapshot=[tmp_path / "a.json", tmp_path / "b.json"])
+    principals, datasets = _reach(report)
+    assert principals >= REACHED_ROLES and datasets >= REACHED_BUCKETS
+    assert not (NOT_REACHED_BUCKETS & datasets)
+
+
+def _only_account(snapshot: Snapshot, account: str) -> Snapshot:
+    """The part of a merged snapshot that belongs to one account (test helper)."""
+
+    def mine(arn: str) -> bool:
+        return arn.split(":")[4] in (account, "aws", "")
+
+    data = snapshot.to_json()
+    data["account_id"] = account
+    data["accounts"] = []
+    for field in ("users", "groups", "roles", "managed_policies", "compute", "instance_profiles"):
+        data[field] = [x for x in data[field] if mine(x["arn"])]
+    data["datasets"] = [d for d in data["datasets"] if d["account_id"] == account]
+    data["services"] = account_services(snapshot)[account]
+    data["gaps"] = []
+    return Snapshot.from_json(data)
+
+
+def _snap(account: str, **extra: Any) -> Snapshot:
+    extra.setdefault("regions", (REGION,))
+    return Snapshot(account_id=account, collected_at="2026-11-25T00:00:00Z", **extra)
+
+
+def test_merge_keys_coverage_per_account_and_combines_it() -> None:
+    a = _snap(A, services={"iam": "ok", "kms": "ok"}, warnings=("w-a",))
+    gap = CollectionGap(service="kms", region=REGION, operation="ListKeys", error_code="AccessDenied")
+    b = _snap(B, services={"iam": "ok", "kms": "AccessDenied"}, gaps=(gap,), regions=("eu-west-1",))
+    merged = merge_snapshots([a, b])
+    assert merged.accounts == (A, B) and merged.regions == (REGION, "eu-west-1")
+    assert dict(merged.services) == {
+        "iam": "ok",
+        "kms": "partial",
+        f"{A}/iam": "ok",
+        f"{A}/kms": "ok",
+        f"{B}/iam": "ok",
+        f"{B}/kms": "AccessDenied",
+    }
+    assert merged.gaps[0].account_id == B
+    assert merged.warnings == (f"account {A}: w-a",)
+    assert account_services(merged) == {
+        A: {"iam": "ok", "kms": "ok"},
+        B: {"iam": "ok", "kms": "AccessDenied"},
+    }
+    # Merging is associative: a merged snapshot merges again with a third account.
+    c = _snap("333333333333", services={"iam": "ok"})
+    again = merge_snapshots([merged, c])
+    assert again.accounts == (A, B, "333333333333") and again.services["kms"] == "partial"
+    assert again.services["333333333333/iam"] == "ok"
+    assert Snapshot.from_json(json.loads(json.dumps(again.to_json()))) == again
+
+
+def test_merge_refuses_mixed_partitions() -> None:
+    with pytest.raises(Exception, match="different partitions"):
+        merge_snapshots([_snap(A), _snap(B, partition="aws-cn")])
+
+
+def test_role_arn_must_be_a_role_arn() -> None:
+    from blastradius.errors import UsageError
+
+    with pytest.raises(UsageError, match="not an IAM role ARN"):
+        api.collect(api.LiveOptions(role_arns=("arn:aws:iam::222222222222:user/x",)))
