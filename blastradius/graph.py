@@ -589,6 +589,51 @@ class PermissionGraph:
                     return False
         return True
 
+    def resource_edge(
+        self,
+        principal_arn: str,
+        target: str,
+        action: str,
+        *,
+        resource: str | None = None,
+        resource_account: str,
+        tags: Mapping[str, str] | None = None,
+        level: str = "read",
+    ) -> Edge | None:
+        """An ``access`` edge to a non-dataset resource whose resource policy is not collected (a Lambda
+        function's configuration, a CodeBuild project), decided by the engine like any other edge:
+        identity policies, boundary and the attacker-model context (across accounts, with no resource
+        policy, nothing is allowed). ``resource`` is the ARN evaluated (default ``target``; ``*`` for
+        actions without resource-level permissions). None when not allowed or the principal is unknown.
+        """
+        principal = self.model.principal(principal_arn)
+        if principal is None:
+            return None
+        decision = _decide(
+            self.model,
+            principal,
+            action,
+            resource or target,
+            None,
+            None,
+            resource_account=resource_account,
+            tags=tags or {},
+        )
+        if not decision.allowed:
+            return None
+        policy, statement = _evidence(decision)
+        return Edge(
+            source=principal_arn,
+            target=target,
+            kind=ACCESS,
+            certainty=_certainty(decision),
+            actions=(action,),
+            policy=policy,
+            statement=statement,
+            conditions=decision.conditions,
+            level=level,
+        )
+
     def has_grant(self, principal: Principal, key: Dataset) -> bool:
         """Whether a KMS grant on ``key`` names this principal (or its role sessions) as grantee."""
         rp = principal.request_principal
