@@ -391,6 +391,7 @@ def rotate(
     principal: PrincipalOpt = None,
     exposed_since: ExposedSinceOpt = None,
     profile: ProfileOpt = None,
+    role_arn: RoleArnOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
@@ -415,6 +416,7 @@ def rotate(
             assume_context=None,
             principal=principal,
             exposed_since=exposed_since,
+            role_arn=role_arn,
         )
         _emit(report, fmt, output, only="rotation_plan")
 

@@ -316,7 +316,8 @@ class Snapshot:
     organization: Organization | None = None
     instance_profiles: tuple[InstanceProfile, ...] = ()
     compute: tuple[ComputeResource, ...] = ()
-    # Other accounts merged into this snapshot (multi-account analysis); ``account_id`` is the first.
+    # Every account of a merged multi-account snapshot, ``account_id`` first (see merge.py); empty for a
+    # snapshot of one account.
     accounts: tuple[str, ...] = ()
     schema: str = SNAPSHOT_SCHEMA
 

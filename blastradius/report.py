@@ -322,7 +322,7 @@ class Report:
             "principals": [p.to_json() for p in self.principals],
             "datasets": [d.to_json() for d in self.datasets],
             "escalations": [e.to_json() for e in self.escalations],
-            "credential_pivots": [p.to_json() for p in self.credential_pivots],
             "coverage": self.coverage.to_json(),
             "rotation_plan": [s.to_json() for s in self.rotation_plan],
+            "credential_pivots": [p.to_json() for p in self.credential_pivots],
         }

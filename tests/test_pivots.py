@@ -251,3 +251,32 @@ def test_env_var_rule_types_must_be_compute_types(tmp_path: Path) -> None:
     )
     with pytest.raises(RulePackError, match=r"sensitivity\.toml.*types"):
         load_rules(tmp_path)
+
+
+def test_runbook_commands_per_compute_type() -> None:
+    """Each compute type gets the commands that list the variable names and replace the environment."""
+    from blastradius.remediate import rotation_plan
+    from blastradius.report import CredentialPivot, KeyInfo
+
+    project = f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/release"
+    plan = rotation_plan(
+        key=KeyInfo(access_key_id="AKIAEXAMPLE", account_id=ACCOUNT, principal_arn=None, kind="long-term"),
+        principals=(),
+        datasets=(),
+        escalations=(),
+        user_name="ops",
+        account_id=ACCOUNT,
+        rules=load_rules(),
+        pivots=(
+            CredentialPivot(
+                arn=project, kind="codebuild-project", name="release", region=REGION, names=("NPM_TOKEN",)
+            ),
+        ),
+    )
+    (step,) = [s for s in plan if s.id == "rotate-build-credentials"]
+    assert step.commands == (
+        f"aws codebuild batch-get-projects --region {REGION} --names release "
+        "--query 'projects[].environment.environmentVariables[].name'",
+        f"aws codebuild update-project --region {REGION} --name release --environment file://NEW-ENVIRONMENT-FILE.json",
+    )
+    assert not [s for s in plan if s.id in ("rotate-environment-credentials", "rotate-task-credentials")]
