@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
+import pytest
 
 REGION = "us-east-1"
 # An environment variable *value* that must never appear in a snapshot or a report.
@@ -107,3 +111,22 @@ def build_compute(session: boto3.Session, region: str = REGION) -> dict[str, str
     )
     session.client("glue", region).create_dev_endpoint(EndpointName="etl-dev", RoleArn=roles["glue-role"])
     return roles
+
+
+@contextmanager
+def module_moto(tmp: Path) -> Iterator[None]:
+    """In-process moto for a module-scoped fixture: the autouse fixture's fake credentials and empty AWS
+    config are function-scoped, so they are set here for the module's lifetime."""
+    from conftest import MOTO_CREDENTIALS
+    from moto import mock_aws
+
+    with pytest.MonkeyPatch.context() as mp:
+        empty = tmp / "no-aws-config"
+        mp.setenv("AWS_CONFIG_FILE", str(empty))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE", "MOTO_ACCOUNT_ID"):
+            mp.delenv(name, raising=False)
+        for name, value in MOTO_CREDENTIALS.items():
+            mp.setenv(name, value)
+        with mock_aws():
+            yield

@@ -17,8 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from compute_account import CANARY, build_compute
-from moto import mock_aws
+from compute_account import AMI, CANARY, build_compute, module_moto
 
 from blastradius.aws import ClientFactory
 from blastradius.collect.base import Scope
@@ -48,14 +47,23 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+@pytest.fixture(scope="module")
+def account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[boto3.Session, dict[str, str]]]:
+    """One in-process moto account with one of each compute resource, built once for the module (tests
+    that change state use another region)."""
+    with module_moto(tmp_path_factory.mktemp("aws")):
+        session = boto3.Session(region_name=REGION)
+        yield session, build_compute(session)
+
+
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    """An in-process moto account with fake auditor credentials."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
+def session(account: tuple[boto3.Session, dict[str, str]]) -> boto3.Session:
+    return account[0]
+
+
+@pytest.fixture
+def roles(account: tuple[boto3.Session, dict[str, str]]) -> dict[str, str]:
+    return account[1]
 
 
 @pytest.fixture
@@ -82,9 +90,8 @@ def _one(resources: tuple[ComputeResource, ...]) -> ComputeResource:
 
 
 def test_lambda_function_keeps_role_and_env_var_names_never_values(
-    session: boto3.Session, clients: ClientFactory
+    roles: dict[str, str], clients: ClientFactory
 ) -> None:
-    roles = build_compute(session)
     result = collect_lambda(_scope(clients))
     fn = _one(result.compute)
     assert (fn.type, fn.name, fn.role_arn) == (LAMBDA_FUNCTION, "billing-sync", roles["fn-role"])
@@ -94,10 +101,9 @@ def test_lambda_function_keeps_role_and_env_var_names_never_values(
 
 
 def test_ec2_instance_gets_its_role_through_the_instance_profile(
-    session: boto3.Session, clients: ClientFactory
+    session: boto3.Session, roles: dict[str, str], clients: ClientFactory
 ) -> None:
     """Using instance profiles: a profile holds one role, which the instance's code receives."""
-    roles = build_compute(session)
     instance = _one(collect_ec2(_scope(clients)).compute)
     profile_arn = f"arn:aws:iam::{ACCOUNT}:instance-profile/apps/web-profile"
     assert (instance.type, instance.name, instance.instance_profile_arn) == (
@@ -114,7 +120,7 @@ def test_ec2_instance_gets_its_role_through_the_instance_profile(
     assert resolved.role_arn == roles["web-role"] and warnings == ()
 
 
-def test_instance_profile_unknown_to_iam_is_a_warning_not_a_role(clients: ClientFactory) -> None:
+def test_instance_profile_unknown_to_iam_is_a_warning_not_a_role() -> None:
     instance = ComputeResource(
         arn=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-1",
         type=EC2_INSTANCE,
@@ -129,23 +135,22 @@ def test_instance_profile_unknown_to_iam_is_a_warning_not_a_role(clients: Client
 
 
 def test_terminated_instances_are_left_out(session: boto3.Session, clients: ClientFactory) -> None:
-    build_compute(session)
-    ec2 = session.client("ec2", REGION)
-    (instance,) = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    region = "eu-west-3"  # its own region: the module's account is shared
+    ec2 = session.client("ec2", region)
+    (instance,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"]
+    assert len(collect_ec2(_scope(clients, region)).compute) == 1
     ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
-    result = collect_ec2(_scope(clients))
+    result = collect_ec2(_scope(clients, region))
     assert (result.compute, result.listing_error) == ((), None)
 
 
-def test_stack_with_its_service_role(session: boto3.Session, clients: ClientFactory) -> None:
-    roles = build_compute(session)
+def test_stack_with_its_service_role(roles: dict[str, str], clients: ClientFactory) -> None:
     stack = _one(collect_cloudformation(_scope(clients)).compute)
     assert (stack.type, stack.name, stack.role_arn) == (CLOUDFORMATION_STACK, "network", roles["deploy-role"])
     assert stack.arn.startswith(f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/network/")
 
 
-def test_codebuild_project_plaintext_names_only(session: boto3.Session, clients: ClientFactory) -> None:
-    roles = build_compute(session)
+def test_codebuild_project_plaintext_names_only(roles: dict[str, str], clients: ClientFactory) -> None:
     project = _one(collect_codebuild(_scope(clients)).compute)
     assert (project.type, project.name, project.role_arn) == (
         CODEBUILD_PROJECT,
@@ -157,10 +162,7 @@ def test_codebuild_project_plaintext_names_only(session: boto3.Session, clients:
     assert CANARY not in json.dumps(project.details)
 
 
-def test_codebuild_batch_denied_keeps_projects_as_unknown(
-    session: boto3.Session, clients: ClientFactory
-) -> None:
-    build_compute(session)
+def test_codebuild_batch_denied_keeps_projects_as_unknown(clients: ClientFactory) -> None:
     _deny(clients("codebuild", REGION), "batch_get_projects")
     result = collect_codebuild(_scope(clients))
     project = _one(result.compute)
@@ -175,8 +177,7 @@ def test_codebuild_batch_denied_keeps_projects_as_unknown(
     assert result.listing_error is None
 
 
-def test_notebook_role_from_its_description(session: boto3.Session, clients: ClientFactory) -> None:
-    roles = build_compute(session)
+def test_notebook_role_from_its_description(roles: dict[str, str], clients: ClientFactory) -> None:
     notebook = _one(collect_sagemaker(_scope(clients)).compute)
     assert (notebook.type, notebook.name, notebook.role_arn) == (
         SAGEMAKER_NOTEBOOK,
@@ -185,10 +186,7 @@ def test_notebook_role_from_its_description(session: boto3.Session, clients: Cli
     )
 
 
-def test_notebook_description_denied_is_a_gap_on_that_notebook(
-    session: boto3.Session, clients: ClientFactory
-) -> None:
-    build_compute(session)
+def test_notebook_description_denied_is_a_gap_on_that_notebook(clients: ClientFactory) -> None:
     _deny(clients("sagemaker", REGION), "describe_notebook_instance")
     result = collect_sagemaker(_scope(clients))
     notebook = _one(result.compute)
@@ -197,9 +195,8 @@ def test_notebook_description_denied_is_a_gap_on_that_notebook(
     assert (gap.operation, gap.resource) == ("DescribeNotebookInstance", notebook.arn)
 
 
-def test_task_definition_latest_revision_roles(session: boto3.Session, clients: ClientFactory) -> None:
+def test_task_definition_latest_revision_roles(roles: dict[str, str], clients: ClientFactory) -> None:
     """Only the latest ACTIVE revision per family is read (revision 1 ran with another role)."""
-    roles = build_compute(session)
     task = _one(collect_ecs(_scope(clients)).compute)
     assert (task.type, task.name, task.role_arn) == (ECS_TASK_DEFINITION, "api", roles["task-role"])
     assert task.arn == f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/api:2"
@@ -208,8 +205,7 @@ def test_task_definition_latest_revision_roles(session: boto3.Session, clients: 
     assert task.details["env_var_references"] == ["DB_URL"]
 
 
-def test_glue_dev_endpoint_role(session: boto3.Session, clients: ClientFactory) -> None:
-    roles = build_compute(session)
+def test_glue_dev_endpoint_role(roles: dict[str, str], clients: ClientFactory) -> None:
     endpoint = _one(collect_glue(_scope(clients)).compute)
     assert (endpoint.type, endpoint.name, endpoint.role_arn) == (
         GLUE_DEV_ENDPOINT,
@@ -242,8 +238,9 @@ def test_denied_listing_is_the_services_error_not_empty(
     assert [(g.service, g.operation, g.resource) for g in result.gaps] == [(service, operation, None)]
 
 
-def test_account_snapshot_holds_compute_and_profiles_and_round_trips(session: boto3.Session) -> None:
-    roles = build_compute(session)
+def test_account_snapshot_holds_compute_and_profiles_and_round_trips(
+    session: boto3.Session, roles: dict[str, str]
+) -> None:
     snapshot = collect_account(session, regions=[REGION])
     assert {s: snapshot.services[s] for s in COMPUTE_SERVICES} == dict.fromkeys(COMPUTE_SERVICES, "ok")
     by_type = {c.type: c for c in snapshot.compute}

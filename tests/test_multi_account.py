@@ -4,10 +4,13 @@ answers across accounts (*Cross-account policy evaluation logic*: both sides mus
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from compute_account import module_moto
 from multi_account import (
     AUDIT_ROLE_B,
     NOT_REACHED_BUCKETS,
@@ -17,6 +20,7 @@ from multi_account import (
     REGION,
     A,
     B,
+    TwoAccounts,
     build_two_accounts,
 )
 
@@ -26,15 +30,28 @@ from blastradius.model import CollectionGap, Snapshot
 from blastradius.report import Report
 
 
+@dataclass(frozen=True)
+class Collected:
+    two: TwoAccounts
+    merged: Snapshot  # both accounts, collected with --role-arn
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collected]:
+    """The two accounts, built and collected once (moto stays up for the module's live calls)."""
+    with module_moto(tmp_path_factory.mktemp("aws")):
+        two = build_two_accounts()
+        merged = api.collect(api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
+        yield Collected(two=two, merged=merged)
+
+
 def _reach(report: Report) -> tuple[set[str], set[str]]:
     return {p.arn for p in report.principals}, {d.name for d in report.datasets}
 
 
-@pytest.mark.usefixtures("moto")
-def test_role_arn_collects_the_other_account_and_both_sides_must_allow() -> None:
+def test_role_arn_collects_the_other_account_and_both_sides_must_allow(collected: Collected) -> None:
     """Cross-account policy evaluation logic: identity policy in A AND trust / bucket policy in B."""
-    two = build_two_accounts()
-    snapshot = api.collect(api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
+    two, snapshot = collected.two, collected.merged
     assert (snapshot.account_id, snapshot.accounts) == (A, (A, B))
     assert {r.arn.split(":")[4] for r in snapshot.roles} == {B}
     report = api.analyze(two.key_id, snapshot=snapshot)
@@ -49,9 +66,8 @@ def test_role_arn_collects_the_other_account_and_both_sides_must_allow() -> None
     assert [s.kind for s in shared.path] == ["access"]
 
 
-@pytest.mark.usefixtures("moto")
-def test_analyze_live_with_role_arn_identifies_the_key_in_its_own_account() -> None:
-    two = build_two_accounts()
+def test_analyze_live_with_role_arn_identifies_the_key_in_its_own_account(collected: Collected) -> None:
+    two = collected.two
     report = api.analyze(two.key_id, live=api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
     assert report.key.principal_arn == f"arn:aws:iam::{A}:user/dev"
     assert _reach(report)[1] >= REACHED_BUCKETS
@@ -59,11 +75,10 @@ def test_analyze_live_with_role_arn_identifies_the_key_in_its_own_account() -> N
     assert services[f"{A}/s3"] == services[f"{B}/s3"] == services["s3"] == "ok"
 
 
-@pytest.mark.usefixtures("moto")
-def test_snapshots_of_two_accounts_merge_like_one_collection(tmp_path: Path) -> None:
-    two = build_two_accounts()
+def test_snapshots_of_two_accounts_merge_like_one_collection(collected: Collected, tmp_path: Path) -> None:
+    two = collected.two
     a = api.collect(api.LiveOptions(regions=(REGION,)))
-    b_only = api.collect(api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
+    b_only = collected.merged
     paths = []
     for name, snap in (("a.json", a), ("ab.json", b_only)):
         api.save_snapshot(snap, tmp_path / name)

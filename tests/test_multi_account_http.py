@@ -79,27 +79,13 @@ def profiles(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return two
 
 
-def test_collect_one_profile_each_then_analyze_merged_snapshots(
+def test_one_account_per_profile_in_one_snapshot_or_merged_snapshots(
     profiles: TwoAccounts, moto_server: str, tmp_path: Path
 ) -> None:
     common = ("--endpoint-url", moto_server, "--region", REGION)
-    _cli("collect", "--profile", "a", "--output", str(tmp_path / "a.json"), *common)
-    _cli("collect", "--profile", "b", "--output", str(tmp_path / "b.json"), *common)
-    result = _cli(
-        "analyze", "--key", profiles.key_id, "--snapshot", str(tmp_path / "a.json"),
-        "--snapshot", str(tmp_path / "b.json"), "--format", "json",
-    )  # fmt: skip
-    _assert_cross_account_answer(json.loads(result.stdout))
-
-
-def test_collect_with_two_profiles_writes_one_merged_snapshot(
-    profiles: TwoAccounts, moto_server: str, tmp_path: Path
-) -> None:
+    # Two profiles, one merged snapshot.
     out = tmp_path / "ab.json"
-    result = _cli(
-        "collect", "--profile", "a", "--profile", "b", "--output", str(out),
-        "--endpoint-url", moto_server, "--region", REGION,
-    )  # fmt: skip
+    result = _cli("collect", "--profile", "a", "--profile", "b", "--output", str(out), *common)
     assert f"accounts {A}, {B}" in result.stderr
     snapshot = json.loads(out.read_text(encoding="utf-8"))
     assert snapshot["accounts"] == [A, B]
@@ -108,3 +94,11 @@ def test_collect_with_two_profiles_writes_one_merged_snapshot(
         _cli("analyze", "--key", profiles.key_id, "--snapshot", str(out), "--format", "json").stdout
     )
     _assert_cross_account_answer(report)
+    # One snapshot per profile, merged by analyze.
+    _cli("collect", "--profile", "a", "--output", str(tmp_path / "a.json"), *common)
+    _cli("collect", "--profile", "b", "--output", str(tmp_path / "b.json"), *common)
+    result = _cli(
+        "analyze", "--key", profiles.key_id, "--snapshot", str(tmp_path / "a.json"),
+        "--snapshot", str(tmp_path / "b.json"), "--format", "json",
+    )  # fmt: skip
+    _assert_cross_account_answer(json.loads(result.stdout))

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compute_account import CANARY
-from conftest import MOTO_CREDENTIALS
+from compute_account import CANARY, module_moto
 from jsonschema import Draft202012Validator
-from moto import mock_aws
 from scenarios import ACCOUNT, REGION, Account, allow, trust
 from typer.testing import CliRunner
 
@@ -72,16 +70,8 @@ class Incident:
 @pytest.fixture(scope="module")
 def incident(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Incident]:
     """One moto account with every user of these tests, collected once (analyses then run offline)."""
-    with pytest.MonkeyPatch.context() as mp:
-        empty = tmp_path_factory.mktemp("aws") / "none"
-        mp.setenv("AWS_CONFIG_FILE", str(empty))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-        for name, value in MOTO_CREDENTIALS.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        mp.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            yield _build(tmp_path_factory.mktemp("pivots") / "snapshot.json")
+    with module_moto(tmp_path_factory.mktemp("aws")):
+        yield _build(tmp_path_factory.mktemp("pivots") / "snapshot.json")
 
 
 def _build(path: Path) -> Incident:
