@@ -7,6 +7,7 @@ credentials: only error codes, operation names and what to do next.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.loaders
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -143,6 +145,32 @@ def client_config(service: str, endpoint_url: str | None) -> Config:
     return Config(**options)
 
 
+_LOADERS: dict[str, botocore.loaders.Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _share_loader(session: boto3.Session) -> None:
+    """Let the session read service models through one process-wide botocore loader.
+
+    Every boto3 session otherwise parses each service's model JSON again (EC2's and SageMaker's take a
+    good part of a second each); collecting several accounts, or analysing repeatedly in one process,
+    creates many sessions. The loaded models are read-only data, so sharing them changes nothing else.
+    Keyed by AWS_DATA_PATH, which the loader reads when it is created.
+    """
+    core = getattr(session, "_session", None)
+    if core is None:
+        return
+    with _LOADERS_LOCK:
+        key = os.environ.get("AWS_DATA_PATH", "")
+        loader = _LOADERS.get(key)
+        if loader is None:
+            loader = _LOADERS[key] = botocore.loaders.create_loader(key or None)
+            # As boto3.Session does for its own loader: resource models live in boto3's data folder.
+            loader.search_paths.append(os.path.join(os.path.dirname(boto3.__file__), "data"))
+        if core.get_component("data_loader") is not loader:
+            core.register_component("data_loader", loader)
+
+
 def client(session: boto3.Session, service: str, region: str, endpoint_url: str | None = None) -> Any:
     """A configured boto3 client.
 
@@ -152,6 +180,7 @@ def client(session: boto3.Session, service: str, region: str, endpoint_url: str 
     kwargs: dict[str, Any] = {"region_name": region, "config": client_config(service, endpoint_url)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
+    _share_loader(session)
     return session.client(service, **kwargs)
 
 

@@ -153,3 +153,18 @@ def test_role_arn_must_be_a_role_arn() -> None:
 
     with pytest.raises(UsageError, match="not an IAM role ARN"):
         api.collect(api.LiveOptions(role_arns=("arn:aws:iam::222222222222:user/x",)))
+
+
+def test_sessions_share_one_model_loader() -> None:
+    """Collecting several accounts makes a session each; service models are parsed once, not per session."""
+    import boto3
+
+    from blastradius.aws import client
+
+    first, second = boto3.Session(region_name=REGION), boto3.Session(region_name=REGION)
+    client(first, "sts", REGION)
+    client(second, "sts", REGION)
+    loader = first._session.get_component("data_loader")
+    assert loader is second._session.get_component("data_loader")
+    assert any(p.endswith("boto3/data") for p in loader.search_paths)  # resources still load
+    assert second.resource("s3", region_name=REGION).meta.service_name == "s3"
