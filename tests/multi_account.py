@@ -51,6 +51,24 @@ def _bucket_policy(principal: str, bucket: str) -> str:
     )
 
 
+def _function(acct: Account, name: str) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return None\n")
+    role = acct.role(f"{name}-fn", trust({"Service": "lambda.amazonaws.com"}))
+    acct.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+        Environment={"Variables": {"DB_PASSWORD": "not-a-real-password"}},
+    )
+
+
 @dataclass(frozen=True)
 class TwoAccounts:
     key_id: str
@@ -80,6 +98,10 @@ def build_two_accounts(endpoint_url: str | None = None) -> TwoAccounts:
     b_iam.create_group(GroupName="team")
     b_iam.put_group_policy(GroupName="team", PolicyName="everything", PolicyDocument=doc(allow("*", "*")))
     a.bucket("a-internal")
+    # A function with a credential in its environment in each account: dev may read any function's
+    # configuration by its own policy, but B's function has no policy letting account A in.
+    _function(a, "a-billing")
+    _function(b, "b-billing")
     key = a.user(
         "dev",
         allow(
@@ -90,6 +112,7 @@ def build_two_accounts(endpoint_url: str | None = None) -> TwoAccounts:
             ["s3:GetObject", "s3:ListBucket"],
             [*_read("b-shared"), *_read("b-account-grant"), *_read("b-private")],
         ),
+        allow("lambda:GetFunctionConfiguration", "*"),
     )
     a_iam: Any = a.client("iam")
     a_iam.create_group(GroupName="team")
@@ -105,3 +128,5 @@ REACHED_ROLES = {f"arn:aws:iam::{B}:role/reader"}
 NOT_REACHED_ROLES = {f"arn:aws:iam::{B}:role/direct-trust", f"arn:aws:iam::{B}:role/trusts-b-only"}
 REACHED_BUCKETS = {"b-exports", "b-shared", "b-account-grant"}
 NOT_REACHED_BUCKETS = {"b-secret-bucket", "b-policy-only", "b-private", "a-internal"}
+PIVOT_FUNCTIONS = {f"arn:aws:lambda:{REGION}:{A}:function:a-billing"}
+NOT_PIVOT_FUNCTIONS = {f"arn:aws:lambda:{REGION}:{B}:function:b-billing"}

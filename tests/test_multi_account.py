@@ -13,8 +13,10 @@ import pytest
 from compute_account import module_moto
 from multi_account import (
     AUDIT_ROLE_B,
+    NOT_PIVOT_FUNCTIONS,
     NOT_REACHED_BUCKETS,
     NOT_REACHED_ROLES,
+    PIVOT_FUNCTIONS,
     REACHED_BUCKETS,
     REACHED_ROLES,
     REGION,
@@ -53,7 +55,7 @@ def test_role_arn_collects_the_other_account_and_both_sides_must_allow(collected
     """Cross-account policy evaluation logic: identity policy in A AND trust / bucket policy in B."""
     two, snapshot = collected.two, collected.merged
     assert (snapshot.account_id, snapshot.accounts) == (A, (A, B))
-    assert {r.arn.split(":")[4] for r in snapshot.roles} == {B}
+    assert {r.arn.split(":")[4] for r in snapshot.roles} == {A, B}
     report = api.analyze(two.key_id, snapshot=snapshot)
     principals, datasets = _reach(report)
     assert principals >= REACHED_ROLES and not (NOT_REACHED_ROLES & principals)
@@ -64,6 +66,10 @@ def test_role_arn_collects_the_other_account_and_both_sides_must_allow(collected
     assert exports.sensitivity == "high"
     shared = next(d for d in report.datasets if d.name == "b-shared")
     assert [s.kind for s in shared.path] == ["access"]
+    # A function's configuration of another account needs its function policy too (not collected: so
+    # never a pivot); the same permission on A's own function is one.
+    pivots = {p.arn for p in report.credential_pivots}
+    assert pivots >= PIVOT_FUNCTIONS and not (pivots & NOT_PIVOT_FUNCTIONS)
 
 
 def test_analyze_live_with_role_arn_identifies_the_key_in_its_own_account(collected: Collected) -> None:
