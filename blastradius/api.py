@@ -128,13 +128,38 @@ def _collect(
 
         chosen = select_collectors(services)
         observer.set_total(len(accounts) * sum(len(regions) if c.regional else 1 for c in chosen))
-    snapshots = [
-        collect_account(
-            account.session, regions=regions, endpoint_url=endpoint_url, services=services, observer=observer
+    snapshots = []
+    for account in accounts:
+        watcher = observer
+        if observer is not None and len(accounts) > 1:
+            identity = aws.caller_identity(account.session, endpoint_url=endpoint_url, region=regions[0])
+            watcher = _InAccount(observer, identity.account_id)
+        snapshots.append(
+            collect_account(
+                account.session,
+                regions=regions,
+                endpoint_url=endpoint_url,
+                services=services,
+                observer=watcher,
+            )
         )
-        for account in accounts
-    ]
     return merge_snapshots(snapshots, sources=[a.label for a in accounts])
+
+
+class _InAccount:
+    """Progress of one of several accounts: regions are reported as ``<account>/<region>``."""
+
+    def __init__(self, observer: Observer, account_id: str) -> None:
+        self._observer = observer
+        self._account = account_id
+
+    def on_start(self, service: str, region: str) -> None:
+        """Forward, naming the account."""
+        self._observer.on_start(service, f"{self._account}/{region}")
+
+    def on_done(self, service: str, region: str, count: int, error: str | None) -> None:
+        """Forward, naming the account."""
+        self._observer.on_done(service, f"{self._account}/{region}", count, error)
 
 
 def load_snapshots(paths: Sequence[Path]) -> Snapshot:

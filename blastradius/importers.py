@@ -17,7 +17,8 @@ GAAD_SOURCE = "gaad"
 GAAD_WARNING = (
     "imported from `aws iam get-account-authorization-details` output: only IAM is known. Datasets "
     "(S3, DynamoDB, Secrets Manager, SSM, KMS) were not collected, so no data store can be shown as "
-    "reachable; access keys and login profiles are not in that output either"
+    "reachable; nor was compute (Lambda, EC2, CloudFormation, CodeBuild, SageMaker, ECS, Glue); access "
+    "keys and login profiles are not in that output either"
 )
 
 

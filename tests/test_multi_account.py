@@ -74,7 +74,20 @@ def test_role_arn_collects_the_other_account_and_both_sides_must_allow(collected
 
 def test_analyze_live_with_role_arn_identifies_the_key_in_its_own_account(collected: Collected) -> None:
     two = collected.two
-    report = api.analyze(two.key_id, live=api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)))
+    done: list[tuple[str, str]] = []
+
+    class Watch:
+        def on_start(self, service: str, region: str) -> None:
+            pass
+
+        def on_done(self, service: str, region: str, count: int, error: str | None) -> None:
+            done.append((service, region))
+
+    report = api.analyze(
+        two.key_id, live=api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,)), observer=Watch()
+    )
+    # With several accounts, progress names the account of each run.
+    assert {("iam", f"{A}/global"), ("iam", f"{B}/global"), ("lambda", f"{B}/{REGION}")} <= set(done)
     assert report.key.principal_arn == f"arn:aws:iam::{A}:user/dev"
     assert _reach(report)[1] >= REACHED_BUCKETS
     services = report.coverage.services
