@@ -214,6 +214,8 @@ class CollectionGap:
     def describe(self) -> str:
         """One line for the report's coverage section."""
         where = f" on {self.resource}" if self.resource else ""
+        if self.account_id:
+            where += f" (account {self.account_id})"
         return f"{self.service} {self.operation} in {self.region}{where}: {self.error_code}" + (
             f" ({self.message})" if self.message else ""
         )

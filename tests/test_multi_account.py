@@ -149,6 +149,7 @@ def test_merge_keys_coverage_per_account_and_combines_it() -> None:
         f"{B}/kms": "AccessDenied",
     }
     assert merged.gaps[0].account_id == B
+    assert merged.gaps[0].describe() == f"kms ListKeys in {REGION} (account {B}): AccessDenied"
     assert merged.warnings == (f"account {A}: w-a",)
     assert account_services(merged) == {
         A: {"iam": "ok", "kms": "ok"},

@@ -270,3 +270,16 @@ def test_runbook_commands_per_compute_type() -> None:
         f"aws codebuild update-project --region {REGION} --name release --environment file://NEW-ENVIRONMENT-FILE.json",
     )
     assert not [s for s in plan if s.id in ("rotate-environment-credentials", "rotate-task-credentials")]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "heading"), [("table", "Credential pivots (1)"), ("markdown", "## Credential pivots")]
+)
+def test_text_reports_list_the_pivots(incident: Incident, fmt: str, heading: str) -> None:
+    key = incident.keys["ops"]
+    result = CliRunner().invoke(
+        app, ["analyze", "--key", key, "--snapshot", str(incident.snapshot), "--format", fmt]
+    )
+    assert result.exit_code == 0, result.output
+    assert heading in result.stdout
+    assert "DB_PASSWORD, STRIPE_API_KEY" in result.stdout and CANARY not in result.stdout
