@@ -188,3 +188,33 @@ def test_sessions_share_one_model_loader() -> None:
     assert loader is second._session.get_component("data_loader")
     assert any(p.endswith("boto3/data") for p in loader.search_paths)  # resources still load
     assert second.resource("s3", region_name=REGION).meta.service_name == "s3"
+
+
+def test_key_of_an_account_not_collected_names_the_accounts(collected: Collected) -> None:
+    from test_bad_input import key_of_account
+
+    from blastradius.errors import IdentifyError
+
+    with pytest.raises(
+        IdentifyError, match=rf"account 333333333333 .*not among the accounts to collect \({A}, {B}\)"
+    ):
+        api.analyze(
+            key_of_account("333333333333"), live=api.LiveOptions(regions=(REGION,), role_arns=(AUDIT_ROLE_B,))
+        )
+
+
+def test_role_the_auditor_cannot_assume_is_a_diagnosed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AccessDenied from sts:AssumeRole stops collection with what to fix (the trust policy)."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from blastradius import aws
+    from blastradius.errors import CollectionError
+
+    sts = boto3.client("sts", region_name=REGION)
+    stub = Stubber(sts)
+    stub.add_client_error("assume_role", "AccessDenied", "not authorized to perform: sts:AssumeRole")
+    monkeypatch.setattr(aws, "client", lambda *a, **k: sts)
+    with stub, pytest.raises(CollectionError, match=r"cannot assume .*AccessDenied") as caught:
+        aws.assume_role_session(boto3.Session(region_name=REGION), AUDIT_ROLE_B)
+    assert "trust policy" in caught.value.diagnostics()
