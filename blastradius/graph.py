@@ -42,6 +42,7 @@ from blastradius.policy import (
     decide,
     parse_policy,
 )
+from blastradius.policy.s3access import effective_resource_policy
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS
 from blastradius.rules import RuleSet
 
@@ -204,9 +205,9 @@ class AccountModel:
         self._named_in_trust: dict[str, set[str]] = {}
         self._open_trust: set[str] = set()
         for d in snapshot.datasets:
-            if d.resource_policy is not None:
+            if (document := effective_resource_policy(d)) is not None:
                 _index_principals(
-                    d.resource_policy, d.arn, self._named_in_resource_policy, self._open_resource_policies
+                    document, d.arn, self._named_in_resource_policy, self._open_resource_policies
                 )
         for r in snapshot.roles:
             _index_principals(r.trust_policy, r.arn, self._named_in_trust, self._open_trust)
@@ -920,7 +921,7 @@ def access_edges(
                 dataset = model.datasets[arn]
                 if arn not in policies:
                     label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-                    policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
+                    policies[arn] = model.resource_policy(arn, effective_resource_policy(dataset), label)
                     contexts[arn] = _DatasetContext(model, principal, dataset)
                 policy = policies[arn]
                 if not _could_grant(graph, principal, dataset, policy, classes):
