@@ -1040,6 +1040,8 @@ def _grant(
             for a in _split_by_policy(classes, policy)
         )
     else:
+        if policy is None and dataset.account_id != principal.account_id:
+            return None  # cross-account needs a resource-based policy (Cross-account policy evaluation logic)
         decisions: list[tuple[str, Decision]] = []
         for cls in classes:
             if not cls.allows:
