@@ -83,6 +83,7 @@ def public_policy(name: str = "exports", **extra: Any) -> dict[str, Any]:
     ("bucket_pab", "account_pab", "expected"),
     [
         pytest.param(None, None, BlockPublicAccess(), id="none-set"),
+        pytest.param(True, None, BlockPublicAccess(), id="not-a-mapping-is-unknown-so-off"),
         pytest.param(
             {"IgnorePublicAcls": True}, None, BlockPublicAccess(ignore_public_acls=True), id="bucket"
         ),
@@ -101,7 +102,7 @@ def public_policy(name: str = "exports", **extra: Any) -> dict[str, Any]:
     ],
 )
 def test_block_public_access_combines_bucket_and_account_settings(
-    bucket_pab: dict[str, bool] | None, account_pab: dict[str, bool] | None, expected: BlockPublicAccess
+    bucket_pab: object, account_pab: dict[str, bool] | None, expected: BlockPublicAccess
 ) -> None:
     """Blocking public access: S3 applies the most restrictive combination of bucket and account settings."""
     details = {"public_access_block": bucket_pab, "account_public_access_block": account_pab}

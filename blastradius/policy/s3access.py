@@ -94,14 +94,19 @@ class BlockPublicAccess:
 def block_public_access(details: Mapping[str, Any]) -> BlockPublicAccess:
     """The effective settings from a bucket's ``details`` (``public_access_block`` and
     ``account_public_access_block``, as the S3 collector records them). Unknown counts as off."""
-    bucket = details.get("public_access_block") or {}
-    account = details.get("account_public_access_block") or {}
+    bucket = _mapping(details.get("public_access_block"))
+    account = _mapping(details.get("account_public_access_block"))
     return BlockPublicAccess(
         ignore_public_acls=bool(bucket.get("IgnorePublicAcls") or account.get("IgnorePublicAcls")),
         restrict_public_buckets=bool(
             bucket.get("RestrictPublicBuckets") or account.get("RestrictPublicBuckets")
         ),
     )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """``details`` are display data: anything but a mapping (None, a hand-written flag) is "not known"."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def acl_statements(dataset: Dataset, settings: BlockPublicAccess | None = None) -> list[dict[str, Any]]:
@@ -117,8 +122,9 @@ def acl_statements(dataset: Dataset, settings: BlockPublicAccess | None = None) 
     owner = acl.get("owner")
     by_grantee: dict[tuple[str, str], set[str]] = {}
     principals: dict[tuple[str, str], str | dict[str, str]] = {}
-    for grant in acl.get("grants") or ():
-        grantee = grant.get("grantee") or {}
+    grants = acl.get("grants")
+    for grant in (_mapping(g) for g in (grants if isinstance(grants, list) else ())):
+        grantee = _mapping(grant.get("grantee"))
         permission = str(grant.get("permission", ""))
         principal = _grantee_principal(grantee, owner, dataset.account_id, settings)
         if principal is None:
