@@ -478,6 +478,8 @@ def _index_principals(
                 open_.add(target)
             else:
                 named.setdefault(v, set()).add(target)
+                if ":assumed-role/" in v:  # a session: found by the role's "any session" ARN (…/ROLE/*)
+                    named.setdefault(v.rsplit("/", 1)[0] + "/*", set()).add(target)
 
 
 def _certainty(decision: Decision) -> str:
