@@ -349,6 +349,24 @@ def test_restrict_public_buckets_also_blocks_delegation_to_a_named_account_in_a_
     }
 
 
+def test_explain_shows_the_acl_grant_as_the_deciding_statement() -> None:
+    """``explain`` evaluates the same effective policy as the graph: the ACL grant is the evidence."""
+    import json
+
+    from blastradius.explain import explain_dataset
+
+    for details, reachable in (({}, True), ({"public_access_block": {"IgnorePublicAcls": True}}, False)):
+        snapshot = Snapshot(
+            account_id=OWNER,
+            collected_at="2026-11-25T00:00:00Z",
+            users=(leaky(OWNER),),
+            datasets=(bucket(grants=[grant("READ", uri=ALL_USERS)], **details),),
+        )
+        explained = explain_dataset(snapshot, KEY, "exports", origin=leaky(OWNER).arn, level="list")
+        assert explained.reachable is reachable
+        assert ("bucket ACL: READ to AllUsers" in json.dumps(explained.to_json())) is reachable
+
+
 # -------------------------------------------------------------------------------------------- collector
 
 
