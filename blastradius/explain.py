@@ -46,7 +46,6 @@ from blastradius.policy import (
     decide,
     parse_policy,
 )
-from blastradius.policy.s3access import effective_resource_policy
 from blastradius.reach import Reach, reach
 from blastradius.report import LEVELS, level_rank
 from blastradius.rules import RuleSet, load_rules
@@ -360,7 +359,8 @@ def _dataset_policy(model: AccountModel, dataset: Dataset) -> tuple[Policy | Non
     kind = "key" if dataset.type == KMS_KEY else "resource"
     label = f"{kind} policy of {dataset.name}"
     # The same document the graph compiles (S3 ACL grants, RestrictPublicBuckets): the cache is by ARN.
-    return model.resource_policy(dataset.arn, effective_resource_policy(dataset), label), f"{kind} policy"
+    document = model.effective_policies.get(dataset.arn)
+    return model.resource_policy(dataset.arn, document, label), f"{kind} policy"
 
 
 def _dataset_calls(

@@ -204,11 +204,11 @@ class AccountModel:
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
         self._named_in_trust: dict[str, set[str]] = {}
         self._open_trust: set[str] = set()
-        for d in snapshot.datasets:
-            if (document := effective_resource_policy(d)) is not None:
-                _index_principals(
-                    document, d.arn, self._named_in_resource_policy, self._open_resource_policies
-                )
+        # The resource policy each dataset is evaluated with (S3: plus ACL grants, under Block Public Access).
+        self.effective_policies = {d.arn: effective_resource_policy(d) for d in snapshot.datasets}
+        for arn, document in self.effective_policies.items():
+            if document is not None:
+                _index_principals(document, arn, self._named_in_resource_policy, self._open_resource_policies)
         for r in snapshot.roles:
             _index_principals(r.trust_policy, r.arn, self._named_in_trust, self._open_trust)
 
@@ -923,7 +923,7 @@ def access_edges(
                 dataset = model.datasets[arn]
                 if arn not in policies:
                     label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-                    policies[arn] = model.resource_policy(arn, effective_resource_policy(dataset), label)
+                    policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
                     contexts[arn] = _DatasetContext(model, principal, dataset)
                 policy = policies[arn]
                 if not _could_grant(graph, principal, dataset, policy, classes):
@@ -1193,7 +1193,7 @@ def request_resources(model: AccountModel, principal: Principal, dataset: Datase
     policy-named object keys, and DynamoDB indexes or streams only when the table has them.
     """
     label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
-    policy = model.resource_policy(dataset.arn, effective_resource_policy(dataset), label)
+    policy = model.resource_policy(dataset.arn, model.effective_policies.get(dataset.arn), label)
     templates = model.rules.datastores.resource_arns(dataset.type, dataset.arn, action)
     return _concrete_resources(principal, dataset, policy, templates)
 
