@@ -415,3 +415,19 @@ def resource_policy_names_session(acct: Account) -> str:
             ),
         )
     return acct.user("auditor", allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/reader"))
+
+
+def public_acls_and_block_public_access(acct: Account) -> str:
+    """A user without any policy; three buckets with a public-read ACL: one plain, one whose bucket-level
+    Block Public Access ignores public ACLs, one whose ACLs are disabled (BucketOwnerEnforced)."""
+    s3 = acct.client("s3")
+    for name in ("acl-open", "acl-ignored", "acl-disabled"):
+        acct.bucket(name)
+        s3.put_bucket_acl(Bucket=name, ACL="public-read")
+    s3.put_public_access_block(
+        Bucket="acl-ignored", PublicAccessBlockConfiguration={"IgnorePublicAcls": True}
+    )
+    s3.put_bucket_ownership_controls(
+        Bucket="acl-disabled", OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
+    return acct.user("visitor")

@@ -25,6 +25,7 @@ from scenarios import (
     MemberAccount,
     boundary_on_intermediate_role,
     kms_grant_opens_key,
+    public_acls_and_block_public_access,
     rcp_denies_bucket_reads,
     resource_policy_names_session,
     scp_denies_table,
@@ -196,3 +197,14 @@ def test_resource_policy_naming_a_role_session_grants_through_that_session(moto_
     read = next(g for g in found["session-reports"]["grants"] if g["level"] == "read")
     assert [s["kind"] for s in read["path"]] == ["assume", "access"]
     assert read["path"][0]["to"].endswith(":role/reader")
+
+
+def test_public_read_acl_lists_the_bucket_unless_ignored_or_disabled(moto_server: str) -> None:
+    """Access control list (ACL) overview: an AllUsers READ grant allows s3:ListBucket to anyone. Blocking
+    public access to your Amazon S3 storage: IgnorePublicAcls makes S3 ignore it; Object Ownership
+    BucketOwnerEnforced disables ACLs altogether."""
+    report = analyze(moto_server, public_acls_and_block_public_access(Account(moto_server)))
+    found = datasets(report)
+    assert set(found) == {"acl-open"}
+    assert found["acl-open"]["access"] == ["list"] and found["acl-open"]["certainty"] == "definite"
+    assert found["acl-open"]["path"][0]["statement"] == "bucket ACL: READ to AllUsers"
