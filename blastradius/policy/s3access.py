@@ -16,7 +16,9 @@ Two S3 features change who can reach a bucket beyond what its bucket policy says
   grants — "public and cross-account access within any public bucket policy, including non-public
   delegation to specific accounts, is blocked".
 
-Block Public Access settings combine the bucket's and the account's, the most restrictive winning. A
+BlockPublicAcls and BlockPublicPolicy only refuse *new* public ACLs and policies ("Enabling this setting
+doesn't affect existing policies or ACLs"), so they change nothing about existing access. Block Public Access
+settings combine the bucket's and the account's, the most restrictive winning. A
 setting or ACL that could not be collected is taken as absent: the answer may then be wider than real,
 never narrower. ``effective_resource_policy`` is the single entry point the graph uses.
 """
