@@ -240,10 +240,6 @@ class MemberAccount(Account):
             region_name=REGION,
         )
 
-    def arn(self, resource: str, service: str = "iam") -> str:
-        """``arn:aws:SERVICE::MEMBER:RESOURCE`` for an IAM/STS entity of this account."""
-        return f"arn:aws:{service}::{self.account_id}:{resource}"
-
 
 def share_organization_with(account_id: str) -> None:
     """Let a member account read its organization the way a delegated administrator can.
