@@ -158,8 +158,7 @@ def _get_policies(org: Any, recorder: Recorder, raw: OrgRaw, policy_type: str) -
 
 def _failure(recorder: Recorder, operation: str, target: str | None = None) -> str:
     """``ListRoots: AccessDeniedException`` (with ``on TARGET``), from the gap just recorded."""
-    gaps = recorder.gaps
-    code = gaps[-1].error_code if gaps else "failed"
+    code = next((g.error_code for g in reversed(recorder.gaps) if g.operation == operation), "failed")
     return f"{operation}{f' on {target}' if target else ''}: {code}"
 
 
