@@ -120,7 +120,8 @@ def test_collects_every_service_in_every_region(incident_account: boto3.Session)
     assert observer.done[("dynamodb", "eu-west-1")] == (1, None)
     assert observer.done[("dynamodb", "us-east-1")] == (0, None)
     regional = [c for c in COLLECTORS.values() if c.regional]
-    assert len(observer.done) == 2 + len(regional) * 2  # iam and s3 once, regional services twice
+    # iam, s3 and organizations once, regional services twice
+    assert len(observer.done) == 3 + len(regional) * 2
 
     # The snapshot survives its own JSON round-trip (details hold only JSON values).
     text = json.dumps(snapshot.to_json())

@@ -26,6 +26,7 @@ from blastradius.model import (
     Group,
     InstanceProfile,
     ManagedPolicy,
+    Organization,
     Role,
     User,
 )
@@ -226,15 +227,20 @@ class ServiceResult:
     datasets: tuple[Dataset, ...] = ()
     iam: IamEntities | None = None
     compute: tuple[ComputeResource, ...] = ()  # compute collectors (functions, instances, stacks, ...)
+    # The organization the account belongs to (Organizations collector only; None: in none, or unread).
+    organization: Organization | None = None
     gaps: tuple[CollectionGap, ...] = ()
     listing_error: str | None = None
     warnings: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
-        """How many items were collected (datasets, compute resources, or IAM principals)."""
+        """How many items were collected (datasets, compute resources, IAM principals, or organization
+        policies)."""
         if self.iam is not None:
             return len(self.iam.users) + len(self.iam.roles)
+        if self.organization is not None:
+            return len(self.organization.policies)
         return len(self.datasets) + len(self.compute)
 
 

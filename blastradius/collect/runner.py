@@ -23,6 +23,7 @@ from blastradius.collect.glue import collect_glue
 from blastradius.collect.iam import collect_iam
 from blastradius.collect.kms import collect_kms, resolve_kms_references
 from blastradius.collect.lambda_ import collect_lambda
+from blastradius.collect.organizations import collect_organizations
 from blastradius.collect.s3 import collect_s3
 from blastradius.collect.sagemaker import collect_sagemaker
 from blastradius.collect.secretsmanager import collect_secretsmanager
@@ -48,6 +49,12 @@ COLLECTORS: dict[str, Collector] = {
         Collector(name="secretsmanager", run=collect_secretsmanager, description="secrets (metadata only)"),
         Collector(name="ssm", run=collect_ssm, description="parameters (metadata only)"),
         Collector(name="kms", run=collect_kms, description="keys, key policies, grants, aliases"),
+        Collector(
+            name="organizations",
+            run=collect_organizations,
+            regional=False,
+            description="organization, OU path, SCPs and RCPs (management or delegated admin only)",
+        ),
         # Compute that runs with a role: what escalation techniques reuse, and environment variable
         # names that may hold credentials (never their values).
         Collector(name="lambda", run=collect_lambda, description="functions: role, env var names"),
@@ -179,6 +186,7 @@ def _assemble(
         name: service_status(by_service[name]) if name in selected else NOT_COLLECTED for name in COLLECTORS
     }
     iam = next((r.iam for r in results if r.iam is not None), IamEntities())
+    organization = next((r.organization for r in results if r.organization is not None), None)
     datasets, warnings = resolve_kms_references(
         [d for r in results for d in r.datasets], account_id=account_id, partition=partition
     )
@@ -212,6 +220,7 @@ def _assemble(
         gaps=tuple(gaps),
         services=services,
         warnings=(*notes, *warnings, *profile_warnings),
+        organization=organization,
         instance_profiles=iam.instance_profiles,
         compute=tuple(sorted(compute, key=lambda c: (c.type, c.arn))),
     )
