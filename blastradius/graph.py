@@ -972,10 +972,6 @@ def access_edges(
                     policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
                     contexts[arn] = _DatasetContext(model, principal, dataset)
                 policy = policies[arn]
-                if policy is None and dataset.account_id != principal.account_id:
-                    # Across accounts the resource's own policy must allow too; without one nothing
-                    # crosses (Cross-account policy evaluation logic).
-                    continue
                 if not _could_grant(graph, principal, dataset, policy, classes):
                     continue
                 found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])
