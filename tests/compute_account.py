@@ -60,6 +60,7 @@ def build_compute(session: boto3.Session, region: str = REGION) -> dict[str, str
         Handler="app.handler",
         Code={"ZipFile": _zip()},
         Environment={"Variables": {"DB_PASSWORD": CANARY, "STAGE": "prod"}},
+        Tags={"team": "billing"},
     )
     ec2 = session.client("ec2", region)
     ec2.run_instances(

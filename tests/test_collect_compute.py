@@ -97,6 +97,7 @@ def test_lambda_function_keeps_role_and_env_var_names_never_values(
     assert (fn.type, fn.name, fn.role_arn) == (LAMBDA_FUNCTION, "billing-sync", roles["fn-role"])
     assert fn.arn == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:billing-sync"
     assert fn.env_var_names == ("DB_PASSWORD", "STAGE")
+    assert dict(fn.tags) == {"team": "billing"}
     assert CANARY not in json.dumps(result.compute[0].details) and result.gaps == ()
 
 
@@ -175,6 +176,14 @@ def test_codebuild_batch_denied_keeps_projects_as_unknown(clients: ClientFactory
         ("codebuild", "BatchGetProjects", "AccessDenied")
     ]
     assert result.listing_error is None
+
+
+def test_function_tags_denied_is_a_gap_on_that_function(clients: ClientFactory) -> None:
+    _deny(clients("lambda", REGION), "list_tags")
+    result = collect_lambda(_scope(clients))
+    fn = _one(result.compute)
+    assert fn.role_arn is not None and fn.details["not_collected"] == ["ListTags"]
+    assert [(g.operation, g.resource) for g in result.gaps] == [("ListTags", fn.arn)]
 
 
 def test_notebook_role_from_its_description(roles: dict[str, str], clients: ClientFactory) -> None:

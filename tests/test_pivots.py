@@ -55,6 +55,7 @@ def _functions(acct: Account) -> None:
             Handler="app.handler",
             Code={"ZipFile": buf.getvalue()},
             Environment={"Variables": env},
+            Tags={"team": name.split("-")[0]},
         )
 
 
@@ -102,12 +103,22 @@ def _build(path: Path) -> Incident:
         "secrets": acct.user("secrets", allow("secretsmanager:GetSecretValue", secret)),
         "ecs-scoped": acct.user("ecs-scoped", allow("ecs:DescribeTaskDefinition", task)),
         "ecs-anywhere": acct.user("ecs-anywhere", allow("ecs:DescribeTaskDefinition", "*")),
+        "tag-billing": acct.user("tag-billing", _by_team("billing")),
+        "tag-payments": acct.user("tag-payments", _by_team("payments")),
     }
     snapshot = api.collect(
         api.LiveOptions(regions=(REGION,)), services=["iam", "lambda", "ecs", "secretsmanager"]
     )
     api.save_snapshot(snapshot, path)
     return Incident(keys=keys, snapshot=path, task_definition=task, secret=str(secret), role=role)
+
+
+def _by_team(team: str) -> dict[str, Any]:
+    return allow(
+        "lambda:GetFunctionConfiguration",
+        "*",
+        Condition={"StringEquals": {"aws:ResourceTag/team": team}},
+    )
 
 
 def _report(incident: Incident, user: str) -> dict[str, Any]:
@@ -177,6 +188,12 @@ def test_source_ip_condition_makes_the_pivot_conditional(incident: Incident) -> 
     pivot = _pivots(_report(incident, "office"))[FUNCTION]
     assert pivot["certainty"] == "conditional"
     assert any("aws:SourceIp" in c for c in pivot["conditions"])
+
+
+def test_resource_tag_condition_decides_on_the_collected_function_tags(incident: Incident) -> None:
+    """ABAC on the function (aws:ResourceTag/team): billing-sync is tagged team=billing."""
+    assert _pivots(_report(incident, "tag-billing"))[FUNCTION]["certainty"] == "definite"
+    assert FUNCTION not in _pivots(_report(incident, "tag-payments"))
 
 
 def test_readable_credential_secret_is_listed_as_a_pivot_too(incident: Incident) -> None:

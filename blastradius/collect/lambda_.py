@@ -3,7 +3,9 @@
 ListFunctions returns each function's configuration, including the environment; only the variable
 names are kept (the values may be credentials and are dropped in the normaliser, never stored).
 ListFunctions lists the unpublished ($LATEST) configuration of each function, which is what
-UpdateFunctionCode / UpdateFunctionConfiguration change; tags (ListTags) are not read.
+UpdateFunctionCode / UpdateFunctionConfiguration change. Tags come from ListTags per function: policies
+may condition access to a function on ``aws:ResourceTag`` (a failed ListTags is a gap, and the function's
+``details["not_collected"]`` says so).
 https://docs.aws.amazon.com/lambda/latest/api/API_ListFunctions.html
 """
 
@@ -12,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from blastradius.collect.base import Raw, Recorder, Scope, ServiceResult, env_names, iso
+from blastradius.collect.base import (
+    Raw,
+    Recorder,
+    Scope,
+    ServiceResult,
+    env_names,
+    for_each,
+    iso,
+    not_collected,
+)
 from blastradius.model import LAMBDA_FUNCTION, ComputeResource
 
 SERVICE = "lambda"
@@ -20,8 +31,20 @@ LISTING = "ListFunctions"
 
 
 def get_lambda(scope: Scope, recorder: Recorder) -> list[Raw] | None:
-    """Every function of the region (all pages); None when ListFunctions failed."""
-    return recorder.paginate(scope.client(SERVICE), "list_functions", "Functions")
+    """Every function of the region (all pages) with its tags under ``Tags``; None when ListFunctions
+    failed."""
+    client = scope.client(SERVICE)
+    functions = recorder.paginate(client, "list_functions", "Functions")
+    if functions is None:
+        return None
+
+    def tagged(function: Raw) -> Raw:
+        record = dict(function)
+        arn = record["FunctionArn"]
+        recorder.fetch(record, "TagsResponse", "ListTags", client.list_tags, resource=arn, Resource=arn)
+        return record
+
+    return for_each(functions, tagged, scope.max_workers)
 
 
 def normalise_function(raw: Mapping[str, Any], *, account_id: str, region: str) -> ComputeResource:
@@ -41,7 +64,8 @@ def normalise_function(raw: Mapping[str, Any], *, account_id: str, region: str) 
         region=region,
         role_arn=raw.get("Role") or None,
         env_var_names=env_names(environment.get("Variables")),
-        details={k: v for k, v in details.items() if v is not None},
+        tags={str(k): str(v) for k, v in ((raw.get("TagsResponse") or {}).get("Tags") or {}).items()},
+        details={**{k: v for k, v in details.items() if v is not None}, **not_collected(raw)},
     )
 
 
