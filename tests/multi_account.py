@@ -83,7 +83,12 @@ def build_two_accounts(endpoint_url: str | None = None) -> TwoAccounts:
     # B: roles. reader trusts dev and dev may assume it; direct-trust trusts dev but dev's identity policy
     # does not allow assuming it; trusts-b-only is allowed by dev's identity policy but trusts only B.
     b.bucket("b-exports", tags={"data-classification": "pii"})
-    b.role("reader", trust({"AWS": DEV}), allow(["s3:GetObject", "s3:ListBucket"], _read("b-exports")))
+    b.role(
+        "reader",
+        trust({"AWS": DEV}),
+        allow(["s3:GetObject", "s3:ListBucket"], _read("b-exports")),
+        allow("sts:AssumeRole", f"arn:aws:iam::{A}:role/back-in-a"),
+    )
     b.bucket("b-secret-bucket")
     b.role("direct-trust", trust({"AWS": DEV}), allow("s3:*", "*"))
     b.role("trusts-b-only", trust({"AWS": f"arn:aws:iam::{B}:root"}), allow("s3:*", "*"))
@@ -98,6 +103,13 @@ def build_two_accounts(endpoint_url: str | None = None) -> TwoAccounts:
     b_iam.create_group(GroupName="team")
     b_iam.put_group_policy(GroupName="team", PolicyName="everything", PolicyDocument=doc(allow("*", "*")))
     a.bucket("a-internal")
+    # A chain that leaves A and comes back: dev -> B's reader -> A's back-in-a -> a-reports.
+    a.bucket("a-reports")
+    a.role(
+        "back-in-a",
+        trust({"AWS": f"arn:aws:iam::{B}:role/reader"}),
+        allow(["s3:GetObject", "s3:ListBucket"], _read("a-reports")),
+    )
     # A function with a credential in its environment in each account: dev may read any function's
     # configuration by its own policy, but B's function has no policy letting account A in.
     _function(a, "a-billing")
@@ -124,9 +136,9 @@ def build_two_accounts(endpoint_url: str | None = None) -> TwoAccounts:
 
 
 # What the AWS documentation says dev's key reaches, and what it must not.
-REACHED_ROLES = {f"arn:aws:iam::{B}:role/reader"}
+REACHED_ROLES = {f"arn:aws:iam::{B}:role/reader", f"arn:aws:iam::{A}:role/back-in-a"}
 NOT_REACHED_ROLES = {f"arn:aws:iam::{B}:role/direct-trust", f"arn:aws:iam::{B}:role/trusts-b-only"}
-REACHED_BUCKETS = {"b-exports", "b-shared", "b-account-grant"}
+REACHED_BUCKETS = {"b-exports", "b-shared", "b-account-grant", "a-reports"}
 NOT_REACHED_BUCKETS = {"b-secret-bucket", "b-policy-only", "b-private", "a-internal"}
 PIVOT_FUNCTIONS = {f"arn:aws:lambda:{REGION}:{A}:function:a-billing"}
 NOT_PIVOT_FUNCTIONS = {f"arn:aws:lambda:{REGION}:{B}:function:b-billing"}

@@ -64,6 +64,12 @@ def test_role_arn_collects_the_other_account_and_both_sides_must_allow(collected
     exports = next(d for d in report.datasets if d.name == "b-exports")
     assert [s.kind for s in exports.path] == ["assume", "access"]
     assert exports.sensitivity == "high"
+    reports = next(d for d in report.datasets if d.name == "a-reports")  # out to B and back to A
+    assert [(s.kind, s.to.split(":")[4]) for s in reports.path] == [
+        ("assume", B),
+        ("assume", A),
+        ("access", ""),
+    ]
     shared = next(d for d in report.datasets if d.name == "b-shared")
     assert [s.kind for s in shared.path] == ["access"]
     # A function's configuration of another account needs its function policy too (not collected: so
