@@ -445,7 +445,7 @@ def collect(
     err.print(
         f"snapshot of {which} written to {output} "
         f"({len(snap.users)} users, {len(snap.roles)} roles, {len(snap.datasets)} datasets, "
-        f"{len(snap.gaps)} coverage gaps)",
+        f"{len(snap.compute)} compute resources, {len(snap.gaps)} coverage gaps)",
         markup=False,
         soft_wrap=True,
     )
