@@ -6,6 +6,7 @@ key give the same JSON; the CLI's live mode collects a snapshot first and then c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from blastradius.errors import UsageError
 from blastradius.graph import Edge, PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
+from blastradius.pivots import credential_pivots, path_step
 from blastradius.reach import Reach, Route, reach
 from blastradius.remediate import rotation_plan
 from blastradius.report import (
@@ -61,17 +63,7 @@ def key_info_from_owner(owner: KeyOwner, principal_arn: str | None = None) -> Ke
 
 
 def _step(e: Edge) -> PathStep:
-    return PathStep(
-        from_=e.source,
-        to=e.target,
-        kind=e.kind,
-        actions=e.actions,
-        policy=e.policy,
-        statement=e.statement,
-        certainty=e.certainty,
-        conditions=e.conditions,
-        technique=e.technique,
-    )
+    return dataclasses.replace(path_step(e), technique=e.technique)
 
 
 def _steps(route: Route, cache: dict[int, PathStep] | None = None) -> tuple[PathStep, ...]:
@@ -200,6 +192,7 @@ def analyze_snapshot(
         result = reach(graph, origin, all_paths=paths == "all")
     findings = _findings(graph, result, rules, all_paths=paths == "all")
     principals = _principals(result)
+    pivots = credential_pivots(graph, principals, findings, rules)
     warnings.extend(graph.model.warnings.items)
     coverage = Coverage(
         services=dict(snapshot.services),
@@ -207,6 +200,7 @@ def analyze_snapshot(
         gaps=snapshot.gaps,
         warnings=tuple(warnings),
         source=snapshot.source,
+        accounts=snapshot.accounts or (snapshot.account_id,),
     )
     user_name = None
     if key_info.principal_arn and ":user/" in key_info.principal_arn:
@@ -217,6 +211,7 @@ def analyze_snapshot(
         principals=principals,
         datasets=findings,
         escalations=(),
+        pivots=pivots,
         user_name=user_name,
         account_id=key_info.account_id or snapshot.account_id,
         regions=snapshot.regions,
@@ -233,4 +228,5 @@ def analyze_snapshot(
         escalations=(),
         coverage=coverage,
         rotation_plan=plan,
+        credential_pivots=pivots,
     )

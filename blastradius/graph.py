@@ -61,6 +61,7 @@ from blastradius.policy import (
     decide,
     parse_policy,
 )
+from blastradius.policy.s3access import effective_resource_policy
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS
 from blastradius.rules import RuleSet, expand_resource
 
@@ -200,12 +201,12 @@ class DatasetIndex:
 
     __slots__ = ("_signatures", "arns", "datasets", "policy_mask", "position")
 
-    def __init__(self, datasets: Iterable[Dataset]) -> None:
+    def __init__(self, datasets: Iterable[Dataset], policies: Mapping[str, object | None]) -> None:
         self.datasets: tuple[Dataset, ...] = tuple(sorted(datasets, key=lambda d: d.arn))
         self.arns: tuple[str, ...] = tuple(d.arn for d in self.datasets)
         self.position: dict[str, int] = {arn: i for i, arn in enumerate(self.arns)}
         # Datasets with a resource (or key) policy: always decided per dataset.
-        self.policy_mask = mask_of(i for i, d in enumerate(self.datasets) if d.resource_policy is not None)
+        self.policy_mask = mask_of(i for i, d in enumerate(self.datasets) if policies.get(d.arn) is not None)
         self._signatures: dict[int, tuple[object, ...]] = {}
 
     def signature(self, position: int) -> tuple[object, ...]:
@@ -267,7 +268,8 @@ class AccountModel:
         self.datasets: dict[str, Dataset] = {d.arn: d for d in snapshot.datasets}
         self.roles: dict[str, Role] = {r.arn: r for r in snapshot.roles}
         self.users: dict[str, User] = {u.arn: u for u in snapshot.users}
-        self._groups = {g.name: g for g in snapshot.groups}
+        # Group names are unique per account only: a merged snapshot may hold two groups of one name.
+        self._groups = {(_account_of(g.arn), g.name): g for g in snapshot.groups}
         self._org_policies: dict[str, Policy | None] = {}
         self._org_levels: dict[tuple[str, str], tuple[tuple[Policy, ...], ...]] = {}
         self._principals: dict[str, Principal] = {}
@@ -307,19 +309,19 @@ class AccountModel:
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
         self._named_in_trust: dict[str, set[str]] = {}
         self._open_trust: set[str] = set()
-        for d in snapshot.datasets:
-            if d.resource_policy is not None:
-                _index_principals(
-                    d.resource_policy, d.arn, self._named_in_resource_policy, self._open_resource_policies
-                )
+        # The resource policy each dataset is evaluated with (S3: plus ACL grants, under Block Public Access).
+        self.effective_policies = {d.arn: effective_resource_policy(d) for d in snapshot.datasets}
+        for arn, document in self.effective_policies.items():
+            if document is not None:
+                _index_principals(document, arn, self._named_in_resource_policy, self._open_resource_policies)
         for r in snapshot.roles:
             _index_principals(r.trust_policy, r.arn, self._named_in_trust, self._open_trust)
         # A superset of the resource policies that may name a principal itself (see may_name).
         self._direct_names: dict[str, set[str]] = {}
         self._direct_open: set[str] = set()
-        for d in snapshot.datasets:
-            if d.resource_policy is not None:
-                _index_direct_names(d.resource_policy, d.arn, self._direct_names, self._direct_open)
+        for arn, document in self.effective_policies.items():
+            if document is not None:
+                _index_direct_names(document, arn, self._direct_names, self._direct_open)
         self._identity_only: dict[tuple[str, str, str], list[int]] = {}
         self._trust_names: dict[str, set[str]] = {}
         self._trust_open: set[str] = set()
@@ -454,7 +456,7 @@ class AccountModel:
     def _build_user(self, user: User) -> Principal:
         policies = self._policy_set(user.arn, user.inline_policies, user.managed_policy_arns)
         for name in user.group_names:
-            group = self._groups.get(name)
+            group = self._groups.get((_account_of(user.arn), name))
             if group is None:
                 self.warnings.add(f"group {name} of {_short(user.arn)} was not in the snapshot")
                 continue
@@ -574,7 +576,9 @@ class AccountModel:
         """The datasets of one type in ARN order (positions for bitsets), built on first use."""
         found = self._by_type.get(dataset_type)
         if found is None:
-            found = DatasetIndex(d for d in self.datasets.values() if d.type == dataset_type)
+            found = DatasetIndex(
+                (d for d in self.datasets.values() if d.type == dataset_type), self.effective_policies
+            )
             self._by_type[dataset_type] = found
         return found
 
@@ -766,7 +770,7 @@ class AccountModel:
             for pos in bits(new):
                 dataset = index.datasets[pos]
                 label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
-                policy = self.resource_policy(dataset.arn, dataset.resource_policy, label)
+                policy = self.resource_policy(dataset.arn, self.effective_policies[dataset.arn], label)
                 if policy is None:
                     yes.append(pos)
                 elif dataset_type == KMS_KEY and not any(
@@ -1016,6 +1020,8 @@ def _index_principals(
                 open_.add(target)
             else:
                 named.setdefault(v, set()).add(target)
+                if ":assumed-role/" in v:  # a session: found by the role's "any session" ARN (…/ROLE/*)
+                    named.setdefault(v.rsplit("/", 1)[0] + "/*", set()).add(target)
 
 
 # Principal keys that single one principal out (its ARN, name, unique id): conditions that use them
@@ -1247,6 +1253,51 @@ class PermissionGraph:
                 if not ok:
                     return False
         return True
+
+    def resource_edge(
+        self,
+        principal_arn: str,
+        target: str,
+        action: str,
+        *,
+        resource: str | None = None,
+        resource_account: str,
+        tags: Mapping[str, str] | None = None,
+        level: str = "read",
+    ) -> Edge | None:
+        """An ``access`` edge to a non-dataset resource whose resource policy is not collected (a Lambda
+        function's configuration, a CodeBuild project), decided by the engine like any other edge:
+        identity policies, boundary and the attacker-model context (across accounts, with no resource
+        policy, nothing is allowed). ``resource`` is the ARN evaluated (default ``target``; ``*`` for
+        actions without resource-level permissions). None when not allowed or the principal is unknown.
+        """
+        principal = self.model.principal(principal_arn)
+        if principal is None:
+            return None
+        decision = _decide(
+            self.model,
+            principal,
+            action,
+            resource or target,
+            None,
+            None,
+            resource_account=resource_account,
+            tags=tags or {},
+        )
+        if not decision.allowed:
+            return None
+        policy, statement = _evidence(decision)
+        return Edge(
+            source=principal_arn,
+            target=target,
+            kind=ACCESS,
+            certainty=_certainty(decision),
+            actions=(action,),
+            policy=policy,
+            statement=statement,
+            conditions=decision.conditions,
+            level=level,
+        )
 
     def has_grant(self, principal: Principal, key: Dataset) -> bool:
         """Whether a KMS grant on ``key`` names this principal (or its role sessions) as grantee."""
@@ -1891,7 +1942,7 @@ def access_edges(
                 else:
                     if arn not in policies:
                         label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-                        policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
+                        policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
                         contexts[arn] = _DatasetContext(model, principal, dataset)
                     policy = policies[arn]
                     if not _could_grant(graph, principal, dataset, policy, classes):
@@ -2145,6 +2196,8 @@ def _grant(
             for a in _split_by_policy(classes, policy)
         )
     else:
+        if policy is None and dataset.account_id != principal.account_id:
+            return None  # cross-account needs a resource-based policy (Cross-account policy evaluation logic)
         decisions: list[tuple[str, Decision]] = []
         for cls in classes:
             if not cls.allows:
@@ -2303,7 +2356,7 @@ def request_resources(model: AccountModel, principal: Principal, dataset: Datase
     policy-named object keys, and DynamoDB indexes or streams only when the table has them.
     """
     label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
-    policy = model.resource_policy(dataset.arn, dataset.resource_policy, label)
+    policy = model.resource_policy(dataset.arn, model.effective_policies.get(dataset.arn), label)
     templates = model.rules.datastores.resource_arns(dataset.type, dataset.arn, action)
     return _concrete_resources(principal, dataset, policy, templates)
 
