@@ -38,7 +38,6 @@ from blastradius.model import RCP, SCP, Snapshot, load_json_file
 pytestmark = pytest.mark.slow
 
 REGION = "us-east-1"
-PERF_PENDING = "SCP/RCP application lands with the perf branch"
 
 
 def cli(*args: str, endpoint: str | None = None, env: dict[str, str] | None = None) -> Any:
@@ -133,7 +132,6 @@ def test_scp_deny_scenario_collects_the_organization(scp_collected: Collected) -
     assert deny.document["Statement"][0] == {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*"}
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 def test_scp_deny_on_the_ou_blocks_the_table(scp_collected: Collected) -> None:
     """Service control policies (SCPs): an explicit Deny in an SCP at any level from the root to the
     account denies, whatever the identity policy allows; SCPs do not grant, so the bucket stays readable."""
@@ -150,7 +148,6 @@ def test_rcp_deny_scenario_collects_the_organization(rcp_collected: Collected) -
     assert {p.name for p in account_level} == {"RCPFullAWSAccess", "DenyVaultReads"}
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 def test_rcp_deny_on_the_account_blocks_reading_the_vault(rcp_collected: Collected) -> None:
     """Resource control policies (RCPs): an explicit Deny in an RCP applying to the resource's account
     denies even a same-account principal whose identity policy allows; other buckets are unaffected."""
