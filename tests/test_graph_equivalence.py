@@ -9,34 +9,21 @@ the one computed with every decision made by ``policy.decide``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from synthetic import synth
 
 from blastradius import graph
 from blastradius.analyze import analyze_snapshot
 from blastradius.model import Snapshot
 
-SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
 NOW = __import__("datetime").datetime(2026, 11, 25, tzinfo=__import__("datetime").UTC)
 
 
-def _synth() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmarks_synth_eq", SYNTH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("seed", [3, 11])
+@pytest.mark.parametrize("seed", [3, 11, 17])
 def test_fast_paths_equal_the_full_engine(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    result = _synth().generate(principals=120, datasets=1200, policies=20, seed=seed)
+    result = synth().generate(principals=120, datasets=1200, policies=20, seed=seed)
     snapshot: Snapshot = result.snapshot
     keys = [*result.broad_keys[:2], *result.narrow_keys[:1]]
     fast = [json.dumps(analyze_snapshot(snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys]
@@ -50,10 +37,10 @@ def test_fast_paths_equal_the_full_engine(seed: int, monkeypatch: pytest.MonkeyP
         assert a == b
 
 
-@pytest.mark.parametrize("seed", [5])
+@pytest.mark.parametrize("seed", [5, 9])
 def test_reach_pruning_keeps_every_best_path(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Skipping grants already held at the lowest cost a principal could offer changes no answer."""
-    result = _synth().generate(principals=120, datasets=1200, policies=20, seed=seed)
+    result = synth().generate(principals=120, datasets=1200, policies=20, seed=seed)
     keys = [*result.broad_keys[:2], *result.narrow_keys[:1]]
     pruned = [
         json.dumps(analyze_snapshot(result.snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys

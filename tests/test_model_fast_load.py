@@ -7,26 +7,17 @@ builder then produces the precise message (file, field). Both must agree on ever
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic import synth
 
 from blastradius.errors import SnapshotError
 from blastradius.model import Snapshot, _build, _fast_build, _Invalid
 
-SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
-
 
 def _snapshot_json() -> dict[str, Any]:
-    spec = importlib.util.spec_from_file_location("benchmarks_synth_load", SYNTH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    data = module.generate(principals=40, datasets=200, policies=8, seed=2).snapshot.to_json()
+    data = synth().generate(principals=40, datasets=200, policies=8, seed=2).snapshot.to_json()
     assert isinstance(data, dict)
     return data
 

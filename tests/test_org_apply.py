@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from synthetic import synth
 
 from blastradius import graph
 from blastradius.analyze import analyze_snapshot
@@ -300,17 +297,6 @@ def test_rcps_do_not_apply_to_the_management_account__rcp_scope() -> None:
 
 # -- the fast paths with an organization give the engine's answers -----------------------------------------
 
-SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
-
-
-def _synth() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmarks_synth_org", SYNTH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def _with_org(snapshot: Snapshot) -> Snapshot:
     account = snapshot.account_id
@@ -389,7 +375,7 @@ def _with_org(snapshot: Snapshot) -> Snapshot:
 def test_fast_paths_equal_the_full_engine_under_scps_and_rcps(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = _synth().generate(principals=100, datasets=900, policies=16, seed=seed)
+    result = synth().generate(principals=100, datasets=900, policies=16, seed=seed)
     snapshot = _with_org(result.snapshot)
     keys = [*result.broad_keys[:2], *result.narrow_keys[:1]]
     fast = [json.dumps(analyze_snapshot(snapshot, k, now=NOW).to_json(), sort_keys=True) for k in keys]

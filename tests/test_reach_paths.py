@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from synthetic import synth
 from typer.testing import CliRunner
 
 from blastradius import graph
@@ -27,6 +26,7 @@ from blastradius.model import (
     User,
     dump_snapshot,
 )
+from blastradius.rules import load_rules
 from blastradius.schema import report_schema
 
 ACCT = "111122223333"
@@ -128,20 +128,10 @@ def test_cli_paths_all(tmp_path: Path) -> None:
     assert bad.exit_code == 2
 
 
-def _synth() -> Any:
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
-    spec = importlib.util.spec_from_file_location("benchmarks_synth_paths", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_all_paths_changes_nothing_but_adds_paths_on_a_synthetic_organisation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    result = _synth().generate(principals=250, datasets=1500, policies=25, seed=1)
+    result = synth().generate(principals=250, datasets=1500, policies=25, seed=1)
     key = result.broad_keys[0]
     first = analyze_snapshot(result.snapshot, key, now=NOW).to_json()
     every = analyze_snapshot(result.snapshot, key, now=NOW, paths="all").to_json()
@@ -169,7 +159,7 @@ def test_all_paths_changes_nothing_but_adds_paths_on_a_synthetic_organisation(
 
 def test_access_masks_are_the_direct_access_edges_as_bitsets() -> None:
     """The bulk API for audits: one principal's access edges as bitsets over the dataset index."""
-    g = graph.build_graph(snapshot(), __import__("blastradius.rules").rules.load_rules(), now=NOW)
+    g = graph.build_graph(snapshot(), load_rules(), now=NOW)
     role_arn = f"arn:aws:iam::{ACCT}:role/reporting"
     masks = g.access_masks(role_arn)
     index = g.model.type_index(S3_BUCKET)
