@@ -107,7 +107,9 @@ class Principal:
 
 
 # Services whose resources RCPs constrain ("Resource control policies (RCPs)", AWS Organizations User
-# Guide, "List of AWS services that support RCPs"): requests to resources of other services ignore them.
+# Guide, "List of AWS services that support RCPs"; also the AWS Control Tower page "Controls implemented
+# with resource control policies (RCPs)"): requests to resources of other services ignore them. AWS adds
+# services to that list over time: extend this set when the guide does.
 RCP_SERVICES = frozenset({"s3", "sts", "kms", "sqs", "secretsmanager"})
 
 
