@@ -10,12 +10,20 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import boto3
 
 from blastradius import aws
 from blastradius.analyze import analyze_snapshot, key_info_from_owner
+from blastradius.collect.cloudtrail import (
+    EVENT_HISTORY_DAYS,
+    CloudTrailEvidence,
+    collect_key_evidence,
+    evidence_from_lookup_output,
+    parse_time,
+)
 from blastradius.collect.runner import Observer, collect_account
 from blastradius.errors import IdentifyError, UsageError
 from blastradius.importers import load_snapshot
@@ -29,7 +37,7 @@ from blastradius.keys import (
     principal_in_snapshot,
 )
 from blastradius.model import Snapshot, dump_snapshot
-from blastradius.report import Report
+from blastradius.report import KeyInfo, Report
 from blastradius.rules import load_rules
 
 __all__ = ["LeakedCredentials", "LiveOptions", "analyze", "collect", "load_snapshot", "save_snapshot"]
@@ -198,8 +206,17 @@ def analyze(
     observer: Observer | None = None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    evidence: bool = True,
+    events_file: Path | None = None,
+    session: boto3.Session | None = None,
 ) -> Report:
     """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
+
+    Live, ``evidence`` (default on) also reads CloudTrail with the auditor credentials: the key's events
+    in the exposure window (LookupEvents by AccessKeyId in every collected region and the IAM region)
+    and the trails' configuration; and counts the objects of sensitive buckets (bounded listing) for the
+    notification table. Offline, ``events_file`` is saved ``aws cloudtrail lookup-events`` output.
+    ``session`` replaces the session built from ``live.profile`` (scripts that bring their own).
 
     ``exposed_since`` (ISO 8601 date or time) starts the investigation window of the runbook; by
     default it is the key's creation date.
@@ -212,6 +229,9 @@ def analyze(
     if snapshot is not None:
         snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
         key_info = key_info_from_owner(_named_owner(snap, key_id, principal)) if principal else None
+        trail = None
+        if events_file is not None:
+            trail = _events_from_file(events_file, snap, key_id, key_info, exposed_since)
         return analyze_snapshot(
             snap,
             key_id,
@@ -219,25 +239,106 @@ def analyze(
             key_info=key_info,
             context_overrides=context_overrides,
             exposed_since=exposed_since,
+            trail_evidence=trail,
         )
+    if events_file is not None:
+        raise UsageError("--cloudtrail-events applies with --snapshot; live, CloudTrail is read directly")
     if principal is not None:
         raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
     live = live or LiveOptions()
-    session = aws.make_session(live.profile)
+    session = session or aws.make_session(live.profile)
     # Regions first: a misspelt --region must fail before any call is sent to a region that is not there.
     regions = aws.resolve_regions(session, live.regions, live.all_regions, live.endpoint_url)
     live = dataclasses.replace(live, regions=regions, all_regions=False)
     owner = _identify_before_collect(session, key_id, live, leaked)
     snap = _collect(session, regions, live.endpoint_url, observer=observer)
     owner = _complete_owner(owner, snap)
-    return analyze_snapshot(
+    key_info = key_info_from_owner(owner)
+    clients = aws.ClientFactory(session, live.endpoint_url)
+    trail = None
+    if evidence:
+        trail = _live_evidence(clients, snap, key_id, key_info, exposed_since)
+    report = analyze_snapshot(
         snap,
         key_id,
         rules=rules,
-        key_info=key_info_from_owner(owner),
+        key_info=key_info,
         context_overrides=context_overrides,
         exposed_since=exposed_since,
+        trail_evidence=trail,
+        evidence_absent_reason="--no-evidence",
     )
+    if not evidence:
+        return report
+    counts = _count_sensitive_buckets(clients, report, snap)
+    if not counts:
+        return report
+    from blastradius.evidence import notification_rows
+
+    return dataclasses.replace(
+        report, notification=notification_rows(report.datasets or report.if_reactivated, counts)
+    )
+
+
+def _window(exposed_since: str | None, key_info: KeyInfo) -> tuple[datetime, datetime]:
+    from blastradius.analyze import utc_now
+    from blastradius.evidence import window_start
+
+    now = utc_now()
+    start, _ = window_start(exposed_since, key_info.created)
+    begin = parse_time(start) if start else now - timedelta(days=EVENT_HISTORY_DAYS)
+    return begin, now
+
+
+def _live_evidence(
+    clients: aws.ClientFactory, snap: Snapshot, key_id: str, key_info: KeyInfo, exposed_since: str | None
+) -> CloudTrailEvidence:
+    """The key's CloudTrail events (auditor credentials), in the IAM region and every collected region."""
+    begin, end = _window(exposed_since, key_info)
+    iam_region = {"aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}.get(snap.partition, "us-east-1")
+    regions = (iam_region, *snap.regions)
+    return collect_key_evidence(clients, key_id, regions, start=begin, end=end)
+
+
+def _events_from_file(
+    path: Path, snap: Snapshot, key_id: str, key_info: KeyInfo | None, exposed_since: str | None
+) -> CloudTrailEvidence:
+    from blastradius.model import load_json_file
+
+    owner = key_info or key_info_from_owner(identify_offline(snap, key_id))
+    begin, end = _window(exposed_since, owner)
+    try:
+        return evidence_from_lookup_output(
+            load_json_file(path),
+            parse_access_key_id(key_id).access_key_id,
+            start=begin.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            end=end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            source=str(path),
+        )
+    except ValueError as e:
+        raise UsageError(str(e), hint="Save it with `aws cloudtrail lookup-events ... --output json`.") from e
+
+
+def _count_sensitive_buckets(
+    clients: aws.ClientFactory, report: Report, snap: Snapshot
+) -> dict[str, tuple[int, bool, int]]:
+    """Bounded object counts of the S3 buckets in the notification table (failures: left uncounted)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from blastradius.collect.s3 import COUNT_BOUND, count_objects
+
+    counts: dict[str, tuple[int, bool, int]] = {}
+    home = snap.regions[0] if snap.regions else "us-east-1"
+    for row in report.notification:
+        if row.type != "s3-bucket":
+            continue
+        region = row.region if row.region != "unknown" else home
+        try:
+            count, truncated = count_objects(clients("s3", region), row.name)
+        except (ClientError, BotoCoreError):
+            continue  # the row says "not counted"
+        counts[row.arn] = (count, truncated, COUNT_BOUND)
+    return counts
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:
