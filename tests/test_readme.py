@@ -51,7 +51,8 @@ def auditor_policy_actions() -> set[str]:
 
 @pytest.mark.usefixtures("moto")
 def test_collection_is_read_only_and_covered_by_the_readme_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every AWS call of identify + collect is a Get/List/Describe the README's policy allows."""
+    """Every AWS call of identify + collect + evidence is a Get/List/Describe (or CloudTrail's read-only
+    LookupEvents) that the README's policy allows."""
     from blastradius import api
     from blastradius.demo import REGION, build_incident_account
 
@@ -71,8 +72,9 @@ def test_collection_is_read_only_and_covered_by_the_readme_policy(monkeypatch: p
     monkeypatch.setattr(boto3.Session, "client", recording_client)
     api.analyze(incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)))
     assert len(calls) > 20
+    assert "cloudtrail:LookupEvents" in calls  # the evidence step ran, with the auditor's client
     for call in calls:
         operation = call.split(":", 1)[1]
-        assert operation.startswith(("Get", "List", "Describe")), f"{call} is not read-only"
+        assert operation.startswith(("Get", "List", "Describe", "LookupEvents")), f"{call} is not read-only"
     actions = {ACTION_FOR_OPERATION.get(c, c) for c in calls}
     assert actions <= auditor_policy_actions(), sorted(actions - auditor_policy_actions())

@@ -230,7 +230,8 @@ def _finding_facts(finding: DatasetFinding) -> list[tuple[str, Text | str]]:
         rows.append((level, path))
     if finding.kms_key:
         rows.append(("kms", finding.kms_key))
-    rows.append(("touched", Text(touched_text(finding), style="bold red" if finding.touched else "dim")))
+    if finding.touched is not None:
+        rows.append(("touched", Text(touched_text(finding), style="bold red" if finding.touched else "dim")))
     return rows
 
 
