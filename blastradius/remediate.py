@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from blastradius.render.common import short_name
 from blastradius.report import (
+    ApplyAction,
     Coverage,
     DatasetFinding,
     Escalation,
@@ -103,9 +104,18 @@ def rotation_plan(
                 why=template.why.format_map(facts.variables),
                 commands=commands,
                 details=facts.lines(template.details, quote=False),
+                actions=facts.actions(template.automate),
             )
         )
     return tuple(steps)
+
+
+def compromised_description(now: str) -> str:
+    """The access key description (a user tag keyed by the key id) that marks the key compromised.
+
+    Only characters IAM allows in tag values: letters, digits, spaces and ``_ . : / = + - @``.
+    """
+    return f"COMPROMISED - contained {now} by blastradius"
 
 
 class _Facts:
@@ -210,6 +220,7 @@ class _Facts:
         }
         self.variables: dict[str, str] = {
             "key_id": key.access_key_id,
+            "compromised_description": compromised_description(now),
             "key_kind": key.kind,
             "key_status": key.status or "unknown",
             "user_name": user_name or UNKNOWN_USER,
@@ -248,6 +259,73 @@ class _Facts:
             self.conditions.add("owner_unknown")
         for name, items in self.collections.items():
             self.conditions.add(f"has_{name}" if items else f"no_{name}")
+
+    def actions(self, automate: str | None) -> tuple[ApplyAction, ...]:
+        """The write calls ``rotate --apply`` makes for a step (``automate`` from rotation.toml).
+
+        Only what is safe and within the auditor's account: a role of another account needs that
+        account's credentials, so its command is printed and not executed; nothing is done when the
+        key's user is unknown (the commands carry placeholders then).
+        """
+        v = self.variables
+        user = v["user_name"] if self.holds(("user_known",)) else None
+        user_arn = v["principal_arn"]
+        if automate is None or user is None:
+            return ()
+        if automate == "deactivate-key":
+            return (
+                ApplyAction(
+                    operation="iam:UpdateAccessKey",
+                    target=user_arn,
+                    parameters={"UserName": user, "AccessKeyId": v["key_id"], "Status": "Inactive"},
+                    description=f"deactivate access key {v['key_id']} of user/{user}",
+                ),
+            )
+        if automate == "tag-compromised":
+            return (
+                ApplyAction(
+                    operation="iam:TagUser",
+                    target=user_arn,
+                    parameters={
+                        "UserName": user,
+                        "TagKey": v["key_id"],
+                        "TagValue": v["compromised_description"],
+                    },
+                    description=f"describe key {v['key_id']} as compromised (user/{user} tag {v['key_id']})",
+                ),
+            )
+        policy = {"PolicyName": v["deny_policy_name"], "PolicyDocument": v["deny_policy_json"]}
+        out = [
+            ApplyAction(
+                operation="iam:PutUserPolicy",
+                target=user_arn,
+                parameters={"UserName": user, **policy},
+                description=f"deny sessions issued before {v['now']} to user/{user}",
+            )
+        ]
+        for other in self.collections["other_user"]:
+            if other["other_user_arn"].split(":")[4] == v["account_id"]:
+                out.append(
+                    ApplyAction(
+                        operation="iam:PutUserPolicy",
+                        target=other["other_user_arn"],
+                        parameters={"UserName": other["other_user_name"], **policy},
+                        description=f"deny sessions issued before {v['now']} to "
+                        f"user/{other['other_user_name']}",
+                    )
+                )
+        for role in self.collections["role"]:
+            if role["role_account"] != v["account_id"]:
+                continue  # another account's credentials are needed: the printed command covers it
+            out.append(
+                ApplyAction(
+                    operation="iam:PutRolePolicy",
+                    target=role["role_arn"],
+                    parameters={"RoleName": role["role_name"], **policy},
+                    description=f"deny sessions issued before {v['now']} to role/{role['role_name']}",
+                )
+            )
+        return tuple(out)
 
     def holds(self, when: Iterable[str]) -> bool:
         """Whether every condition holds."""
