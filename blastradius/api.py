@@ -17,6 +17,7 @@ import boto3
 
 from blastradius import aws
 from blastradius.analyze import analyze_snapshot, key_info_from_owner
+from blastradius.apply import ApplyObserver, ApplyResult, apply_plan, default_audit_log
 from blastradius.collect.cloudtrail import (
     EVENT_HISTORY_DAYS,
     CloudTrailEvidence,
@@ -40,7 +41,15 @@ from blastradius.model import Snapshot, dump_snapshot
 from blastradius.report import KeyInfo, Report
 from blastradius.rules import load_rules
 
-__all__ = ["LeakedCredentials", "LiveOptions", "analyze", "collect", "load_snapshot", "save_snapshot"]
+__all__ = [
+    "LeakedCredentials",
+    "LiveOptions",
+    "analyze",
+    "apply_containment",
+    "collect",
+    "load_snapshot",
+    "save_snapshot",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -352,3 +361,26 @@ def write_private(path: Path, text: str) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def apply_containment(
+    report: Report,
+    live: LiveOptions | None = None,
+    *,
+    audit_log: Path | None = None,
+    observer: ApplyObserver | None = None,
+    session: boto3.Session | None = None,
+) -> ApplyResult:
+    """Execute the report's automatable containment steps (``rotate --apply``) with the auditor's
+    credentials, which need the write permissions listed in the README; see ``blastradius.apply``."""
+    live = live or LiveOptions()
+    session = session or aws.make_session(live.profile)
+    region = live.regions[0] if live.regions else aws.home_region(session)
+    iam = aws.client(session, "iam", region, live.endpoint_url)
+    return apply_plan(
+        report.rotation_plan,
+        iam,
+        audit_log=audit_log or default_audit_log(report.key.access_key_id),
+        key_id=report.key.access_key_id,
+        observer=observer,
+    )

@@ -109,6 +109,20 @@ PrincipalOpt = Annotated[
         "e.g. get-account-authorization-details output, which holds no access keys.",
     ),
 ]
+NoEvidenceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-evidence",
+        help="Live: skip CloudTrail (what the key did) and the bounded object counts of sensitive buckets.",
+    ),
+]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cloudtrail-events",
+        help="With --snapshot: saved `aws cloudtrail lookup-events` output (JSON) as the key's evidence.",
+    ),
+]
 ServicesOpt = Annotated[
     list[str] | None, typer.Option("--services", help="Collect only these services (repeatable).")
 ]
@@ -288,6 +302,8 @@ def _analyze(
     assume_context: list[str] | None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    no_evidence: bool = False,
+    cloudtrail_events: Path | None = None,
 ) -> Report:
     overrides = _parse_context(assume_context)
     since = _parse_since(exposed_since)
@@ -301,7 +317,10 @@ def _analyze(
             context_overrides=overrides,
             principal=principal,
             exposed_since=since,
+            events_file=cloudtrail_events,
         )
+    if cloudtrail_events is not None:
+        raise UsageError("--cloudtrail-events applies with --snapshot; live, CloudTrail is read directly")
     leaked = _read_secret() if secret_stdin else None
     if leaked is not None:
         err.print(
@@ -319,6 +338,7 @@ def _analyze(
             observer=progress,
             principal=principal,
             exposed_since=since,
+            evidence=not no_evidence,
         )
 
 
@@ -338,9 +358,11 @@ def analyze(
     fail_on: FailOnOpt = FailOn.none,
     policies: PoliciesOpt = None,
     assume_context: ContextOpt = None,
+    no_evidence: NoEvidenceOpt = False,
+    cloudtrail_events: EventsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Which data can this leaked key reach, by which path — and what to do now."""
+    """Which data can this leaked key reach, by which path, did it touch it — and what to do now."""
     with _boundary(debug):
         _check_format(fmt)
         report = _analyze(
@@ -355,9 +377,49 @@ def analyze(
             assume_context=assume_context,
             principal=principal,
             exposed_since=exposed_since,
+            no_evidence=no_evidence,
+            cloudtrail_events=cloudtrail_events,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
+
+
+class _ApplyProgress:
+    """``rotate --apply`` progress on stderr."""
+
+    def on_action(self, step: object, action: object) -> None:
+        del step, action
+
+    def on_outcome(self, outcome: object) -> None:
+        from blastradius.apply import Outcome
+
+        assert isinstance(outcome, Outcome)
+        mark = {"changed": "✓", "unchanged": "=", "failed": "✗"}[outcome.result]
+        err.print(f"  {mark} {outcome.action.description}: {outcome.detail}", markup=False, soft_wrap=True)
+
+
+def _confirm_apply(report: Report, yes: bool) -> bool:
+    """Show what --apply will do; ask unless --yes; refuse without a TTY and without --yes."""
+    from blastradius.apply import automatable
+
+    todo = automatable(report.rotation_plan)
+    if not todo:
+        err.print("nothing to apply: the plan has no automatable step (is the key's user known?)")
+        return False
+    err.print(f"rotate --apply will make these {len(todo)} call(s) with your credentials:", markup=False)
+    for step, action in todo:
+        err.print(
+            f"  step {step.step} {action.operation} {action.target} — {action.description}", markup=False
+        )
+    err.print("Nothing else is executed: the other steps stay commands for you to run.", markup=False)
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "--apply asks for confirmation, but stdin is not a terminal",
+            hint="Review the plan (run without --apply) and pass --yes to apply it from a script.",
+        )
+    return typer.confirm("Apply these containment calls now?", default=False, err=True)
 
 
 @app.command()
@@ -374,11 +436,33 @@ def rotate(
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     policies: PoliciesOpt = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Execute the containment steps that are safe to automate (deactivate the key, deny old "
+            "sessions, mark the key compromised), after confirmation. Nothing else is executed.",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --apply: do not ask (for scripts).")] = False,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-log",
+            help="With --apply: JSON-lines log of every call and its result "
+            "(mode 0600; default ./blastradius-apply-KEY.jsonl).",
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the rotation / remediation runbook for a leaked key (nothing is executed)."""
+    """Print the rotation / remediation runbook for a leaked key; --apply executes its containment part."""
     with _boundary(debug):
         _check_format(fmt)
+        if apply and snapshot is not None:
+            raise UsageError(
+                "--apply acts on the live account; it cannot be combined with --snapshot",
+                hint="Run rotate --apply with the auditor's credentials (--profile) so the plan is current.",
+            )
         report = _analyze(
             key=key,
             snapshot=snapshot,
@@ -393,6 +477,17 @@ def rotate(
             exposed_since=exposed_since,
         )
         _emit(report, fmt, output, only="rotation_plan")
+        if not apply or not _confirm_apply(report, yes):
+            return
+        result = api.apply_containment(
+            report,
+            _live_args(profile, region, all_regions, endpoint_url),
+            audit_log=audit_log,
+            observer=_ApplyProgress(),
+        )
+        err.print(result.statement(), markup=False, soft_wrap=True)
+    if result.failed is not None:
+        raise typer.Exit(2)
 
 
 @app.command()
