@@ -520,11 +520,26 @@ def demo(
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.none,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Then apply the runbook's containment to the demo account (no confirmation: it is an "
+            "in-process fake), analyze again and show the diff.",
+        ),
+    ] = False,
+    audit_log: Annotated[
+        Path | None, typer.Option("--audit-log", help="With --apply: where to write the audit log.")
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Replay a leaked-key incident in an embedded moto account: full report and runbook, no AWS needed."""
     from blastradius import demo as demo_mod
 
+    if apply:
+        with _boundary(debug):
+            _demo_apply(fmt, output, audit_log)
+        return
     with _boundary(debug):
         _check_format(fmt)
         err.print(
@@ -535,6 +550,81 @@ def demo(
         report = demo_mod.run_demo()
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
+
+
+def _demo_apply(fmt: str, output: Path | None, audit_log: Path | None) -> None:
+    import json
+    import tempfile
+
+    from blastradius import demo as demo_mod
+    from blastradius.diff import render_diff
+
+    _check_format(fmt)
+    if fmt not in ("table", "json", "markdown"):
+        raise UsageError(f"demo --apply prints table, json or markdown, not {fmt!r}")
+    log = audit_log or Path(tempfile.mkdtemp(prefix="blastradius-demo-")) / "apply.jsonl"
+    err.print(
+        "[bold]demo --apply:[/] the incident, then the runbook's containment applied to the demo's moto "
+        "account WITHOUT asking (it is an in-process fake; `rotate --apply` on a real account asks first), "
+        "then the analysis again and the diff.",
+        markup=True,
+    )
+    result = demo_mod.run_demo_apply(log, observer=_ApplyProgress())
+    err.print(result.applied.statement(), markup=False, soft_wrap=True)
+    if fmt == "json":
+        text = json.dumps(
+            {
+                "before": result.before.to_json(),
+                "apply": [
+                    {"step": o.step, **o.action.to_json(), "result": o.result, "detail": o.detail}
+                    for o in result.applied.outcomes
+                ],
+                "after": result.after.to_json(),
+                "diff": result.diff.to_json(),
+            },
+            indent=2,
+        )
+    else:
+        rule = "\n---\n\n" if fmt == "markdown" else "\n" + "─" * 100 + "\n"
+        text = (
+            render(result.before, fmt)
+            + rule
+            + ("## After containment\n\n" if fmt == "markdown" else "AFTER CONTAINMENT\n")
+            + render_diff(result.diff, fmt)
+        )
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        api.write_private(output, text)
+        err.print(f"report written to {output}", markup=False, soft_wrap=True)
+    if result.applied.failed is not None:
+        raise typer.Exit(2)
+
+
+@app.command()
+def diff(
+    before: Annotated[Path, typer.Argument(help="The report before remediation (--format json).")],
+    after: Annotated[Path, typer.Argument(help="The report after remediation (--format json).")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Output format: table, json, markdown.")
+    ] = "table",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.none,
+    debug: DebugOpt = False,
+) -> None:
+    """What appeared or disappeared between two reports; exit 1 if AFTER still reaches --fail-on data."""
+    from blastradius.diff import diff_files, render_diff
+
+    with _boundary(debug):
+        result = diff_files(before, after)
+        text = render_diff(result, fmt)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            api.write_private(output, text)
+            err.print(f"diff written to {output}", markup=False, soft_wrap=True)
+    if fail_on is not FailOn.none and result.at_or_above(fail_on.value):
+        raise typer.Exit(1)
 
 
 def main() -> None:

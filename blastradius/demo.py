@@ -14,10 +14,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 
+from blastradius.apply import ApplyObserver, ApplyResult
+from blastradius.diff import ReportDiff
 from blastradius.report import Report
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -289,3 +292,32 @@ def run_demo() -> Report:
     with isolated_aws_env(), mock_aws():
         incident = build_incident_account()
         return api.analyze(incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppliedDemo:
+    """``demo --apply``: the report before, the containment result, the report after, and their diff."""
+
+    before: Report
+    applied: ApplyResult
+    after: Report
+    diff: ReportDiff
+
+
+def run_demo_apply(audit_log: Path, observer: ApplyObserver | None = None) -> AppliedDemo:
+    """The demo incident, then ``rotate --apply``'s containment on the demo's moto account (no
+    confirmation: the account is a throw-away in-process fake), then ``analyze`` again and ``diff``."""
+    from moto import mock_aws
+
+    from blastradius import api
+    from blastradius.diff import diff_reports
+
+    live = api.LiveOptions(regions=(REGION,))
+    with isolated_aws_env(), mock_aws():
+        incident = build_incident_account()
+        before = api.analyze(incident.leaked_key_id, live=live)
+        applied = api.apply_containment(before, live, audit_log=audit_log, observer=observer)
+        after = api.analyze(incident.leaked_key_id, live=live)
+    return AppliedDemo(
+        before=before, applied=applied, after=after, diff=diff_reports(before.to_json(), after.to_json())
+    )

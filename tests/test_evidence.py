@@ -251,3 +251,16 @@ def test_notification_table_sizes_personal_data_and_says_whether_it_was_touched(
     assert "ItemCount" in table.records_basis
     bucket = rows["tconnect-exports"]
     assert bucket.estimated_records == 10_000 and "at least 10,000" in bucket.records_basis
+
+
+def test_object_count_is_bounded_and_says_so(moto: None) -> None:
+    """ListObjectsV2 returns at most MaxKeys keys per page with IsTruncated (S3 API Reference)."""
+    from blastradius.collect.s3 import count_objects
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="exports")
+    for n in range(5):
+        s3.put_object(Bucket="exports", Key=f"customers/{n}.csv", Body=b"x")
+    assert count_objects(s3, "exports") == (5, False)
+    count, truncated = count_objects(s3, "exports", bound=2)
+    assert truncated and count == 2
