@@ -14,10 +14,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
 
 from blastradius.apply import ApplyObserver, ApplyResult
 from blastradius.diff import ReportDiff
@@ -283,6 +285,128 @@ def build_incident_account(
     return Incident(leaked_key_id=leaked, leaked_user=LEAKED_USER, account_id=ACCOUNT)
 
 
+ATTACKER_IP = "198.51.100.23"  # TEST-NET-2 (RFC 5737): documentation addresses only
+SESSION_KEY = "ASIAIOSFODNN7EXAMPLE"  # the AWS documentation's example session key id
+TRAIL_BUCKET = "tconnect-cloudtrail-logs"
+
+
+def add_management_trail(session: boto3.Session | None = None, *, endpoint_url: str | None = None) -> None:
+    """A multi-region trail that logs management events only (no data events), as many accounts have."""
+    session = session or boto3.Session(region_name=REGION)
+    s3 = session.client("s3", region_name=REGION, endpoint_url=endpoint_url)
+    s3.create_bucket(Bucket=TRAIL_BUCKET)
+    cloudtrail = session.client("cloudtrail", region_name=REGION, endpoint_url=endpoint_url)
+    cloudtrail.create_trail(Name="management-events", S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True)
+    cloudtrail.put_event_selectors(
+        TrailName="management-events",
+        EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}],
+    )
+    cloudtrail.start_logging(Name="management-events")
+
+
+def incident_events(key_id: str, start: datetime) -> list[dict[str, Any]]:
+    """What the attacker did with the key, as LookupEvents returns it (newest first).
+
+    moto does not implement CloudTrail LookupEvents, so the demo replays these recorded events, shaped
+    as the CloudTrail API Reference documents them (``CloudTrailEvent`` is the record as a JSON string).
+    The Scan of the customers table is a *data* event: event history never holds it, and neither does
+    the demo's trail (management events only) — exactly the blind spot the report must state.
+    """
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/{LEAKED_USER}"
+    calls: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None, str | None]] = [
+        ("sts", "GetCallerIdentity", None, None, None),
+        ("iam", "ListAttachedUserPolicies", {"userName": LEAKED_USER}, None, "AccessDenied"),
+        ("dynamodb", "ListTables", None, None, "AccessDeniedException"),
+        ("dynamodb", "DescribeTable", {"tableName": CUSTOMERS_TABLE}, None, None),
+        ("secretsmanager", "GetSecretValue", {"secretId": DB_SECRET}, None, None),
+        ("secretsmanager", "GetSecretValue", {"secretId": REPORTING_SECRET}, None, "AccessDeniedException"),
+        (
+            "sts",
+            "AssumeRole",
+            {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/{SYNC_ROLE}", "roleSessionName": "sync"},
+            {"credentials": {"accessKeyId": SESSION_KEY, "expiration": "redacted"}},
+            None,
+        ),
+        ("iam", "CreateAccessKey", {"userName": LEAKED_USER}, None, "AccessDenied"),
+    ]
+    events: list[dict[str, Any]] = []
+    for n, (service, name, request, response, error) in enumerate(calls, 1):
+        when = (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event_id = f"d3m0{n:04d}-0000-4000-8000-000000000000"
+        record: dict[str, Any] = {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "IAMUser",
+                "arn": user_arn,
+                "accountId": ACCOUNT,
+                "accessKeyId": key_id,
+                "userName": LEAKED_USER,
+            },
+            "eventTime": when,
+            "eventSource": f"{service}.amazonaws.com",
+            "eventName": name,
+            "awsRegion": REGION,
+            "sourceIPAddress": ATTACKER_IP,
+            "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64",
+            "requestParameters": request,
+            "responseElements": response,
+            "eventID": event_id,
+            "readOnly": name.startswith(("Get", "List", "Describe")),
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Management",
+        }
+        if error:
+            record["errorCode"] = error
+            record["errorMessage"] = "User is not authorized to perform this operation"
+        events.append(
+            {
+                "EventId": event_id,
+                "EventName": name,
+                "ReadOnly": str(record["readOnly"]).lower(),
+                "AccessKeyId": key_id,
+                "EventTime": when,
+                "EventSource": f"{service}.amazonaws.com",
+                "Username": LEAKED_USER,
+                "Resources": [],
+                "CloudTrailEvent": json.dumps(record),
+            }
+        )
+    return events[::-1]
+
+
+def replay_lookup_events(session: boto3.Session, events: list[dict[str, Any]], *, page_size: int = 5) -> None:
+    """Answer the session's LookupEvents calls with ``events`` (in REGION; none elsewhere), paginated.
+
+    A botocore ``before-call`` handler that returns a response short-circuits the request, the
+    mechanism botocore's own Stubber uses; every other call still goes to moto.
+    """
+
+    def handler(
+        params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params.get("body") or b"{}"
+        request = json.loads(body.decode() if isinstance(body, bytes) else body)
+        offset = int(request.get("NextToken") or 0)
+        mine = events if context.get("client_region") == REGION else []
+        page: dict[str, Any] = {"Events": mine[offset : offset + page_size]}
+        if offset + page_size < len(mine):
+            page["NextToken"] = str(offset + page_size)
+        return AWSResponse("https://cloudtrail.amazonaws.com/", 200, {}, None), page
+
+    session.events.register("before-call.cloudtrail.LookupEvents", handler)
+
+
+def _demo_session(incident: Incident) -> boto3.Session:
+    session = boto3.Session(region_name=REGION)
+    created = boto3.client("iam", region_name=REGION).list_access_keys(UserName=incident.leaked_user)[
+        "AccessKeyMetadata"
+    ][0]["CreateDate"]
+    replay_lookup_events(session, incident_events(incident.leaked_key_id, created))
+    return session
+
+
 def run_demo() -> Report:
     """Build the incident account in-process and run the real ``analyze`` pipeline on it."""
     from moto import mock_aws
@@ -291,7 +415,10 @@ def run_demo() -> Report:
 
     with isolated_aws_env(), mock_aws():
         incident = build_incident_account()
-        return api.analyze(incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)))
+        add_management_trail()
+        return api.analyze(
+            incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)), session=_demo_session(incident)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,9 +442,11 @@ def run_demo_apply(audit_log: Path, observer: ApplyObserver | None = None) -> Ap
     live = api.LiveOptions(regions=(REGION,))
     with isolated_aws_env(), mock_aws():
         incident = build_incident_account()
-        before = api.analyze(incident.leaked_key_id, live=live)
-        applied = api.apply_containment(before, live, audit_log=audit_log, observer=observer)
-        after = api.analyze(incident.leaked_key_id, live=live)
+        add_management_trail()
+        session = _demo_session(incident)
+        before = api.analyze(incident.leaked_key_id, live=live, session=session)
+        applied = api.apply_containment(before, live, audit_log=audit_log, observer=observer, session=session)
+        after = api.analyze(incident.leaked_key_id, live=live, session=session)
     return AppliedDemo(
         before=before, applied=applied, after=after, diff=diff_reports(before.to_json(), after.to_json())
     )

@@ -151,7 +151,7 @@ def _evidence(console: Console, report: Report) -> None:
     if ev.activity:
         grid = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
         for column in ("service", "event", "region", "source IP", "count", "refused", "first", "last"):
-            grid.add_column(column, no_wrap=True, style="dim" if column in ("first", "last") else "")
+            grid.add_column(column, overflow="fold", style="dim" if column in ("first", "last") else "")
         for a in ev.activity:
             grid.add_row(
                 a.service,
@@ -165,7 +165,7 @@ def _evidence(console: Console, report: Report) -> None:
             )
         console.print(Padding(grid, (1, 0, 0, 2)))
     if ev.persistence:
-        console.print(Padding(Text("persistence created by the key:", style="bold red"), (1, 0, 0, 2)))
+        console.print(Padding(Text("persistence created (or attempted) by the key:", style="bold red"), (1, 0, 0, 2)))
         for p in ev.persistence:
             outcome = "done" if p.error_code is None else f"refused ({p.error_code})"
             extra = f", new key {p.created_access_key_id}" if p.created_access_key_id else ""
