@@ -149,23 +149,21 @@ def _evidence(console: Console, report: Report) -> None:
     rows.extend(("warning", Text(w, style="yellow")) for w in ev.warnings)
     console.print(_facts(rows, 2))
     if ev.activity:
-        grid = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
-        for column in ("service", "event", "region", "source IP", "count", "refused", "first", "last"):
-            grid.add_column(column, overflow="fold", style="dim" if column in ("first", "last") else "")
+        console.print()
+        call_width = max(len(f"{a.service}:{a.event_name}") for a in ev.activity)
+        ip_width = max(len(a.source_ip or "-") for a in ev.activity)
         for a in ev.activity:
-            grid.add_row(
-                a.service,
-                a.event_name,
-                a.region,
-                a.source_ip or "-",
-                str(a.count),
-                f"{a.errors} {','.join(a.error_codes)}".strip() if a.errors else "0",
-                a.first,
-                a.last,
-            )
-        console.print(Padding(grid, (1, 0, 0, 2)))
+            when = a.first if a.first == a.last else f"{a.first} → {a.last}"
+            line = Text(f"  {a.service}:{a.event_name:<{call_width - len(a.service) - 1}}  ")
+            line.append(f"{a.region:<14} {a.source_ip or '-':<{ip_width}}  x{a.count:<4} ")
+            if a.errors:
+                line.append(f"{a.errors} refused ({', '.join(a.error_codes)}) ", style="yellow")
+            line.append(when, style="dim")
+            console.print(line, soft_wrap=True)
     if ev.persistence:
-        console.print(Padding(Text("persistence created (or attempted) by the key:", style="bold red"), (1, 0, 0, 2)))
+        console.print(
+            Padding(Text("persistence created (or attempted) by the key:", style="bold red"), (1, 0, 0, 2))
+        )
         for p in ev.persistence:
             outcome = "done" if p.error_code is None else f"refused ({p.error_code})"
             extra = f", new key {p.created_access_key_id}" if p.created_access_key_id else ""
