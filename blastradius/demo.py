@@ -304,8 +304,9 @@ def add_management_trail(session: boto3.Session | None = None, *, endpoint_url: 
     cloudtrail.start_logging(Name="management-events")
 
 
-def incident_events(key_id: str, start: datetime) -> list[dict[str, Any]]:
-    """What the attacker did with the key, as LookupEvents returns it (newest first).
+def incident_events(key_id: str, start: datetime) -> dict[str, list[dict[str, Any]]]:
+    """What the attacker did with the key (and with the role session it obtained), per access key id,
+    as LookupEvents returns it (newest first).
 
     moto does not implement CloudTrail LookupEvents, so the demo replays these recorded events, shaped
     as the CloudTrail API Reference documents them (``CloudTrailEvent`` is the record as a JSON string).
@@ -328,14 +329,25 @@ def incident_events(key_id: str, start: datetime) -> list[dict[str, Any]]:
             None,
         ),
         ("iam", "CreateAccessKey", {"userName": LEAKED_USER}, None, "AccessDenied"),
+        # With the role session: listing every bucket (a management event; the role may not).
+        ("s3", "ListBuckets", None, None, "AccessDenied"),
     ]
-    events: list[dict[str, Any]] = []
+    session_identity = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{SYNC_ROLE}/sync",
+        "accountId": ACCOUNT,
+        "accessKeyId": SESSION_KEY,
+    }
+    events: dict[str, list[dict[str, Any]]] = {key_id: [], SESSION_KEY: []}
     for n, (service, name, request, response, error) in enumerate(calls, 1):
-        when = (start + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        by_session = n == len(calls)
+        when = (start + timedelta(minutes=3 * n)).strftime("%Y-%m-%dT%H:%M:%SZ")
         event_id = f"d3m0{n:04d}-0000-4000-8000-000000000000"
         record: dict[str, Any] = {
             "eventVersion": "1.09",
-            "userIdentity": {
+            "userIdentity": session_identity
+            if by_session
+            else {
                 "type": "IAMUser",
                 "arn": user_arn,
                 "accountId": ACCOUNT,
@@ -360,24 +372,28 @@ def incident_events(key_id: str, start: datetime) -> list[dict[str, Any]]:
         if error:
             record["errorCode"] = error
             record["errorMessage"] = "User is not authorized to perform this operation"
-        events.append(
+        signer = SESSION_KEY if by_session else key_id
+        events[signer].append(
             {
                 "EventId": event_id,
                 "EventName": name,
                 "ReadOnly": str(record["readOnly"]).lower(),
-                "AccessKeyId": key_id,
+                "AccessKeyId": signer,
                 "EventTime": when,
                 "EventSource": f"{service}.amazonaws.com",
-                "Username": LEAKED_USER,
+                "Username": "sync" if by_session else LEAKED_USER,
                 "Resources": [],
                 "CloudTrailEvent": json.dumps(record),
             }
         )
-    return events[::-1]
+    return {key: items[::-1] for key, items in events.items()}
 
 
-def replay_lookup_events(session: boto3.Session, events: list[dict[str, Any]], *, page_size: int = 5) -> None:
-    """Answer the session's LookupEvents calls with ``events`` (in REGION; none elsewhere), paginated.
+def replay_lookup_events(
+    session: boto3.Session, events: dict[str, list[dict[str, Any]]], *, page_size: int = 5
+) -> None:
+    """Answer the session's LookupEvents calls with ``events`` of the key asked for (in REGION; none
+    elsewhere), paginated.
 
     A botocore ``before-call`` handler that returns a response short-circuits the request, the
     mechanism botocore's own Stubber uses; every other call still goes to moto.
@@ -389,7 +405,18 @@ def replay_lookup_events(session: boto3.Session, events: list[dict[str, Any]], *
         body = params.get("body") or b"{}"
         request = json.loads(body.decode() if isinstance(body, bytes) else body)
         offset = int(request.get("NextToken") or 0)
-        mine = events if context.get("client_region") == REGION else []
+        asked = next(
+            (
+                a["AttributeValue"]
+                for a in request.get("LookupAttributes", [])
+                if a["AttributeKey"] == "AccessKeyId"
+            ),
+            None,
+        )
+        mine = events.get(str(asked), []) if context.get("client_region") == REGION else []
+        # The window, as LookupEvents applies it (the JSON protocol sends times as epoch seconds).
+        low, high = (request.get(k) for k in ("StartTime", "EndTime"))
+        mine = [e for e in mine if _within(e["EventTime"], low, high)]
         page: dict[str, Any] = {"Events": mine[offset : offset + page_size]}
         if offset + page_size < len(mine):
             page["NextToken"] = str(offset + page_size)
@@ -398,13 +425,38 @@ def replay_lookup_events(session: boto3.Session, events: list[dict[str, Any]], *
     session.events.register("before-call.cloudtrail.LookupEvents", handler)
 
 
-def _demo_session(incident: Incident) -> boto3.Session:
+def _within(when: str, low: object, high: object) -> bool:
+    moment = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+    return (not isinstance(low, int | float) or moment >= low) and (
+        not isinstance(high, int | float) or moment <= high
+    )
+
+
+def _demo_session(incident: Incident) -> tuple[boto3.Session, datetime]:
+    """The auditor's session with the attacker's recorded events replayed, and the key's creation time."""
     session = boto3.Session(region_name=REGION)
-    created = boto3.client("iam", region_name=REGION).list_access_keys(UserName=incident.leaked_user)[
-        "AccessKeyMetadata"
-    ][0]["CreateDate"]
+    created: datetime = boto3.client("iam", region_name=REGION).list_access_keys(
+        UserName=incident.leaked_user
+    )["AccessKeyMetadata"][0]["CreateDate"]
     replay_lookup_events(session, incident_events(incident.leaked_key_id, created))
-    return session
+    return session, created
+
+
+@contextmanager
+def demo_clock(now: datetime) -> Iterator[None]:
+    """The analysis clock (``SOURCE_DATE_EPOCH``) at ``now``, unless the caller already pinned it.
+
+    The demo's key is created seconds before the analysis; the replayed attack takes the half hour
+    after its creation, so the demo's analysis runs "an hour after the key was created".
+    """
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(now.timestamp()))
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
 def run_demo() -> Report:
@@ -416,9 +468,11 @@ def run_demo() -> Report:
     with isolated_aws_env(), mock_aws():
         incident = build_incident_account()
         add_management_trail()
-        return api.analyze(
-            incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)), session=_demo_session(incident)
-        )
+        session, created = _demo_session(incident)
+        with demo_clock(created + timedelta(hours=1)):
+            return api.analyze(
+                incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)), session=session
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -443,10 +497,12 @@ def run_demo_apply(audit_log: Path, observer: ApplyObserver | None = None) -> Ap
     with isolated_aws_env(), mock_aws():
         incident = build_incident_account()
         add_management_trail()
-        session = _demo_session(incident)
-        before = api.analyze(incident.leaked_key_id, live=live, session=session)
+        session, created = _demo_session(incident)
+        with demo_clock(created + timedelta(hours=1)):
+            before = api.analyze(incident.leaked_key_id, live=live, session=session)
         applied = api.apply_containment(before, live, audit_log=audit_log, observer=observer, session=session)
-        after = api.analyze(incident.leaked_key_id, live=live, session=session)
+        with demo_clock(created + timedelta(hours=1, minutes=5)):
+            after = api.analyze(incident.leaked_key_id, live=live, session=session)
     return AppliedDemo(
         before=before, applied=applied, after=after, diff=diff_reports(before.to_json(), after.to_json())
     )

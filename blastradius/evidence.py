@@ -17,7 +17,13 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
-from blastradius.collect.cloudtrail import EVENT_HISTORY_DAYS, CloudTrailEvidence, TrailEvent, parse_time
+from blastradius.collect.cloudtrail import (
+    EVENT_HISTORY_DAYS,
+    SESSION_EVENTS,
+    CloudTrailEvidence,
+    TrailEvent,
+    parse_time,
+)
 from blastradius.report import (
     ActivityRow,
     DatasetFinding,
@@ -65,9 +71,6 @@ PERSISTENCE_EVENTS = frozenset(
         "DeactivateMFADevice",
     }
 )
-
-# Events whose response hands out temporary credentials: their session key ids are the next search.
-SESSION_EVENTS = frozenset({"AssumeRole", "GetSessionToken", "GetFederationToken"})
 
 # Which dataset type each event source's identifiers name, and the request fields that name it.
 _SERVICE_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -121,10 +124,11 @@ def summarize(
     """The evidence section, and ``datasets`` with ``touched`` / ``touched_by`` / ``touch_note`` set."""
     events = trail.events
     index = _DatasetIndex(datasets)
-    touches: dict[str, dict[str, list[TrailEvent]]] = {}
+    touches: dict[str, dict[tuple[str, str | None], list[TrailEvent]]] = {}
     for event in events:
         for arn in index.resolve(event):
-            touches.setdefault(arn, {}).setdefault(event.event_name, []).append(event)
+            by = touches.setdefault(arn, {})
+            by.setdefault((event.event_name, _via(event, trail.access_key_id)), []).append(event)
     logged_types = {
         t for c in trail.trails if c.logging is not False and c.data_event_types for t in c.data_event_types
     }
@@ -140,8 +144,9 @@ def summarize(
                 errors=sum(1 for e in evs if not e.succeeded),
                 first=min(e.time for e in evs),
                 last=max(e.time for e in evs),
+                via=via,
             )
-            for name, evs in sorted(by_name.items())
+            for (name, via), evs in sorted(by_name.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
         )
         touched = any(s.count > s.errors for s in summaries)
         if touched:
@@ -172,7 +177,7 @@ def summarize(
         regions=trail.regions,
         event_count=len(events),
         error_count=sum(1 for e in events if not e.succeeded),
-        activity=_activity(events),
+        activity=_activity(events, trail.access_key_id),
         persistence=_persistence(events),
         touched=tuple(touched_arns),
         session_keys=tuple(
@@ -279,12 +284,18 @@ def _touch_note(finding: DatasetFinding, logged_types: set[str]) -> str | None:
     return f"{what} are data events and no trail logs {needed}: they left no record"
 
 
-def _activity(events: Sequence[TrailEvent]) -> tuple[ActivityRow, ...]:
-    groups: dict[tuple[str, str, str, str | None], list[TrailEvent]] = {}
+def _via(event: TrailEvent, leaked: str) -> str | None:
+    """The session key that made a call, or None when the leaked key itself did."""
+    return event.access_key_id if event.access_key_id and event.access_key_id != leaked else None
+
+
+def _activity(events: Sequence[TrailEvent], leaked: str) -> tuple[ActivityRow, ...]:
+    groups: dict[tuple[str | None, str, str, str, str | None], list[TrailEvent]] = {}
     for e in events:
-        groups.setdefault((e.service, e.event_name, e.region, e.source_ip), []).append(e)
+        groups.setdefault((_via(e, leaked), e.service, e.event_name, e.region, e.source_ip), []).append(e)
     rows = [
         ActivityRow(
+            via=via,
             service=service,
             event_name=name,
             region=region,
@@ -295,9 +306,9 @@ def _activity(events: Sequence[TrailEvent]) -> tuple[ActivityRow, ...]:
             first=min(e.time for e in evs),
             last=max(e.time for e in evs),
         )
-        for (service, name, region, ip), evs in groups.items()
+        for (via, service, name, region, ip), evs in groups.items()
     ]
-    rows.sort(key=lambda r: (r.first, r.service, r.event_name, r.region, r.source_ip or ""))
+    rows.sort(key=lambda r: (r.first, r.via or "", r.service, r.event_name, r.region, r.source_ip or ""))
     return tuple(rows)
 
 
@@ -334,6 +345,13 @@ def _persistence(events: Sequence[TrailEvent]) -> tuple[PersistenceEvent, ...]:
 
 def _days(start: dt.datetime, end: dt.datetime) -> float:
     return round(max((end - start).total_seconds(), 0) / 86400, 1)
+
+
+def _duration(start: dt.datetime, end: dt.datetime) -> str:
+    seconds = max((end - start).total_seconds(), 0)
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{_days(start, end)} days"
 
 
 def _window_days_before(start: str | None, history_start: dt.datetime) -> float | None:
@@ -432,7 +450,12 @@ def _statement(
 
 
 def _warnings(trail: CloudTrailEvidence, key: KeyInfo, events: Sequence[TrailEvent]) -> list[str]:
-    out: list[str] = []
+    out: list[str] = [
+        f"{g.resource} obtained with the key could not be searched in {g.region} ({g.error_code}): "
+        "what that session did is unknown"
+        for g in trail.gaps
+        if g.operation == "LookupEvents" and g.resource
+    ]
     last_date = key.last_used.get("date") if key.last_used else None
     last_region = key.last_used.get("region") if key.last_used else None
     if last_region and last_region not in trail.regions and last_region != "N/A":

@@ -89,6 +89,7 @@ class TouchSummary:
     errors: int
     first: str
     last: str
+    via: str | None = None  # the temporary key (obtained with the leaked key) that made these calls
 
     def to_json(self) -> dict[str, Any]:
         """Contract form."""
@@ -98,6 +99,7 @@ class TouchSummary:
             "errors": self.errors,
             "first": self.first,
             "last": self.last,
+            "via": self.via,
         }
 
 
@@ -276,10 +278,12 @@ class ActivityRow:
     first: str
     last: str
     error_codes: tuple[str, ...] = ()
+    via: str | None = None  # a temporary key obtained with the leaked key (None: the leaked key itself)
 
     def to_json(self) -> dict[str, Any]:
         """Contract form."""
         return {
+            "via": self.via,
             "service": self.service,
             "event_name": self.event_name,
             "region": self.region,

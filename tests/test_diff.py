@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
+from blastradius import demo
 from blastradius.cli import app
 from blastradius.diff import diff_reports
 from blastradius.report import REPORT_SCHEMA
+from blastradius.schema import report_schema
 
 
 def dataset(
@@ -92,7 +96,10 @@ def test_diff_refuses_what_is_not_a_report(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not a blastradius.report/v1 report" in result.stderr
 
 
-def test_demo_apply_contains_the_key_and_shows_the_blast_radius_is_now_empty(tmp_path: Path) -> None:
+def test_demo_apply_contains_the_key_and_shows_the_blast_radius_is_now_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo, "CUSTOMER_ITEMS", 10)  # speed; the demo's own test keeps the full count
     log = tmp_path / "apply.jsonl"
     result = CliRunner().invoke(app, ["demo", "--apply", "--format", "json", "--audit-log", str(log)])
     assert result.exit_code == 0, result.output
@@ -106,3 +113,6 @@ def test_demo_apply_contains_the_key_and_shows_the_blast_radius_is_now_empty(tmp
     assert data["diff"]["summary"]["disappeared"] == len(data["before"]["datasets"])
     assert "WITHOUT asking" in result.stderr and "Containment applied" in result.stderr
     assert log.exists()
+    validator = Draft202012Validator(report_schema())
+    validator.validate(data["before"])
+    validator.validate(data["after"])  # an Inactive key: empty datasets, if_reactivated filled

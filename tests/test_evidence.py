@@ -30,6 +30,7 @@ from blastradius.report import DEFINITE, DatasetFinding, KeyInfo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"
 KEY = "AKIAIOSFODNN7EXAMPLE"
+SESSION = "ASIAIOSFODNN7EXAMPLE"
 ACCOUNT = "123456789012"
 NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 
@@ -64,6 +65,9 @@ def stubbed_cloudtrail(
         stub.add_response(
             "lookup_events", _page("lookup_events_page2.json"), {**lookup, "NextToken": "page-2-token"}
         )
+        # One hop: the session key the AssumeRole event handed out is searched too.
+        session = {**lookup, "LookupAttributes": [{"AttributeKey": "AccessKeyId", "AttributeValue": SESSION}]}
+        stub.add_response("lookup_events", _page("lookup_events_session.json"), session)
     trail_arn = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/org-management"
     stub.add_response("describe_trails", fixture("describe_trails.json"), {})
     status = fixture("get_trail_status.json")
@@ -128,9 +132,11 @@ def test_lookup_events_is_paginated_by_access_key_id_and_keeps_identifiers_only(
         "GetSecretValue",
         "DescribeTable",
         "AssumeRole",
+        "GetBucketLocation",  # by the role session obtained with the key
         "CreateAccessKey",
         "GetSecretValue",
     ]
+    assert evidence.session_keys_searched == (SESSION,)
     created = next(e for e in evidence.events if e.event_name == "CreateAccessKey")
     assert created.parameters["createdAccessKeyId"] == ("AKIAI44QH8DHBEXAMPLE",)
     assert created.read_only is False and created.source_ip == "198.51.100.7"
@@ -164,9 +170,13 @@ def test_what_the_key_did_grouped_touched_datasets_and_persistence() -> None:
     assert by_name["/tconnect/prod/endpoint"].touched is False
     # The trail logs S3 object data events, but those are never in event history: say where they are.
     exports = by_name["tconnect-exports"]
-    assert exports.touched is False and "S3 delivery" in (exports.touch_note or "")
+    # Touched through the role session the key obtained (one hop), not by the key itself.
+    assert exports.touched is True and [(t.event_name, t.via) for t in exports.touched_by] == [
+        ("GetBucketLocation", SESSION)
+    ]
+    assert "S3 delivery" in (exports.touch_note or "")
     assert "no trail logs AWS::DynamoDB::Table" in (by_name["tconnect-customers"].touch_note or "")
-    assert evidence.status == "collected" and evidence.event_count == 6 and evidence.error_count == 1
+    assert evidence.status == "collected" and evidence.event_count == 7 and evidence.error_count == 1
     rows = {(a.event_name, a.source_ip): a for a in evidence.activity}
     assert rows[("GetSecretValue", "198.51.100.7")].count == 2
     assert rows[("ListTables", "203.0.113.50")].error_codes == ("AccessDenied",)
@@ -174,7 +184,8 @@ def test_what_the_key_did_grouped_touched_datasets_and_persistence() -> None:
     assert persistence.event_name == "CreateAccessKey" and persistence.target == "user backdoor"
     assert persistence.created_access_key_id == "AKIAI44QH8DHBEXAMPLE" and persistence.error_code is None
     assert evidence.session_keys == ("ASIAIOSFODNN7EXAMPLE",)
-    assert set(evidence.touched) == {SECRET.arn, TABLE.arn}
+    assert set(evidence.touched) == {SECRET.arn, TABLE.arn, BUCKET.arn}
+    assert any(a.via == SESSION and a.event_name == "GetBucketLocation" for a in evidence.activity)
     assert evidence.data_events_logged is True
     assert evidence.uncovered == () and "within event history" in evidence.statement
 

@@ -10,12 +10,13 @@ become a gap and "touched" must stay unknown — never "not touched".
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import boto3
 import pytest
 from jsonschema import Draft202012Validator
 
-from blastradius import api
+from blastradius import api, demo
 from blastradius.demo import (
     ATTACKER_IP,
     CUSTOMERS_TABLE,
@@ -26,6 +27,7 @@ from blastradius.demo import (
     SESSION_KEY,
     add_management_trail,
     build_incident_account,
+    demo_clock,
     incident_events,
     replay_lookup_events,
 )
@@ -42,7 +44,8 @@ def reports() -> tuple[Report, Report]:
 
     from blastradius.demo import isolated_aws_env
 
-    with isolated_aws_env(), mock_aws():
+    with isolated_aws_env(), mock_aws(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "CUSTOMER_ITEMS", 20)  # the count matters, not its size; speed does
         incident = build_incident_account()
         add_management_trail()
         session = boto3.Session(region_name=REGION)
@@ -50,7 +53,8 @@ def reports() -> tuple[Report, Report]:
             "AccessKeyMetadata"
         ][0]["CreateDate"]
         replay_lookup_events(session, incident_events(incident.leaked_key_id, created), page_size=3)
-        with_events = api.analyze(incident.leaked_key_id, live=LIVE, session=session)
+        with demo_clock(created + timedelta(hours=1)):
+            with_events = api.analyze(incident.leaked_key_id, live=LIVE, session=session)
         without = api.analyze(incident.leaked_key_id, live=LIVE)
     return with_events, without
 
@@ -66,14 +70,15 @@ def test_could_reach_overlaid_with_did_touch(reports: tuple[Report, Report]) -> 
     exports = next(d for d in report.datasets if d.name == EXPORTS_BUCKET)
     assert "no trail logs AWS::S3::Object" in (exports.touch_note or "")
     ev = report.evidence
-    assert ev is not None and ev.status == "collected" and ev.event_count == 8
+    assert ev is not None and ev.status == "collected" and ev.event_count == 9
+    assert ev.activity[-1].via == SESSION_KEY and ev.activity[-1].event_name == "ListBuckets"
     assert ev.trails[0].name == "management-events" and ev.trails[0].logging is True
     assert ev.data_events_logged is False
     assert ev.session_keys == (SESSION_KEY,)
     assert [(p.event_name, p.error_code) for p in ev.persistence] == [("CreateAccessKey", "AccessDenied")]
     assert {a.source_ip for a in ev.activity} == {ATTACKER_IP}
     notify = {n.name: n for n in report.notification}
-    assert notify[CUSTOMERS_TABLE].touched is True and notify[CUSTOMERS_TABLE].estimated_records == 1500
+    assert notify[CUSTOMERS_TABLE].touched is True and notify[CUSTOMERS_TABLE].estimated_records == 20
     assert notify[EXPORTS_BUCKET].estimated_records == 3  # counted by a bounded listing
 
 

@@ -34,6 +34,10 @@ SERVICE = "cloudtrail"
 EVENT_HISTORY_DAYS = 90
 PAGE_SIZE = 50  # LookupEvents' maximum
 DEFAULT_MAX_EVENTS = 5_000  # per region; the bound is reported when reached
+MAX_SESSION_KEYS = 20  # temporary keys the leaked key obtained whose events are searched too
+
+# Events whose response hands out temporary credentials: their key ids are searched next (one hop).
+SESSION_EVENTS = frozenset({"AssumeRole", "GetSessionToken", "GetFederationToken"})
 
 # Request-parameter fields that name what an event touched (never values). Lists are flattened.
 IDENTIFIER_FIELDS = (
@@ -73,6 +77,7 @@ class TrailEvent:
     error_code: str | None = None
     read_only: bool | None = None
     category: str = "Management"  # Management | Data | Insight
+    access_key_id: str | None = None  # the key that signed the call (the leaked key, or a session of it)
     # (resource type, resource name or ARN) from the event's Resources and its record's ``resources``.
     resources: tuple[tuple[str, str], ...] = ()
     # Identifier fields of requestParameters (see IDENTIFIER_FIELDS), and the id of a created key.
@@ -120,6 +125,7 @@ class CloudTrailEvidence:
     gaps: tuple[CollectionGap, ...] = ()
     truncated_regions: tuple[str, ...] = ()  # regions where the event bound was reached
     max_events: int = DEFAULT_MAX_EVENTS
+    session_keys_searched: tuple[str, ...] = ()  # temporary keys obtained with the key, searched too
     source: str = "cloudtrail:LookupEvents"
 
 
@@ -217,6 +223,8 @@ def normalise_event(raw: Mapping[str, Any], *, region: str | None = None) -> Tra
         error_code=record.get("errorCode"),
         read_only=read_only if isinstance(read_only, bool) else None,
         category=str(record.get("eventCategory") or "Management"),
+        access_key_id=(identity.get("accessKeyId") if isinstance(identity, dict) else None)
+        or raw.get("AccessKeyId"),
         resources=tuple(resources),
         parameters=parameters,
     )
@@ -326,26 +334,41 @@ def collect_key_evidence(
     events: dict[str, TrailEvent] = {}
     truncated: list[str] = []
     searched: list[str] = []
-    for region in wanted:
+
+    def search(key: str, region: str) -> bool:
         try:
-            raw, cut = get_key_events(
-                clients(SERVICE, region), access_key_id, start, end, max_events=max_events
-            )
+            raw, cut = get_key_events(clients(SERVICE, region), key, start, end, max_events=max_events)
         except (ClientError, BotoCoreError) as e:
-            recorder.add_gap("LookupEvents", e, resource=None, region=region)
-            continue
+            recorder.add_gap("LookupEvents", e, resource=_resource(key, access_key_id), region=region)
+            return False
         except NotImplementedError as e:
-            recorder.add_gap(
-                "LookupEvents", _not_implemented("LookupEvents", e), resource=None, region=region
-            )
-            continue
-        searched.append(region)
-        if cut:
+            error = _not_implemented("LookupEvents", e)
+            recorder.add_gap("LookupEvents", error, resource=_resource(key, access_key_id), region=region)
+            return False
+        if cut and key == access_key_id:
             truncated.append(region)
         for item in raw:
             event = normalise_event(item, region=region)
             # A multi-region view can return the same record twice; the event id is unique.
             events.setdefault(event.event_id or f"{region}:{len(events)}", event)
+        return True
+
+    for region in wanted:
+        if search(access_key_id, region):
+            searched.append(region)
+    # One hop: what the temporary credentials obtained with the key did ("For every AssumeRole ...,
+    # repeat the search with the session key id" is what a responder would do by hand).
+    sessions = list(
+        dict.fromkeys(
+            k
+            for e in sorted(events.values(), key=lambda e: e.time)
+            if e.event_name in SESSION_EVENTS and e.succeeded
+            for k in e.parameters.get("sessionAccessKeyId", ())
+        )
+    )[:MAX_SESSION_KEYS]
+    for key in sessions:
+        for region in searched:
+            search(key, region)
     trails = get_trails(clients, wanted, recorder) if wanted else []
     return CloudTrailEvidence(
         access_key_id=access_key_id,
@@ -357,7 +380,13 @@ def collect_key_evidence(
         gaps=recorder.gaps,
         truncated_regions=tuple(truncated),
         max_events=max_events,
+        session_keys_searched=tuple(sessions),
     )
+
+
+def _resource(key: str, leaked: str) -> str | None:
+    """Gaps of the leaked key's own search have no resource; a session key's search names it."""
+    return None if key == leaked else f"session key {key}"
 
 
 def evidence_from_lookup_output(

@@ -136,12 +136,12 @@ def _evidence(out: list[str], report: Report) -> None:
     out.extend(f"- **Warning:** {w}" for w in ev.warnings)
     out.append("")
     if ev.activity:
-        out.append("| Service | Event | Region | Source IP | Count | Refused | First | Last |")
-        out.append("|---|---|---|---|---:|---:|---|---|")
+        out.append("| Service | Event | Region | Source IP | Count | Refused | First | Last | Via session |")
+        out.append("|---|---|---|---|---:|---:|---|---|---|")
         for a in ev.activity:
             out.append(
                 f"| {a.service} | {_cell(a.event_name)} | {a.region} | {_cell(a.source_ip or '-')} | "
-                f"{a.count} | {a.errors} | {a.first} | {a.last} |"
+                f"{a.count} | {a.errors} | {a.first} | {a.last} | {a.via or '-'} |"
             )
         out.append("")
     if ev.persistence:

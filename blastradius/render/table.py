@@ -151,14 +151,22 @@ def _evidence(console: Console, report: Report) -> None:
     if ev.activity:
         console.print()
         call_width = max(len(f"{a.service}:{a.event_name}") for a in ev.activity)
+        if any(a.via for a in ev.activity):
+            console.print(
+                Padding(Text("(↳ = made with a session key the key obtained)", style="dim"), (0, 0, 0, 2))
+            )
         ip_width = max(len(a.source_ip or "-") for a in ev.activity)
         for a in ev.activity:
             when = a.first if a.first == a.last else f"{a.first} → {a.last}"
-            line = Text(f"  {a.service}:{a.event_name:<{call_width - len(a.service) - 1}}  ")
+            line = Text(
+                f"{'↳ ' if a.via else '  '}{a.service}:{a.event_name:<{call_width - len(a.service) - 1}}  "
+            )
             line.append(f"{a.region:<14} {a.source_ip or '-':<{ip_width}}  x{a.count:<4} ")
             if a.errors:
                 line.append(f"{a.errors} refused ({', '.join(a.error_codes)}) ", style="yellow")
             line.append(when, style="dim")
+            if a.via:
+                line.append(f" via {a.via}", style="dim")
             console.print(line, soft_wrap=True)
     if ev.persistence:
         console.print(
