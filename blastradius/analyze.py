@@ -209,6 +209,7 @@ def analyze_snapshot(
         coverage=coverage,
         now=now,
         rules=rules.rotation,
+        actions_seen=evidence.actions_seen,
     )
     notification = notification_rows(findings, object_counts)
     reachable: tuple[DatasetFinding, ...] = tuple(findings)

@@ -180,6 +180,7 @@ def summarize(
         activity=_activity(events, trail.access_key_id),
         persistence=_persistence(events),
         touched=tuple(touched_arns),
+        actions_seen=_actions_seen(events, trail.access_key_id, index),
         session_keys=tuple(
             dict.fromkeys(
                 k
@@ -282,6 +283,33 @@ def _touch_note(finding: DatasetFinding, logged_types: set[str]) -> str | None:
             "in event history — query the trail's logs for this dataset"
         )
     return f"{what} are data events and no trail logs {needed}: they left no record"
+
+
+# Calls that need no permission (so no policy statement): "GetCallerIdentity" in the STS API Reference.
+_NO_PERMISSION = frozenset({"sts:GetCallerIdentity"})
+# CloudTrail event names that carry an API version suffix (Lambda's), as in rotation.toml's table.
+_VERSIONED = ("20150331v2", "20150331", "20160819", "20170331")
+
+
+def _actions_seen(
+    events: Sequence[TrailEvent], leaked: str, index: _DatasetIndex
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """IAM actions the leaked key used successfully, each with the resources the events name."""
+    seen: dict[str, dict[str, None]] = {}
+    for e in events:
+        if not e.succeeded or _via(e, leaked) is not None:
+            continue
+        name = e.event_name
+        for suffix in _VERSIONED:
+            name = name.removesuffix(suffix)
+        action = f"{e.service}:{name}"
+        if action in _NO_PERMISSION:
+            continue
+        resources = sorted(index.resolve(e)) or list(e.parameters.get("roleArn", ())) or ["*"]
+        bucket = seen.setdefault(action, {})
+        for r in resources:
+            bucket[r] = None
+    return tuple((a, tuple(sorted(r))) for a, r in sorted(seen.items()))
 
 
 def _via(event: TrailEvent, leaked: str) -> str | None:

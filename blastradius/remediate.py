@@ -65,6 +65,7 @@ def rotation_plan(
     coverage: Coverage | None = None,
     regions: Sequence[str] = (),
     now: datetime | str | None = None,
+    actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> tuple[RotationStep, ...]:
     """The ordered runbook for this incident, from the rotation templates.
 
@@ -87,6 +88,7 @@ def rotation_plan(
         regions=regions,
         now=_timestamp(now or datetime.now(UTC)),
         templates=templates,
+        actions_seen=actions_seen,
     )
     steps: list[RotationStep] = []
     for template in templates.steps:
@@ -135,6 +137,7 @@ class _Facts:
         regions: Sequence[str],
         now: str,
         templates: RotationTemplates,
+        actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
     ) -> None:
         account = account_id or key.account_id
         principal_arn = key.principal_arn
@@ -198,6 +201,10 @@ class _Facts:
             ],
             "escalation_event": _escalation_events(escalations, templates, iam_region, regions),
             "gap": [{"gap": g} for g in _gaps(coverage)],
+            "seen_action": [
+                {"seen_action": action, "seen_resources": ", ".join(resources)}
+                for action, resources in actions_seen
+            ],
         }
         owner = (
             f"user/{user_name}"
@@ -234,6 +241,7 @@ class _Facts:
             "since_source": since_source,
             "deny_policy_name": settings["deny_policy_name"],
             "deny_policy_json": json.dumps(deny_policy, separators=(",", ":")),
+            "narrowed_policy_json": json.dumps(_narrowed_policy(actions_seen), separators=(",", ":")),
             "compromised_tag_key": settings["compromised_tag_key"],
             "incident_tag_key": settings["incident_tag_key"],
             "regions_words": " ".join(shlex.quote(r) for r in regions),
@@ -244,6 +252,7 @@ class _Facts:
             "dataset_count": str(len(datasets)),
             "escalation_count": str(len(escalations)),
             "gap_count": str(len(self.collections["gap"])),
+            "seen_action_count": str(len(self.collections["seen_action"])),
         }
         self._quoted = _shell_quoted(self.variables)
         long_term = key.kind != "session"
@@ -345,6 +354,20 @@ class _Facts:
                 values = _shell_quoted(item) if quote else item
                 out.append(line.text.format_map({**base, **values}))
         return tuple(dict.fromkeys(out))
+
+
+def _narrowed_policy(actions_seen: Sequence[tuple[str, Sequence[str]]]) -> dict[str, object]:
+    """A draft policy with only the actions the key was seen using, on the resources seen."""
+    by_resources: dict[tuple[str, ...], list[str]] = {}
+    for action, resources in actions_seen:
+        by_resources.setdefault(tuple(resources) or ("*",), []).append(action)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": f"Seen{n}", "Effect": "Allow", "Action": sorted(actions), "Resource": list(resources)}
+            for n, (resources, actions) in enumerate(sorted(by_resources.items()), 1)
+        ],
+    }
 
 
 def _shell_quoted(values: Mapping[str, str]) -> dict[str, str]:

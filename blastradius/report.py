@@ -383,6 +383,9 @@ class Evidence:
     persistence: tuple[PersistenceEvent, ...] = ()
     touched: tuple[str, ...] = ()  # ARNs of reachable datasets the key touched
     session_keys: tuple[str, ...] = ()  # temporary keys issued to the key (search them next)
+    # IAM actions the leaked key itself used successfully, with the resources seen ("*": not named):
+    # the draft of a narrowed replacement policy (the window's events include the attacker's).
+    actions_seen: tuple[tuple[str, tuple[str, ...]], ...] = ()
     trails: tuple[TrailSummary, ...] = ()
     data_events_logged: bool | None = None
     data_events: str = ""
@@ -406,6 +409,7 @@ class Evidence:
             "persistence": [p.to_json() for p in self.persistence],
             "touched": list(self.touched),
             "session_keys": list(self.session_keys),
+            "actions_seen": [{"action": a, "resources": list(r)} for a, r in self.actions_seen],
             "trails": [t.to_json() for t in self.trails],
             "data_events_logged": self.data_events_logged,
             "data_events": self.data_events,

@@ -650,6 +650,8 @@ ROTATION_PHASES = ("contain", "investigate", "eradicate", "recover", "notify")
 ROTATION_VARIABLES = (
     "key_id",
     "compromised_description",
+    "narrowed_policy_json",
+    "seen_action_count",
     "key_kind",
     "key_status",
     "user_name",
@@ -696,6 +698,7 @@ ROTATION_COLLECTIONS: Mapping[str, tuple[str, ...]] = {
     "pivot_object": ("dataset_name", "dataset_type", "dataset_arn", "region", "reasons"),
     "escalation_event": ("event_name", "event_regions", "technique"),
     "gap": ("gap",),
+    "seen_action": ("seen_action", "seen_resources"),
 }
 # Conditions a step, command or detail can require (all must hold).
 ROTATION_CONDITIONS = (

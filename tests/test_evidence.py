@@ -275,3 +275,58 @@ def test_object_count_is_bounded_and_says_so(moto: None) -> None:
     assert count_objects(s3, "exports") == (5, False)
     count, truncated = count_objects(s3, "exports", bound=2)
     assert truncated and count == 2
+
+
+def test_actions_seen_draft_a_narrowed_policy_for_the_runbook() -> None:
+    """Only successful calls of the key itself count; GetCallerIdentity needs no permission ("STS API
+    Reference: GetCallerIdentity"); each action keeps the resources its events named."""
+    from blastradius.remediate import rotation_plan
+    from blastradius.rules import load_rules
+
+    evidence, _ = summarize(
+        collect(NOW - dt.timedelta(days=30)),
+        datasets=[SECRET, TABLE],
+        key=KEY_INFO,
+        window_source="x",
+        now=NOW,
+    )
+    assert dict(evidence.actions_seen) == {
+        "dynamodb:DescribeTable": (TABLE.arn,),
+        "iam:CreateAccessKey": ("*",),
+        "secretsmanager:GetSecretValue": (SECRET.arn,),
+        "sts:AssumeRole": (f"arn:aws:iam::{ACCOUNT}:role/data-sync",),
+    }  # ListTables was refused; the session's GetBucketLocation was not the key's own call
+    key = KeyInfo(
+        access_key_id=KEY,
+        account_id=ACCOUNT,
+        principal_arn=f"arn:aws:iam::{ACCOUNT}:user/app",
+        kind="long-term",
+    )
+    plan = rotation_plan(
+        key=key,
+        principals=[],
+        datasets=[],
+        escalations=[],
+        user_name="app",
+        account_id=ACCOUNT,
+        rules=load_rules(),
+        now=NOW,
+        actions_seen=evidence.actions_seen,
+    )
+    step = next(s for s in plan if s.id == "narrowed-policy")
+    document = json.loads(step.commands[0].split("--policy-document ", 1)[1].strip("'"))
+    granted = {a: tuple(st["Resource"]) for st in document["Statement"] for a in st["Action"]}
+    assert granted == dict(evidence.actions_seen)
+    assert not any(
+        s.id == "narrowed-policy"
+        for s in rotation_plan(
+            key=key,
+            principals=[],
+            datasets=[],
+            escalations=[],
+            user_name="app",
+            account_id=ACCOUNT,
+            rules=load_rules(),
+            now=NOW,
+        )
+    )

@@ -338,6 +338,7 @@ def test_vocabulary_of_rotation_toml_matches_the_facts(session: bool) -> None:
         regions=(),
         now=NOW,
         templates=RULES.rotation,
+        actions_seen=(("dynamodb:DescribeTable", ("*",)),),
     )
     assert set(facts.variables) == set(ROTATION_VARIABLES)
     assert set(facts.collections) == set(ROTATION_COLLECTIONS)
