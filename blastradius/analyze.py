@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from blastradius.classify import classify
 from blastradius.collect.cloudtrail import CloudTrailEvidence
-from blastradius.evidence import not_collected, notification_rows, summarize, window_start
+from blastradius.evidence import ObjectCount, not_collected, notification_rows, summarize, window_start
 from blastradius.graph import PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
@@ -148,13 +148,13 @@ def analyze_snapshot(
     exposed_since: str | None = None,
     trail_evidence: CloudTrailEvidence | None = None,
     evidence_absent_reason: str = "offline analysis of a snapshot",
-    object_counts: Mapping[str, tuple[int, bool, int]] | None = None,
+    object_counts: Mapping[str, ObjectCount] | None = None,
 ) -> Report:
     """Analyse one leaked key against a snapshot: reach, classify, rank, plan.
 
     ``trail_evidence`` (CloudTrail events of the key, see ``collect.cloudtrail``) overlays "did touch"
     on "could reach"; without it the report says why (``evidence_absent_reason``) and "touched" is
-    unknown. ``object_counts`` (bucket ARN → (objects, truncated, bound)) sizes S3 buckets for the
+    unknown. ``object_counts`` (bucket ARN → bounded object count) sizes S3 buckets for the
     notification table. A key whose status is Inactive reaches nothing: ``datasets`` is empty and
     what it would reach if re-activated is in ``if_reactivated``.
     """

@@ -27,6 +27,7 @@ from blastradius.collect.cloudtrail import (
 )
 from blastradius.collect.runner import Observer, collect_account
 from blastradius.errors import IdentifyError, UsageError
+from blastradius.evidence import ObjectCount, readable_prefixes
 from blastradius.importers import load_snapshot
 from blastradius.keys import (
     KeyOwner,
@@ -330,23 +331,36 @@ def _events_from_file(
 
 def _count_sensitive_buckets(
     clients: aws.ClientFactory, report: Report, snap: Snapshot
-) -> dict[str, tuple[int, bool, int]]:
-    """Bounded object counts of the S3 buckets in the notification table (failures: left uncounted)."""
+) -> dict[str, ObjectCount]:
+    """Bounded object counts of the S3 buckets in the notification table, under the prefixes the key's
+    principals may read (failures: left uncounted, and the row says so)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from blastradius.collect.s3 import COUNT_BOUND, count_objects
 
-    counts: dict[str, tuple[int, bool, int]] = {}
+    counts: dict[str, ObjectCount] = {}
     home = snap.regions[0] if snap.regions else "us-east-1"
+    principals = [p.arn for p in report.principals]
+    if report.key.principal_arn:
+        principals.append(report.key.principal_arn)
     for row in report.notification:
         if row.type != "s3-bucket":
             continue
         region = row.region if row.region != "unknown" else home
+        prefixes = readable_prefixes(snap, principals, row.name) or ("",)
+        total, truncated = 0, False
         try:
-            count, truncated = count_objects(clients("s3", region), row.name)
+            for prefix in prefixes:
+                count, cut = count_objects(
+                    clients("s3", region), row.name, prefix=prefix, bound=COUNT_BOUND - total
+                )
+                total += count
+                if cut or total >= COUNT_BOUND:
+                    truncated = cut or total >= COUNT_BOUND
+                    break
         except (ClientError, BotoCoreError):
-            continue  # the row says "not counted"
-        counts[row.arn] = (count, truncated, COUNT_BOUND)
+            continue
+        counts[row.arn] = ObjectCount(count=total, truncated=truncated, bound=COUNT_BOUND, prefixes=prefixes)
     return counts
 
 

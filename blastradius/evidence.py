@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from blastradius.collect.cloudtrail import (
     EVENT_HISTORY_DAYS,
@@ -24,6 +27,7 @@ from blastradius.collect.cloudtrail import (
     TrailEvent,
     parse_time,
 )
+from blastradius.model import Role, Snapshot, User
 from blastradius.report import (
     ActivityRow,
     DatasetFinding,
@@ -505,13 +509,23 @@ def _warnings(trail: CloudTrailEvidence, key: KeyInfo, events: Sequence[TrailEve
     return out
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectCount:
+    """Objects of a bucket under the prefixes the key can read, from a bounded listing."""
+
+    count: int
+    truncated: bool  # the listing stopped at ``bound``: "at least count"
+    bound: int
+    prefixes: tuple[str, ...] = ("",)  # ("",): the whole bucket
+
+
 def notification_rows(
-    datasets: Sequence[DatasetFinding], object_counts: Mapping[str, tuple[int, bool, int]] | None = None
+    datasets: Sequence[DatasetFinding], object_counts: Mapping[str, ObjectCount] | None = None
 ) -> tuple[NotificationRow, ...]:
     """The data-protection officer's table: readable data stores with personal or sensitive data.
 
-    ``object_counts`` maps an S3 bucket ARN to (objects counted, listing truncated, bound) from a
-    bounded ListObjectsV2 listing (``collect.s3.count_objects``).
+    ``object_counts`` maps an S3 bucket ARN to its bounded ListObjectsV2 count (``collect.s3``) under
+    the prefixes the key can read (``readable_prefixes``).
     """
     rows: list[NotificationRow] = []
     counts = object_counts or {}
@@ -527,13 +541,19 @@ def notification_rows(
             basis = "DynamoDB ItemCount (DescribeTable; refreshed about every six hours)"
         elif d.type == "s3-bucket":
             if d.arn in counts:
-                count, truncated, bound = counts[d.arn]
-                records = count
+                c = counts[d.arn]
+                records = c.count
+                where = (
+                    "the whole bucket"
+                    if c.prefixes == ("",)
+                    else "prefix(es) " + ", ".join(c.prefixes) + " (those the reachable principals' Allow "
+                    "statements grant s3:GetObject on; denies not subtracted)"
+                )
                 basis = (
-                    f"at least {count:,} objects: the listing stopped at its bound of {bound:,} keys"
-                    if truncated
-                    else f"{count:,} objects in the whole bucket (complete listing; the readable prefixes "
-                    "were not narrowed)"
+                    f"at least {c.count:,} objects under {where}: the listing stopped at its bound of "
+                    f"{c.bound:,} keys"
+                    if c.truncated
+                    else f"{c.count:,} objects under {where} (complete listing)"
                 )
             else:
                 basis = "not counted (offline, or the listing failed)"
@@ -556,3 +576,84 @@ def notification_rows(
             )
         )
     return tuple(rows)
+
+
+def readable_prefixes(
+    snapshot: Snapshot, principal_arns: Iterable[str], bucket: str, action: str = "s3:GetObject"
+) -> tuple[str, ...]:
+    """Object-key prefixes of ``bucket`` that the principals' Allow statements grant ``action`` on.
+
+    An upper bound for notification sizing: every Allow of the principals' identity policies (their
+    own, their groups', attached managed ones) and of the bucket policy whose action and resource
+    patterns cover objects of the bucket; Deny statements and conditions are not subtracted.
+    ``("",)`` means the whole bucket (``arn:aws:s3:::bucket/*``, ``*``, NotAction or NotResource).
+    """
+    documents: list[Mapping[str, Any]] = []
+    managed = {p.arn: p.document for p in snapshot.managed_policies}
+    users = {u.arn: u for u in snapshot.users}
+    roles = {r.arn: r for r in snapshot.roles}
+    groups = {g.name: g for g in snapshot.groups}
+    for arn in principal_arns:
+        entity: User | Role | None = users.get(arn) or roles.get(arn)
+        if entity is None:
+            continue
+        documents.extend(p.document for p in entity.inline_policies)
+        documents.extend(managed[m] for m in entity.managed_policy_arns if m in managed)
+        if isinstance(entity, User):
+            for name in entity.group_names:
+                group = groups.get(name)
+                if group is not None:
+                    documents.extend(p.document for p in group.inline_policies)
+                    documents.extend(managed[m] for m in group.managed_policy_arns if m in managed)
+    for dataset in snapshot.datasets:
+        if dataset.type == "s3-bucket" and dataset.name == bucket and dataset.resource_policy:
+            documents.append(dataset.resource_policy)
+    prefixes: set[str] = set()
+    for document in documents:
+        statements = document.get("Statement", [])
+        for statement in [statements] if isinstance(statements, dict) else statements:
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            if "NotAction" in statement or "NotResource" in statement:
+                if "NotAction" in statement or _covers_action(statement.get("Action"), action):
+                    prefixes.add("")
+                continue
+            if not _covers_action(statement.get("Action"), action):
+                continue
+            for pattern in _strings(statement.get("Resource")):
+                prefix = _object_prefix(pattern, bucket)
+                if prefix is not None:
+                    prefixes.add(prefix)
+    if "" in prefixes:
+        return ("",)
+    # Drop prefixes inside others (exports/2022/ under exports/): each object counted once.
+    kept = sorted(p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes))
+    return tuple(kept)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _covers_action(patterns: object, action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in _strings(patterns))
+
+
+def _object_prefix(pattern: str, bucket: str) -> str | None:
+    """The literal key prefix an object ARN pattern allows in ``bucket`` (None: not this bucket's objects)."""
+    if pattern == "*":
+        return ""
+    if not pattern.startswith("arn:") or ":::" not in pattern:
+        return None
+    resource = pattern.split(":::", 1)[1]
+    if "/" not in resource:
+        # "arn:aws:s3:::*" also matches object ARNs (the wildcard crosses the "/").
+        return "" if resource.endswith("*") and fnmatch.fnmatchcase(bucket, resource) else None
+    bucket_glob, key_glob = resource.split("/", 1)
+    if not fnmatch.fnmatchcase(bucket, bucket_glob):
+        # A wildcard in the bucket part can swallow the "/" too ("arn:aws:s3:::tconnect*").
+        return None
+    cut = min((i for i, ch in enumerate(key_glob) if ch in "*?"), default=len(key_glob))
+    return key_glob[:cut]

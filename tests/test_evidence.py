@@ -10,6 +10,7 @@ The key ids are the AWS documentation's example keys.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -25,7 +26,7 @@ from blastradius.collect.cloudtrail import (
     evidence_from_lookup_output,
     normalise_selectors,
 )
-from blastradius.evidence import notification_rows, summarize
+from blastradius.evidence import ObjectCount, notification_rows, readable_prefixes, summarize
 from blastradius.report import DEFINITE, DatasetFinding, KeyInfo
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudtrail"
@@ -251,7 +252,8 @@ def test_notification_table_sizes_personal_data_and_says_whether_it_was_touched(
         window_source="x",
         now=NOW,
     )
-    rows = {r.name: r for r in notification_rows(marked, {BUCKET.arn: (10_000, True, 10_000)})}
+    counted = ObjectCount(count=10_000, truncated=True, bound=10_000, prefixes=("exports/",))
+    rows = {r.name: r for r in notification_rows(marked, {BUCKET.arn: counted})}
     assert set(rows) == {"tconnect-customers", "tconnect-exports"}  # secrets are credentials, not records
     table = rows["tconnect-customers"]
     assert (table.estimated_records, table.sensitive_fields, table.touched) == (
@@ -262,6 +264,7 @@ def test_notification_table_sizes_personal_data_and_says_whether_it_was_touched(
     assert "ItemCount" in table.records_basis
     bucket = rows["tconnect-exports"]
     assert bucket.estimated_records == 10_000 and "at least 10,000" in bucket.records_basis
+    assert "prefix(es) exports/" in bucket.records_basis
 
 
 def test_object_count_is_bounded_and_says_so(moto: None) -> None:
@@ -272,7 +275,9 @@ def test_object_count_is_bounded_and_says_so(moto: None) -> None:
     s3.create_bucket(Bucket="exports")
     for n in range(5):
         s3.put_object(Bucket="exports", Key=f"customers/{n}.csv", Body=b"x")
-    assert count_objects(s3, "exports") == (5, False)
+    s3.put_object(Bucket="exports", Key="other/x.csv", Body=b"x")
+    assert count_objects(s3, "exports") == (6, False)
+    assert count_objects(s3, "exports", prefix="customers/") == (5, False)
     count, truncated = count_objects(s3, "exports", bound=2)
     assert truncated and count == 2
 
@@ -329,4 +334,53 @@ def test_actions_seen_draft_a_narrowed_policy_for_the_runbook() -> None:
             rules=load_rules(),
             now=NOW,
         )
+    )
+
+
+def test_readable_prefixes_are_the_object_patterns_the_principals_are_allowed() -> None:
+    """S3 object ARNs are arn:aws:s3:::bucket/key ("Amazon S3 resources: ARN format"); a wildcard in a
+    resource ARN may match across "/" ("IAM JSON policy elements: Resource")."""
+    from blastradius.model import ManagedPolicy, Role, Snapshot, User
+
+    def doc(*statements: dict[str, Any]) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": list(statements)}
+
+    allow = {"Effect": "Allow", "Action": "s3:GetObject"}
+    user = User(
+        arn="arn:aws:iam::1:user/u",
+        name="u",
+        managed_policy_arns=("arn:aws:iam::1:policy/p",),
+    )
+    role = Role(
+        arn="arn:aws:iam::1:role/r",
+        name="r",
+        trust_policy={},
+        inline_policies=(),
+    )
+    policy = ManagedPolicy(
+        arn="arn:aws:iam::1:policy/p",
+        name="p",
+        document=doc(
+            {
+                **allow,
+                "Resource": ["arn:aws:s3:::exports/customers/*", "arn:aws:s3:::exports/customers/eu/*"],
+            },
+            {**allow, "Resource": "arn:aws:s3:::exports/invoices/2022-*"},
+            {**allow, "Resource": "arn:aws:s3:::other/*"},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::exports/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::exports"},
+        ),
+    )
+    snap = Snapshot(
+        account_id="1", collected_at="x", users=(user,), roles=(role,), managed_policies=(policy,)
+    )
+    assert readable_prefixes(snap, [user.arn], "exports") == ("customers/", "invoices/2022-")
+    assert readable_prefixes(snap, [role.arn], "exports") == ()
+    broad = dataclasses.replace(policy, document=doc({**allow, "Resource": "arn:aws:s3:::exp*"}))
+    assert readable_prefixes(dataclasses.replace(snap, managed_policies=(broad,)), [user.arn], "exports") == (
+        "",
+    )
+    star = dataclasses.replace(policy, document=doc({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+    assert readable_prefixes(dataclasses.replace(snap, managed_policies=(star,)), [user.arn], "exports") == (
+        "",
     )

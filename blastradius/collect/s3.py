@@ -188,10 +188,13 @@ def collect_s3(scope: Scope) -> ServiceResult:
 COUNT_BOUND = 10_000
 
 
-def count_objects(client: Any, bucket: str, *, bound: int = COUNT_BOUND) -> tuple[int, bool]:
-    """(objects counted, whether the listing stopped at ``bound`` before the end). Errors propagate."""
+def count_objects(
+    client: Any, bucket: str, *, bound: int = COUNT_BOUND, prefix: str = ""
+) -> tuple[int, bool]:
+    """(objects counted under ``prefix``, whether the listing stopped at ``bound`` before the end).
+    Errors propagate."""
     count = 0
-    kwargs: dict[str, Any] = {"Bucket": bucket, "MaxKeys": min(1000, bound)}
+    kwargs: dict[str, Any] = {"Bucket": bucket, "MaxKeys": min(1000, bound), "Prefix": prefix}
     while True:
         page = client.list_objects_v2(**kwargs)
         count += int(page.get("KeyCount", len(page.get("Contents", []))))
