@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import boto3
 import pytest
@@ -102,3 +103,40 @@ def test_without_lookup_events_touched_is_unknown_not_no(reports: tuple[Report, 
     assert {g.operation for g in ev.gaps} == {"LookupEvents"}
     assert all(d.touched is None for d in report.datasets)
     assert report.coverage.complete  # evidence gaps are the evidence's, not the reach analysis'
+
+
+def test_offline_snapshot_with_saved_lookup_events(
+    moto: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``analyze --snapshot S --cloudtrail-events F``: saved ``aws cloudtrail lookup-events`` output
+    (here the demo's recorded events) as the evidence of an offline analysis."""
+    from typer.testing import CliRunner
+
+    from blastradius.cli import app
+
+    monkeypatch.setattr(demo, "CUSTOMER_ITEMS", 5)
+    incident = build_incident_account()
+    snapshot = tmp_path / "snap.json"
+    api.save_snapshot(api.collect(LIVE), snapshot)
+    created = boto3.client("iam", region_name=REGION).list_access_keys(UserName=incident.leaked_user)[
+        "AccessKeyMetadata"
+    ][0]["CreateDate"]
+    events = tmp_path / "events.json"
+    events.write_text(
+        json.dumps({"Events": incident_events(incident.leaked_key_id, created)[incident.leaked_key_id]})
+    )
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int((created + timedelta(hours=1)).timestamp())))
+    args = ["analyze", "--key", incident.leaked_key_id, "--snapshot", str(snapshot), "--format", "json"]
+    result = CliRunner().invoke(app, [*args, "--cloudtrail-events", str(events)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["evidence"]["source"] == f"file {events}" and report["evidence"]["event_count"] == 8
+    assert {d["name"] for d in report["datasets"] if d["touched"]} == {CUSTOMERS_TABLE, DB_SECRET}
+    plain = json.loads(CliRunner().invoke(app, args).stdout)
+    assert plain["evidence"]["status"] == "not collected" and all(
+        d["touched"] is None for d in plain["datasets"]
+    )
+    live_only = CliRunner().invoke(
+        app, ["analyze", "--key", incident.leaked_key_id, "--cloudtrail-events", str(events)]
+    )
+    assert live_only.exit_code == 2 and "applies with --snapshot" in live_only.stderr

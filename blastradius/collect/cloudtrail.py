@@ -393,8 +393,10 @@ def evidence_from_lookup_output(
     data: object, access_key_id: str, *, start: str, end: str, source: str
 ) -> CloudTrailEvidence:
     """Offline: ``aws cloudtrail lookup-events`` output (``{"Events": [...]}``, or a list of such pages)
-    as evidence. Only events of ``access_key_id`` are kept; no trail configuration is known."""
+    as evidence. Only events of ``access_key_id`` in the window [start, end] are kept; no trail
+    configuration is known."""
     pages = data if isinstance(data, list) else [data]
+    low, high = parse_time(start), parse_time(end)
     events: dict[str, TrailEvent] = {}
     regions: dict[str, None] = {}
     for page in pages:
@@ -404,7 +406,7 @@ def evidence_from_lookup_output(
             if not isinstance(item, dict):
                 raise ValueError(f"{source}: an entry of 'Events' is not an object")
             event = normalise_event(item)
-            if access_key_id not in _key_ids(item):
+            if access_key_id not in _key_ids(item) or not low <= parse_time(event.time) <= high:
                 continue
             regions[event.region] = None
             events.setdefault(event.event_id or str(len(events)), event)

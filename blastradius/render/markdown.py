@@ -210,7 +210,8 @@ def _rotation(out: list[str], report: Report) -> None:
     if not report.rotation_plan:
         out += ["Not computed.", ""]
     for step in report.rotation_plan:
-        out += [f"### {step.step}. {step.title} ({step.phase})", "", step.why, ""]
+        automated = " — `rotate --apply` does this" if step.automatable else ""
+        out += [f"### {step.step}. {step.title} ({step.phase}){automated}", "", step.why, ""]
         if step.details:
             out.extend(f"- {d}" for d in step.details)
             out.append("")

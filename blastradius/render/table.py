@@ -293,7 +293,11 @@ def _rotation(console: Console, report: Report) -> None:
         grid.add_column(overflow="fold")
         grid.add_row(
             Text(f"{step.step}.", style="bold"),
-            Text.assemble((step.title, "bold"), (f"  [{step.phase}]", "dim")),
+            Text.assemble(
+                (step.title, "bold"),
+                (f"  [{step.phase}]", "dim"),
+                ("  (rotate --apply does this)" if step.automatable else "", "cyan"),
+            ),
         )
         grid.add_row("", step.why)
         for detail in step.details:
