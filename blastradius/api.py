@@ -12,11 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 
 from blastradius import aws
-from blastradius.analyze import analyze_snapshot, key_info_from_owner
+from blastradius.analyze import analyze_snapshot, key_info_from_owner, utc_now
 from blastradius.apply import ApplyObserver, ApplyResult, apply_plan, default_audit_log
 from blastradius.collect.cloudtrail import (
     EVENT_HISTORY_DAYS,
@@ -40,6 +41,9 @@ from blastradius.keys import (
 )
 from blastradius.model import Snapshot, dump_snapshot
 from blastradius.report import KeyInfo, Report
+
+if TYPE_CHECKING:
+    from blastradius.explain import Explanation
 from blastradius.rules import load_rules
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "analyze",
     "apply_containment",
     "collect",
+    "explain",
     "load_snapshot",
     "save_snapshot",
 ]
@@ -291,7 +296,6 @@ def analyze(
 
 
 def _window(exposed_since: str | None, key_info: KeyInfo) -> tuple[datetime, datetime]:
-    from blastradius.analyze import utc_now
     from blastradius.evidence import window_start
 
     now = utc_now()
@@ -362,6 +366,38 @@ def _count_sensitive_buckets(
             continue
         counts[row.arn] = ObjectCount(count=total, truncated=truncated, bound=COUNT_BOUND, prefixes=prefixes)
     return counts
+
+
+def explain(
+    key_id: str,
+    dataset: str,
+    *,
+    snapshot: Path | Snapshot,
+    level: str | None = None,
+    principal: str | None = None,
+    policies: Path | None = None,
+    context_overrides: Mapping[str, str] | None = None,
+) -> Explanation:
+    """Why ``dataset`` (name or ARN) is reachable from the key in a snapshot, or which guard stops it."""
+    from blastradius.explain import explain_dataset
+
+    snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
+    owner = _named_owner(snap, key_id, principal) if principal else identify_offline(snap, key_id)
+    if owner.principal_arn is None:
+        raise UsageError(
+            f"the snapshot does not say who owns {parse_access_key_id(key_id).masked}",
+            hint="Name the owner with --principal.",
+        )
+    return explain_dataset(
+        snap,
+        key_id,
+        dataset,
+        origin=owner.principal_arn,
+        level=level,
+        rules=load_rules(policies),
+        context_overrides=context_overrides,
+        now=utc_now(),
+    )
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:
