@@ -240,8 +240,14 @@ def test_offline_lookup_events_output_keeps_only_this_keys_events() -> None:
         data, KEY, start="2026-11-01T00:00:00Z", end="2026-11-25T00:00:00Z", source="f"
     )
     assert len(evidence.events) == 3 and evidence.source == "file f"
+    narrow = evidence_from_lookup_output(
+        data, KEY, start="2026-11-20T10:00:30Z", end="2026-11-25T00:00:00Z", source="f"
+    )
+    assert [e.event_name for e in narrow.events] == ["DescribeTable"]  # only the window's events
     with pytest.raises(ValueError, match="expected lookup-events output"):
-        evidence_from_lookup_output({"Records": []}, KEY, start="a", end="b", source="f")
+        evidence_from_lookup_output(
+            {"Records": []}, KEY, start="2026-11-01T00:00:00Z", end="2026-11-25T00:00:00Z", source="f"
+        )
 
 
 def test_notification_table_sizes_personal_data_and_says_whether_it_was_touched() -> None:
