@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from blastradius.classify import classify
 from blastradius.collect.cloudtrail import CloudTrailEvidence
@@ -26,6 +26,7 @@ from blastradius.report import (
     DatasetFinding,
     Grant,
     KeyInfo,
+    NotificationRow,
     PathStep,
     PrincipalReach,
     Report,
@@ -149,14 +150,16 @@ def analyze_snapshot(
     trail_evidence: CloudTrailEvidence | None = None,
     evidence_absent_reason: str = "offline analysis of a snapshot",
     object_counts: Mapping[str, ObjectCount] | None = None,
+    object_counter: ObjectCounter | None = None,
 ) -> Report:
     """Analyse one leaked key against a snapshot: reach, classify, rank, plan.
 
-    ``trail_evidence`` (CloudTrail events of the key, see ``collect.cloudtrail``) overlays "did touch"
-    on "could reach"; without it the report says why (``evidence_absent_reason``) and "touched" is
-    unknown. ``object_counts`` (bucket ARN → bounded object count) sizes S3 buckets for the
-    notification table. A key whose status is Inactive reaches nothing: ``datasets`` is empty and
-    what it would reach if re-activated is in ``if_reactivated``.
+        ``trail_evidence`` (CloudTrail events of the key, see ``collect.cloudtrail``) overlays "did touch"
+        on "could reach"; without it the report says why (``evidence_absent_reason``) and "touched" is
+        unknown. ``object_counts`` (bucket ARN → bounded object count), or ``object_counter`` (called with
+    the notification rows and the reachable principals, e.g. a bounded live listing), sizes S3 buckets for the
+        notification table. A key whose status is Inactive reaches nothing: ``datasets`` is empty and
+        what it would reach if re-activated is in ``if_reactivated``.
     """
     rules = rules or load_rules()
     now = now or utc_now()
@@ -197,6 +200,10 @@ def analyze_snapshot(
     if key_info.principal_arn and ":user/" in key_info.principal_arn:
         user = graph.model.users.get(key_info.principal_arn)
         user_name = user.name if user else key_info.principal_arn.rsplit("/", 1)[-1]
+    notification = notification_rows(findings, object_counts)
+    if object_counter is not None and any(n.type == "s3-bucket" for n in notification):
+        counted = object_counter(notification, [p.arn for p in principals])
+        notification = notification_rows(findings, {**(object_counts or {}), **counted})
     plan = rotation_plan(
         key=key_info,
         principals=principals,
@@ -210,8 +217,8 @@ def analyze_snapshot(
         now=now,
         rules=rules.rotation,
         actions_seen=evidence.actions_seen,
+        records={n.arn: _records_text(n) for n in notification if n.estimated_records is not None},
     )
-    notification = notification_rows(findings, object_counts)
     reachable: tuple[DatasetFinding, ...] = tuple(findings)
     if_reactivated: tuple[DatasetFinding, ...] = ()
     if key_info.status == "Inactive":
@@ -245,6 +252,17 @@ def analyze_snapshot(
         notification=notification,
         if_reactivated=if_reactivated,
     )
+
+
+# Sizes S3 buckets of the notification table: (rows, reachable principal ARNs) -> counts by bucket ARN.
+ObjectCounter = Callable[[Sequence[NotificationRow], Sequence[str]], Mapping[str, ObjectCount]]
+
+
+def _records_text(row: NotificationRow) -> str:
+    assert row.estimated_records is not None
+    if row.type == "s3-bucket":
+        return f"{'at least ' if 'at least' in row.records_basis else ''}{row.estimated_records:,} objects"
+    return f"{row.estimated_records:,} records"
 
 
 def _z(value: dt.datetime) -> str:

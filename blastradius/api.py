@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,7 +40,7 @@ from blastradius.keys import (
     principal_in_snapshot,
 )
 from blastradius.model import Snapshot, dump_snapshot
-from blastradius.report import KeyInfo, Report
+from blastradius.report import KeyInfo, NotificationRow, Report
 
 if TYPE_CHECKING:
     from blastradius.explain import Explanation
@@ -273,7 +273,7 @@ def analyze(
     trail = None
     if evidence:
         trail = _live_evidence(clients, snap, key_id, key_info, exposed_since)
-    report = analyze_snapshot(
+    return analyze_snapshot(
         snap,
         key_id,
         rules=rules,
@@ -282,16 +282,11 @@ def analyze(
         exposed_since=exposed_since,
         trail_evidence=trail,
         evidence_absent_reason="--no-evidence",
-    )
-    if not evidence:
-        return report
-    counts = _count_sensitive_buckets(clients, report, snap)
-    if not counts:
-        return report
-    from blastradius.evidence import notification_rows
-
-    return dataclasses.replace(
-        report, notification=notification_rows(report.datasets or report.if_reactivated, counts)
+        object_counter=(
+            (lambda rows, principals: _count_sensitive_buckets(clients, rows, principals, snap, key_info))
+            if evidence
+            else None
+        ),
     )
 
 
@@ -334,7 +329,11 @@ def _events_from_file(
 
 
 def _count_sensitive_buckets(
-    clients: aws.ClientFactory, report: Report, snap: Snapshot
+    clients: aws.ClientFactory,
+    rows: Sequence[NotificationRow],
+    principal_arns: Sequence[str],
+    snap: Snapshot,
+    key_info: KeyInfo,
 ) -> dict[str, ObjectCount]:
     """Bounded object counts of the S3 buckets in the notification table, under the prefixes the key's
     principals may read (failures: left uncounted, and the row says so)."""
@@ -344,10 +343,8 @@ def _count_sensitive_buckets(
 
     counts: dict[str, ObjectCount] = {}
     home = snap.regions[0] if snap.regions else "us-east-1"
-    principals = [p.arn for p in report.principals]
-    if report.key.principal_arn:
-        principals.append(report.key.principal_arn)
-    for row in report.notification:
+    principals = [*principal_arns, *([key_info.principal_arn] if key_info.principal_arn else [])]
+    for row in rows:
         if row.type != "s3-bucket":
             continue
         region = row.region if row.region != "unknown" else home

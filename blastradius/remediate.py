@@ -66,6 +66,7 @@ def rotation_plan(
     regions: Sequence[str] = (),
     now: datetime | str | None = None,
     actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
+    records: Mapping[str, str] | None = None,
 ) -> tuple[RotationStep, ...]:
     """The ordered runbook for this incident, from the rotation templates.
 
@@ -89,6 +90,7 @@ def rotation_plan(
         now=_timestamp(now or datetime.now(UTC)),
         templates=templates,
         actions_seen=actions_seen,
+        records=records or {},
     )
     steps: list[RotationStep] = []
     for template in templates.steps:
@@ -138,7 +140,9 @@ class _Facts:
         now: str,
         templates: RotationTemplates,
         actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
+        records: Mapping[str, str] | None = None,
     ) -> None:
+        sized = records or {}
         account = account_id or key.account_id
         principal_arn = key.principal_arn
         if principal_arn is None and user_name and account:
@@ -177,7 +181,12 @@ class _Facts:
                     "dataset_type": d.type,
                     "dataset_arn": d.arn,
                     "region": d.region,
-                    "records": f"{d.estimated_records:,}" if d.estimated_records is not None else "unknown",
+                    "records": sized.get(d.arn)
+                    or (
+                        f"{d.estimated_records:,} records"
+                        if d.estimated_records is not None
+                        else "unknown number of records"
+                    ),
                     "reasons": ", ".join(d.sensitivity_reasons) or "no reason recorded",
                     "sensitivity": d.sensitivity,
                     "certainty": d.certainty,
