@@ -399,6 +399,10 @@ class _ApplyProgress:
         err.print(f"  {mark} {outcome.action.description}: {outcome.detail}", markup=False, soft_wrap=True)
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _confirm_apply(report: Report, yes: bool) -> bool:
     """Show what --apply will do; ask unless --yes; refuse without a TTY and without --yes."""
     from blastradius.apply import automatable
@@ -415,7 +419,7 @@ def _confirm_apply(report: Report, yes: bool) -> bool:
     err.print("Nothing else is executed: the other steps stay commands for you to run.", markup=False)
     if yes:
         return True
-    if not sys.stdin.isatty():
+    if not _stdin_is_terminal():
         raise UsageError(
             "--apply asks for confirmation, but stdin is not a terminal",
             hint="Review the plan (run without --apply) and pass --yes to apply it from a script.",

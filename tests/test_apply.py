@@ -169,3 +169,19 @@ def test_apply_refuses_a_snapshot(tmp_path: Path) -> None:
         app, ["rotate", "--key", "AKIAIOSFODNN7EXAMPLE", "--snapshot", str(snapshot), "--apply", "--yes"]
     )
     assert result.exit_code == 2 and "cannot be combined with --snapshot" in result.stderr
+
+
+def test_apply_asks_on_a_terminal_and_no_means_nothing_is_written(
+    incident: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("blastradius.cli._stdin_is_terminal", lambda: True)
+    calls = _recording(monkeypatch)
+    log = tmp_path / "audit.jsonl"
+    args = ["rotate", "--key", incident, "--region", REGION, "--apply", "--audit-log", str(log)]
+    declined = CliRunner().invoke(app, args, input="n\n")
+    assert declined.exit_code == 0 and "Apply these containment calls now?" in declined.stderr
+    assert all(c.startswith(("Get", "List", "Describe", "LookupEvents")) for c in calls)
+    assert not log.exists()  # declined: not even a log line
+    accepted = CliRunner().invoke(app, args, input="y\n")
+    assert accepted.exit_code == 0 and "Containment applied:" in accepted.stderr
+    assert "UpdateAccessKey" in calls
