@@ -116,3 +116,21 @@ def test_demo_apply_contains_the_key_and_shows_the_blast_radius_is_now_empty(
     validator = Draft202012Validator(report_schema())
     validator.validate(data["before"])
     validator.validate(data["after"])  # an Inactive key: empty datasets, if_reactivated filled
+
+
+def test_an_inactive_key_reaches_nothing_in_every_format() -> None:
+    """An inactive key cannot sign requests ("Manage access keys for IAM users"): datasets stay "what the
+    key can reach" (nothing), and what it would reach if re-activated is kept, in every format."""
+    import dataclasses
+
+    from test_render import incident_report
+
+    from blastradius.render import render
+
+    full = incident_report()
+    report = dataclasses.replace(full, datasets=(), if_reactivated=full.datasets)
+    assert "none: the key is Inactive. If re-activated it would reach" in render(report, "table")
+    assert "None: the key is Inactive." in render(report, "markdown")
+    document = json.loads(render(report, "json"))
+    assert document["datasets"] == [] and len(document["if_reactivated"]) == len(full.datasets)
+    Draft202012Validator(report_schema()).validate(document)
