@@ -464,9 +464,16 @@ def _statement(
 ) -> str:
     start = parse_time(trail.start)
     end = parse_time(trail.end)
-    total = _days(start, end)
     searched = ", ".join(trail.regions) or "no region"
-    text = f"Window {trail.start} → {trail.end} ({total} days); management events searched in {searched}."
+    text = (
+        f"Window {trail.start} → {trail.end} ({_duration(start, end)}); management events searched in "
+        f"{searched}."
+    )
+    if trail.session_keys_searched:
+        text += (
+            f" {len(trail.session_keys_searched)} session key(s) the key obtained were searched too "
+            "(their calls are marked 'via')."
+        )
     if start < history_start:
         dark = _days(start, min(history_start, end))
         text += (

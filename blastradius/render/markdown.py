@@ -152,7 +152,11 @@ def _evidence(out: list[str], report: Report) -> None:
             out.append(f"- {p.time} {_code(p.event_name)} {_cell(p.target)}{extra} — {outcome}")
         out.append("")
     if ev.session_keys:
-        out += ["Session keys issued to it (search them next): " + ", ".join(map(_code, ev.session_keys)), ""]
+        out += [
+            "Session keys it obtained (searched one hop; search further from their own AssumeRole calls): "
+            + ", ".join(map(_code, ev.session_keys)),
+            "",
+        ]
 
 
 def _notification(out: list[str], report: Report) -> None:

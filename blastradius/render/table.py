@@ -181,7 +181,10 @@ def _evidence(console: Console, report: Report) -> None:
     if ev.session_keys:
         console.print(
             Padding(
-                Text("session keys issued to it (search them next): " + ", ".join(ev.session_keys)),
+                Text(
+                    "session keys it obtained (searched one hop, calls marked via): "
+                    + ", ".join(ev.session_keys)
+                ),
                 (0, 0, 0, 2),
             )
         )
