@@ -218,6 +218,7 @@ def analyze_snapshot(
         rules=rules.rotation,
         actions_seen=evidence.actions_seen,
         records={n.arn: _records_text(n) for n in notification if n.estimated_records is not None},
+        persistence=evidence.persistence,
     )
     reachable: tuple[DatasetFinding, ...] = tuple(findings)
     if_reactivated: tuple[DatasetFinding, ...] = ()

@@ -353,6 +353,7 @@ def _persistence(events: Sequence[TrailEvent]) -> tuple[PersistenceEvent, ...]:
         parts: list[str] = []
         for field, label in (
             ("userName", "user"),
+            ("createdAccessKeyUser", "user"),
             ("roleName", "role"),
             ("groupName", "group"),
             ("policyArn", "policy"),
@@ -366,7 +367,7 @@ def _persistence(events: Sequence[TrailEvent]) -> tuple[PersistenceEvent, ...]:
                 event_name=e.event_name,
                 time=e.time,
                 region=e.region,
-                target=", ".join(parts) or "(not named in the event)",
+                target=", ".join(dict.fromkeys(parts)) or "(not named in the event)",
                 source_ip=e.source_ip,
                 error_code=e.error_code,
                 created_access_key_id=(p.get("createdAccessKeyId") or (None,))[0],

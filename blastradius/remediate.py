@@ -23,6 +23,7 @@ from blastradius.report import (
     DatasetFinding,
     Escalation,
     KeyInfo,
+    PersistenceEvent,
     PrincipalReach,
     RotationStep,
     level_rank,
@@ -67,6 +68,7 @@ def rotation_plan(
     now: datetime | str | None = None,
     actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
     records: Mapping[str, str] | None = None,
+    persistence: Sequence[PersistenceEvent] = (),
 ) -> tuple[RotationStep, ...]:
     """The ordered runbook for this incident, from the rotation templates.
 
@@ -91,6 +93,7 @@ def rotation_plan(
         templates=templates,
         actions_seen=actions_seen,
         records=records or {},
+        persistence=persistence,
     )
     steps: list[RotationStep] = []
     for template in templates.steps:
@@ -141,6 +144,7 @@ class _Facts:
         templates: RotationTemplates,
         actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
         records: Mapping[str, str] | None = None,
+        persistence: Sequence[PersistenceEvent] = (),
     ) -> None:
         sized = records or {}
         account = account_id or key.account_id
@@ -210,6 +214,20 @@ class _Facts:
             ],
             "escalation_event": _escalation_events(escalations, templates, iam_region, regions),
             "gap": [{"gap": g} for g in _gaps(coverage)],
+            "created_key": [
+                {"created_key_user": _created_user(p), "created_key_id": p.created_access_key_id}
+                for p in persistence
+                if p.error_code is None and p.created_access_key_id
+            ],
+            "persistence_event": [
+                {
+                    "persistence_time": p.time,
+                    "persistence_event": p.event_name,
+                    "persistence_target": p.target,
+                }
+                for p in persistence
+                if p.error_code is None
+            ],
             "seen_action": [
                 {"seen_action": action, "seen_resources": ", ".join(resources)}
                 for action, resources in actions_seen
@@ -363,6 +381,14 @@ class _Facts:
                 values = _shell_quoted(item) if quote else item
                 out.append(line.text.format_map({**base, **values}))
         return tuple(dict.fromkeys(out))
+
+
+def _created_user(event: PersistenceEvent) -> str:
+    """The user a CreateAccessKey event created the key for ("user NAME" in its target)."""
+    for part in event.target.split(", "):
+        if part.startswith("user "):
+            return part[len("user ") :]
+    return UNKNOWN_USER
 
 
 def _narrowed_policy(actions_seen: Sequence[tuple[str, Sequence[str]]]) -> dict[str, object]:

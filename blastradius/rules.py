@@ -699,6 +699,8 @@ ROTATION_COLLECTIONS: Mapping[str, tuple[str, ...]] = {
     "escalation_event": ("event_name", "event_regions", "technique"),
     "gap": ("gap",),
     "seen_action": ("seen_action", "seen_resources"),
+    "created_key": ("created_key_user", "created_key_id"),
+    "persistence_event": ("persistence_time", "persistence_event", "persistence_target"),
 }
 # Conditions a step, command or detail can require (all must hold).
 ROTATION_CONDITIONS = (

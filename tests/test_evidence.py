@@ -325,6 +325,25 @@ def test_actions_seen_draft_a_narrowed_policy_for_the_runbook() -> None:
         actions_seen=evidence.actions_seen,
     )
     step = next(s for s in plan if s.id == "narrowed-policy")
+    assert not any(s.id == "remove-persistence" and "backdoor" in " ".join(s.commands) for s in plan)
+    with_persistence = rotation_plan(
+        key=key,
+        principals=[],
+        datasets=[],
+        escalations=[],
+        user_name="app",
+        account_id=ACCOUNT,
+        rules=load_rules(),
+        now=NOW,
+        persistence=evidence.persistence,
+    )
+    remove = next(s for s in with_persistence if s.id == "remove-persistence")
+    # The key the attacker created is named in the runbook, first, ready to run.
+    assert remove.commands[0] == (
+        "aws iam update-access-key --user-name backdoor --access-key-id AKIAI44QH8DHBEXAMPLE "
+        "--status Inactive"
+    )
+    assert remove.details == ("seen in CloudTrail: 2026-11-20T10:05:00Z CreateAccessKey user backdoor",)
     document = json.loads(step.commands[0].split("--policy-document ", 1)[1].strip("'"))
     granted = {a: tuple(st["Resource"]) for st in document["Statement"] for a in st["Action"]}
     assert granted == dict(evidence.actions_seen)

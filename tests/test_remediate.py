@@ -18,6 +18,7 @@ from blastradius.report import (
     Grant,
     KeyInfo,
     PathStep,
+    PersistenceEvent,
     PrincipalReach,
     RotationStep,
 )
@@ -339,6 +340,15 @@ def test_vocabulary_of_rotation_toml_matches_the_facts(session: bool) -> None:
         now=NOW,
         templates=RULES.rotation,
         actions_seen=(("dynamodb:DescribeTable", ("*",)),),
+        persistence=(
+            PersistenceEvent(
+                event_name="CreateAccessKey",
+                time="2026-11-20T10:05:00Z",
+                region="us-east-1",
+                target="user backdoor",
+                created_access_key_id="AKIAI44QH8DHBEXAMPLE",
+            ),
+        ),
     )
     assert set(facts.variables) == set(ROTATION_VARIABLES)
     assert set(facts.collections) == set(ROTATION_COLLECTIONS)

@@ -193,9 +193,13 @@ def normalise_event(raw: Mapping[str, Any], *, region: str | None = None) -> Tra
     response = record.get("responseElements") or {}
     if isinstance(response, dict):
         # CreateAccessKey: the new key's id (its secret is never in the record; we would not keep it).
-        created = (response.get("accessKey") or {}).get("accessKeyId")
+        access_key = response.get("accessKey") or {}
+        created = access_key.get("accessKeyId") if isinstance(access_key, dict) else None
         if isinstance(created, str):
             parameters["createdAccessKeyId"] = (created,)
+            owner = access_key.get("userName")
+            if isinstance(owner, str):
+                parameters["createdAccessKeyUser"] = (owner,)
         session = (response.get("credentials") or {}).get("accessKeyId")
         if isinstance(session, str):
             parameters["sessionAccessKeyId"] = (session,)
