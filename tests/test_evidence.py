@@ -240,6 +240,15 @@ def test_offline_lookup_events_output_keeps_only_this_keys_events() -> None:
         data, KEY, start="2026-11-01T00:00:00Z", end="2026-11-25T00:00:00Z", source="f"
     )
     assert len(evidence.events) == 3 and evidence.source == "file f"
+    with_session = evidence_from_lookup_output(
+        [fixture("lookup_events_page1.json"), fixture("lookup_events_session.json")],
+        KEY,
+        start="2026-11-01T00:00:00Z",
+        end="2026-11-25T00:00:00Z",
+        source="f",
+    )
+    assert with_session.session_keys_searched == (SESSION,)
+    assert "GetBucketLocation" in {e.event_name for e in with_session.events}
     narrow = evidence_from_lookup_output(
         data, KEY, start="2026-11-20T10:00:30Z", end="2026-11-25T00:00:00Z", source="f"
     )

@@ -401,19 +401,30 @@ def evidence_from_lookup_output(
     configuration is known."""
     pages = data if isinstance(data, list) else [data]
     low, high = parse_time(start), parse_time(end)
-    events: dict[str, TrailEvent] = {}
-    regions: dict[str, None] = {}
+    items: list[dict[str, Any]] = []
     for page in pages:
         if not isinstance(page, dict) or not isinstance(page.get("Events"), list):
             raise ValueError(f"{source}: expected lookup-events output, an object with an 'Events' list")
         for item in page["Events"]:
             if not isinstance(item, dict):
                 raise ValueError(f"{source}: an entry of 'Events' is not an object")
-            event = normalise_event(item)
-            if access_key_id not in _key_ids(item) or not low <= parse_time(event.time) <= high:
-                continue
-            regions[event.region] = None
-            events.setdefault(event.event_id or str(len(events)), event)
+            items.append(item)
+    parsed = [(item, normalise_event(item)) for item in items]
+    in_window = [(item, e) for item, e in parsed if low <= parse_time(e.time) <= high]
+    # One hop, as live: events of session keys the key obtained, when the file holds them.
+    sessions = {
+        k
+        for item, e in in_window
+        if access_key_id in _key_ids(item) and e.event_name in SESSION_EVENTS and e.succeeded
+        for k in e.parameters.get("sessionAccessKeyId", ())
+    }
+    events: dict[str, TrailEvent] = {}
+    regions: dict[str, None] = {}
+    for item, event in in_window:
+        if not _key_ids(item) & {access_key_id, *sessions}:
+            continue
+        regions[event.region] = None
+        events.setdefault(event.event_id or str(len(events)), event)
     return CloudTrailEvidence(
         access_key_id=access_key_id,
         start=start,
@@ -421,6 +432,7 @@ def evidence_from_lookup_output(
         regions=tuple(regions),
         events=tuple(sorted(events.values(), key=lambda e: (e.time, e.event_id))),
         source=f"file {source}",
+        session_keys_searched=tuple(sorted(sessions)),
     )
 
 
