@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from blastradius.classify import classify
 from blastradius.collect.cloudtrail import CloudTrailEvidence
+from blastradius.collect.cloudtrail import utc_text as _z
 from blastradius.evidence import ObjectCount, not_collected, notification_rows, summarize, window_start
 from blastradius.graph import PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
@@ -264,7 +265,3 @@ def _records_text(row: NotificationRow) -> str:
     if row.type == "s3-bucket":
         return f"{'at least ' if 'at least' in row.records_basis else ''}{row.estimated_records:,} objects"
     return f"{row.estimated_records:,} records"
-
-
-def _z(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

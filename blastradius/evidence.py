@@ -27,6 +27,7 @@ from blastradius.collect.cloudtrail import (
     TrailEvent,
     parse_time,
 )
+from blastradius.collect.cloudtrail import utc_text as _z
 from blastradius.model import Role, Snapshot, User
 from blastradius.report import (
     ActivityRow,
@@ -98,10 +99,6 @@ def window_start(exposed_since: str | None, key_created: str | None) -> tuple[st
     if key_created:
         return _z(parse_time(key_created)), "key creation date"
     return None, "unknown (no exposure date given and the key's creation date is not known)"
-
-
-def _z(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def not_collected(start: str | None, source: str, end: str, why: str) -> Evidence:

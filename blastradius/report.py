@@ -250,17 +250,7 @@ class Coverage:
             "regions": list(self.regions),
             "source": self.source,
             "complete": self.complete,
-            "gaps": [
-                {
-                    "service": g.service,
-                    "region": g.region,
-                    "operation": g.operation,
-                    "error": g.error_code,
-                    "message": g.message,
-                    "resource": g.resource,
-                }
-                for g in self.gaps
-            ],
+            "gaps": [_gap_json(g) for g in self.gaps],
             "warnings": list(self.warnings),
         }
 

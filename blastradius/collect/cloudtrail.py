@@ -129,8 +129,12 @@ class CloudTrailEvidence:
     source: str = "cloudtrail:LookupEvents"
 
 
-def _z(value: dt.datetime) -> str:
+def utc_text(value: dt.datetime) -> str:
+    """``2026-11-25T00:00:00Z``: how reports write times."""
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_z = utc_text
 
 
 def parse_time(text: str) -> dt.datetime:
