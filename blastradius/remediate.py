@@ -20,6 +20,7 @@ from blastradius.render.common import short_name
 from blastradius.report import (
     ApplyAction,
     Coverage,
+    CredentialPivot,
     DatasetFinding,
     Escalation,
     KeyInfo,
@@ -69,8 +70,12 @@ def rotation_plan(
     actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
     records: Mapping[str, str] | None = None,
     persistence: Sequence[PersistenceEvent] = (),
+    pivots: Sequence[CredentialPivot] = (),
 ) -> tuple[RotationStep, ...]:
     """The ordered runbook for this incident, from the rotation templates.
+
+    ``pivots`` are the credential pivots of the report; those in compute environment variables get
+    their own rotation commands (secrets and parameters are already covered by the datasets).
 
     ``coverage`` gives the blind spots to close and, with ``regions``, where to search CloudTrail
     (plus the IAM region, the key's last-used region and the datasets' regions). ``now`` is the
@@ -94,6 +99,7 @@ def rotation_plan(
         actions_seen=actions_seen,
         records=records or {},
         persistence=persistence,
+        pivots=pivots,
     )
     steps: list[RotationStep] = []
     for template in templates.steps:
@@ -145,6 +151,7 @@ class _Facts:
         actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
         records: Mapping[str, str] | None = None,
         persistence: Sequence[PersistenceEvent] = (),
+        pivots: Sequence[CredentialPivot] = (),
     ) -> None:
         sized = records or {}
         account = account_id or key.account_id
@@ -213,6 +220,9 @@ class _Facts:
                 and _can_read(d)
             ],
             "escalation_event": _escalation_events(escalations, templates, iam_region, regions),
+            "lambda_pivot": _compute_pivots(pivots, "lambda-function"),
+            "codebuild_pivot": _compute_pivots(pivots, "codebuild-project"),
+            "ecs_pivot": _compute_pivots(pivots, "ecs-task-definition"),
             "gap": [{"gap": g} for g in _gaps(coverage)],
             "created_key": [
                 {"created_key_user": _created_user(p), "created_key_id": p.created_access_key_id}
@@ -476,6 +486,21 @@ def _other_users(principals: Sequence[PrincipalReach], user_name: str | None) ->
         if name != user_name and p.via != "origin":
             found.setdefault(p.arn, {"other_user_name": name, "other_user_arn": p.arn})
     return sorted(found.values(), key=lambda u: u["other_user_arn"])
+
+
+def _compute_pivots(pivots: Sequence[CredentialPivot], kind: str) -> list[dict[str, str]]:
+    """Compute resources of ``kind`` whose environment holds credentials the key can read."""
+    return [
+        {
+            "resource_name": p.name,
+            "resource_arn": p.arn,
+            "region": p.region,
+            "env_names": ", ".join(p.names),
+            "reader": short_name(p.path[-1].from_) if p.path else "the key",
+        }
+        for p in sorted(pivots, key=lambda p: p.arn)
+        if p.kind == kind
+    ]
 
 
 def _can_read(d: DatasetFinding) -> bool:

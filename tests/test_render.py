@@ -324,7 +324,7 @@ def test_json_render_is_the_contract_and_deterministic() -> None:
     assert json.loads(text) == report.to_json()
     assert text == render(incident_report(), "json")
     # The contract's fields first, in order; later issues add fields after them (evidence, ...).
-    assert list(json.loads(text))[:8] == [
+    assert list(json.loads(text))[:9] == [
         "schema",
         "generated_at",
         "key",
@@ -333,6 +333,7 @@ def test_json_render_is_the_contract_and_deterministic() -> None:
         "escalations",
         "coverage",
         "rotation_plan",
+        "credential_pivots",
     ]
 
 
