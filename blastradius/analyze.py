@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 
 from blastradius.classify import classify
+from blastradius.escalation import escalations as fired_escalations
 from blastradius.graph import PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
@@ -143,6 +144,7 @@ def analyze_snapshot(
     context_overrides: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
     exposed_since: str | None = None,
+    escalation: bool = True,
 ) -> Report:
     """Analyse one leaked key against a snapshot: reach, classify, rank, plan."""
     rules = rules or load_rules()
@@ -151,7 +153,7 @@ def analyze_snapshot(
     warnings: list[str] = list(snapshot.warnings)
     if key_info is None:
         key_info = key_info_from_owner(identify_offline(snapshot, key_id))
-    graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now)
+    graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now, escalation=escalation)
     origin = key_info.principal_arn
     if origin is None or graph.model.principal(origin) is None:
         where = "the snapshot" if origin is None else f"the snapshot (owner {origin})"
@@ -164,6 +166,9 @@ def analyze_snapshot(
         result = reach(graph, origin)
     findings = _findings(graph, result, rules)
     principals = _principals(result)
+    escalations = tuple(
+        fired_escalations(graph, {arn: route.edges for arn, route in result.principals.items()})
+    )
     warnings.extend(graph.model.warnings.items)
     coverage = Coverage(
         services=dict(snapshot.services),
@@ -180,7 +185,7 @@ def analyze_snapshot(
         key=key_info,
         principals=principals,
         datasets=findings,
-        escalations=(),
+        escalations=escalations,
         user_name=user_name,
         account_id=key_info.account_id or snapshot.account_id,
         regions=snapshot.regions,
@@ -194,7 +199,7 @@ def analyze_snapshot(
         key=key_info,
         principals=tuple(principals),
         datasets=tuple(findings),
-        escalations=(),
+        escalations=escalations,
         coverage=coverage,
         rotation_plan=plan,
     )

@@ -40,7 +40,7 @@ UNKNOWN_ACCOUNT = "<ACCOUNT-ID>"
 UNKNOWN_SINCE = "YYYY-MM-DDTHH:MM:SSZ"
 
 # Variables whose values are already shell words (lists of quoted regions); all others get quoted.
-_PRE_QUOTED = frozenset({"regions_words", "event_regions"})
+_PRE_QUOTED = frozenset({"regions_words", "event_regions", "check_command"})
 
 # Services whose management events are recorded in the partition's IAM region, not per region.
 _GLOBAL_SERVICES = frozenset({"iam", "organizations", "account"})
@@ -187,6 +187,7 @@ class _Facts:
                 and _can_read(d)
             ],
             "escalation_event": _escalation_events(escalations, templates, iam_region, regions),
+            "escalation_check": [],
             "gap": [{"gap": g} for g in _gaps(coverage)],
         }
         owner = (
@@ -235,6 +236,7 @@ class _Facts:
             "gap_count": str(len(self.collections["gap"])),
         }
         self._quoted = _shell_quoted(self.variables)
+        self.collections["escalation_check"] = _escalation_checks(escalations, self._quoted, regions)
         long_term = key.kind != "session"
         complete = not self.collections["gap"]
         self.conditions: set[str] = {
@@ -402,6 +404,48 @@ def _escalation_events(
         }
         for event in sorted(techniques)
     ]
+
+
+def _escalation_checks(
+    escalations: Sequence[Escalation], quoted: Mapping[str, str], regions: Sequence[str]
+) -> list[dict[str, str]]:
+    """Each fired technique's own checks (escalation.toml ``check``), filled in and shell-quoted."""
+    out: dict[str, dict[str, str]] = {}
+    for escalation in escalations:
+        resource = escalation.resource or escalation.to
+        role = escalation.role or ""
+        region = _region_of(resource) or (regions[0] if regions else "us-east-1")
+        values = {
+            **quoted,
+            **_shell_quoted(
+                {
+                    "actor_arn": escalation.from_,
+                    "actor_name": short_name(escalation.from_).rsplit("/", 1)[-1],
+                    "target_arn": resource,
+                    "target_name": _resource_name(resource),
+                    "role_arn": role,
+                    "role_name": role.rsplit("/", 1)[-1],
+                }
+            ),
+            "region": region,
+        }
+        for template in escalation.checks:
+            command = template.format_map(values)
+            entry = out.setdefault(command, {"check_command": command, "technique": escalation.technique})
+            if escalation.technique not in entry["technique"].split(", "):
+                entry["technique"] += f", {escalation.technique}"
+    return list(out.values())
+
+
+def _region_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and _REGION.match(parts[3]) else None
+
+
+def _resource_name(arn: str) -> str:
+    """The name an AWS CLI option wants: ``alice`` of ``user/alice``, the bucket, the instance id."""
+    resource = arn.split(":", 5)[-1]
+    return resource.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
 
 def _gaps(coverage: Coverage | None) -> list[str]:
