@@ -415,7 +415,10 @@ class Evaluator:
         if principal.arn.startswith(ADMIN_NODE_PREFIX):
             return  # the administrator already has every permission: nothing to escalate to
         fired = self.fired.setdefault(principal.arn, [])
+        synthetic = is_synthetic(principal.arn)
         for technique in self._techniques:
+            if synthetic and technique.gain == "group":
+                continue  # one group at a time: combining groups would make up a node per subset
             # A resource policy may grant dataset actions without an identity Allow (handled per target).
             if technique.target != "dataset" and not all(
                 s.trust or self._may_allow(principal, s.action) for s in technique.steps
@@ -827,6 +830,8 @@ class Evaluator:
                 )
             return node
         if gain == "unbounded":
+            if self._admin_policy in principal.identity_policies:
+                return self._admin_of(dataclasses.replace(principal, boundary=None))
             node = f"without-boundary@{principal.arn}"
             if self.model.principal(node) is None:
                 self.model.add_principal(dataclasses.replace(principal, arn=node, boundary=None))
@@ -906,6 +911,8 @@ class Evaluator:
                     )
                 )
             return node
+        if self._admin_policy in subject.identity_policies:
+            return subject.arn  # already as much as its boundary lets it have
         base = subject.arn
         node = f"admin-within-boundary@{base}"
         if self.model.principal(node) is None:
