@@ -430,6 +430,8 @@ class Evaluator:
                     continue
                 certainty, conditions, policy, statement = found
                 node = self._gain(principal, technique, target)
+                if node == principal.arn:
+                    continue  # nothing more than it has
                 item = Fired(
                     technique=technique,
                     source=principal.arn,
@@ -976,6 +978,13 @@ _COMPUTE_SERVICE = {
 }
 
 
+def _account(node: str) -> str:
+    """The account of a principal node (a synthetic ``what@arn`` node: of its ARN)."""
+    arn = node.split("@", 1)[-1]
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
 def _short(arn: str) -> str:
     return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn
 
@@ -1012,15 +1021,18 @@ def escalations(graph: PermissionGraph, routes: Mapping[str, Sequence[Edge]]) ->
     """Every technique that fires for a reached principal, with the path to it, for the report.
 
     ``routes`` maps each reached principal to the edges that reach it. Principals reached through the
-    account administrator are left out: once admin, every technique is redundant.
+    administrator of their own account are left out: once admin there, every technique is redundant.
     """
     ev = _EVALUATORS.get(graph)
     if ev is None:
         return []
     out: list[Escalation] = []
     for arn, route in routes.items():
-        if arn.startswith(ADMIN_NODE_PREFIX) or any(e.target.startswith(ADMIN_NODE_PREFIX) for e in route):
-            continue
+        admin_of = {
+            e.target[len(ADMIN_NODE_PREFIX) :] for e in route if e.target.startswith(ADMIN_NODE_PREFIX)
+        }
+        if arn.startswith(ADMIN_NODE_PREFIX) or _account(arn) in admin_of:
+            continue  # already administrator of that account
         for item in ev.fired.get(arn, ()):
             steps = [_step(e) for e in route]
             steps.append(

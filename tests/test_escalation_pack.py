@@ -77,12 +77,32 @@ def line_of(text: str, needle: str) -> int:
     ("old", "new", "field", "message"),
     [
         ('gain = "admin"\ncheck', 'gain = "everything"\ncheck', r"technique\[0\]\.gain", "expected one of"),
-        ('target = "attached-policy"', 'target = "group"', r"technique\[0\]\.gain", "does not go with target"),
-        ('action = "iam:CreatePolicyVersion"', 'action = "iam:*"', r"technique\[0\]\.step\[0\]\.action", "no wildcards"),
+        (
+            'target = "attached-policy"',
+            'target = "group"',
+            r"technique\[0\]\.gain",
+            "does not go with target",
+        ),
+        (
+            'action = "iam:CreatePolicyVersion"',
+            'action = "iam:*"',
+            r"technique\[0\]\.step\[0\]\.action",
+            "no wildcards",
+        ),
         ('id = "iam-002"', 'id = "iam-001"', r"technique\[1\]\.id", "duplicate technique id"),
         ('id = "iam-002"', 'id = "my technique"', r"technique\[1\]\.id", "neither a catalogue id"),
-        ('category = "self-escalation"', 'categry = "self-escalation"', r"technique\[0\]\.categry", "unknown key"),
-        ('on = "passed-role"', 'on = "passed-role"\n  trust = true', r"step\[0\]\.trust", "trust = true is for"),
+        (
+            'category = "self-escalation"',
+            'categry = "self-escalation"',
+            r"technique\[0\]\.categry",
+            "unknown key",
+        ),
+        (
+            'on = "passed-role"',
+            'on = "passed-role"\n  trust = true',
+            r"step\[0\]\.trust",
+            "trust = true is for",
+        ),
         (
             'resource = "arn:{partition}:lambda:{region}:{account}:function:*"',
             'resource = "arn:{partition}:lambda:{regoin}:{account}:function:*"',
