@@ -514,7 +514,7 @@ class Evaluator:
             mine = set(user.group_names) if user else set()
             for arn in sorted(self._select(self._groups_index, principal, technique.steps[0].action)):
                 group = self._groups_by_arn[arn]
-                if group.name not in mine:
+                if group.name not in mine and (group.inline_policies or group.managed_policy_arns):
                     yield _Target(resource=arn, account=account)
         elif kind == "user":
             action = first.action if first else technique.steps[0].action
