@@ -134,7 +134,7 @@ def _finding_facts(finding: DatasetFinding) -> list[tuple[str, Text | str]]:
         rows.append(("why", ", ".join(finding.sensitivity_reasons)))
     rows.append(("path", describe_finding_path(finding)))
     if any(s.technique for g in finding.grants for s in g.path):
-        rows.append(("reached", reached_how(finding)))
+        rows.append(("how", reached_how(finding)))
     if finding.conditions:
         rows.append(("if", Text("; ".join(finding.conditions), style="yellow")))
     for level, path in extra_grants(finding):
