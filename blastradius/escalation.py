@@ -405,6 +405,12 @@ class Evaluator:
         }
         self._profile_roles = {r for p in snapshot.instance_profiles for r in p.role_arns}
         self._admin_policy = _admin_policy(self.partition)
+        # service principal (or "*") -> roles whose trust policy names it in an Allow: the only roles a
+        # service can be handed (checked precisely by _trusts).
+        self._service_index: dict[str, set[str]] = {}
+        for role in snapshot.roles:
+            for service in _trusted_services(role.trust_policy):
+                self._service_index.setdefault(service, set()).add(role.arn)
         self._rewritten: dict[tuple[str, ...], Policy] = {}
         self._techniques = tuple(t for t in pack.techniques if t.emitted_by is None)
 
@@ -614,10 +620,11 @@ class Evaluator:
     ) -> Iterator[_Target]:
         account = principal.account_id
         pass_step = next((s for s in technique.steps if s.on == "passed-role"), None)
-        if pass_step is not None:
-            candidates = self._select(self.model._roles_index, principal, pass_step.action)
-        else:
-            candidates = set(self.model.roles)
+        candidates: set[str] = set()
+        for service in technique.trusts:
+            candidates |= self._service_index.get(service, set()) | self._service_index.get("*", set())
+        if pass_step is not None and candidates:
+            candidates &= self._select(self.model._roles_index, principal, pass_step.action)
         for arn in sorted(candidates):
             role = self.model.roles[arn]
             if role.service_linked or arn.split(":")[4] != account:
@@ -976,6 +983,27 @@ _COMPUTE_SERVICE = {
     "ecs-task-definition": "ecs",
     "glue-dev-endpoint": "glue",
 }
+
+
+def _trusted_services(trust: Mapping[str, Any]) -> set[str]:
+    """Service principals an Allow of a trust policy names ("*" for a wildcard or NotPrincipal)."""
+    found: set[str] = set()
+    statements = trust.get("Statement", [])
+    for st in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        principal = st.get("Principal")
+        if "NotPrincipal" in st or principal == "*":
+            found.add("*")
+            continue
+        if isinstance(principal, dict):
+            services = principal.get("Service", [])
+            for service in [services] if isinstance(services, str) else services:
+                if isinstance(service, str):
+                    found.add("*" if "*" in service or "?" in service else service)
+            if principal.get("AWS") == "*":
+                found.add("*")
+    return found
 
 
 def _account(node: str) -> str:

@@ -315,6 +315,7 @@ def _roles(principals: Sequence[PrincipalReach], origin: str | None, partition: 
     if origin:
         candidates.insert(0, (origin, "origin"))
     for arn, via in candidates:
+        arn = arn.split("@", 1)[-1]  # an escalated variant (without-boundary@<role ARN>) is that role
         parts = arn.split(":", 5)
         if len(parts) < 6:
             continue
@@ -335,12 +336,13 @@ def _roles(principals: Sequence[PrincipalReach], origin: str | None, partition: 
 def _other_users(principals: Sequence[PrincipalReach], user_name: str | None) -> list[dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     for p in principals:
-        resource = p.arn.split(":", 5)[-1]
+        arn = p.arn.split("@", 1)[-1]  # an escalated variant (member-of-admins@<user ARN>) is that user
+        resource = arn.split(":", 5)[-1]
         if not resource.startswith("user/"):
             continue
         name = resource.rsplit("/", 1)[-1]
         if name != user_name and p.via != "origin":
-            found.setdefault(p.arn, {"other_user_name": name, "other_user_arn": p.arn})
+            found.setdefault(arn, {"other_user_name": name, "other_user_arn": arn})
     return sorted(found.values(), key=lambda u: u["other_user_arn"])
 
 

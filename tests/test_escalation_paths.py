@@ -296,3 +296,20 @@ def test_escalation_can_be_switched_off() -> None:
     assert analyze(snap, escalation=False).escalations == ()
     assert levels(analyze(snap, escalation=False), "vault") == ()
     assert levels(analyze(snap), "vault") == ("list", "read", "write", "admin")
+
+
+def test_runbook_names_the_real_role_behind_an_escalated_variant() -> None:
+    # without-boundary@<role ARN> is the same role: its sessions are revoked by the role's own name.
+    from escalation_fixtures import KEY as FIXTURE_KEY
+    from escalation_fixtures import PIVOT, scenario
+
+    from blastradius.escalation import load_escalation
+
+    technique = load_escalation().get("endgame-delete-role-boundary")
+    assert technique is not None
+    report = analyze_snapshot(scenario(technique), FIXTURE_KEY)
+    assert any(p.arn == f"without-boundary@{PIVOT}" for p in report.principals)
+    revoke = next(s for s in report.rotation_plan if s.id == "revoke-sessions")
+    commands = "\n".join(revoke.commands)
+    assert "--role-name pivot " in commands
+    assert "@" not in commands
