@@ -167,7 +167,11 @@ def analyze_snapshot(
     findings = _findings(graph, result, rules)
     principals = _principals(result)
     escalations = tuple(
-        fired_escalations(graph, {arn: route.edges for arn, route in result.principals.items()})
+        fired_escalations(
+            graph,
+            {arn: route.edges for arn, route in result.principals.items()},
+            [route.edges for levels in result.grants.values() for route in levels.values()],
+        )
     )
     warnings.extend(graph.model.warnings.items)
     coverage = Coverage(

@@ -520,13 +520,15 @@ class Evaluator:
             mine = set(user.group_names) if user else set()
             for arn in sorted(self._select(self._groups_index, principal, technique.steps[0].action)):
                 group = self._groups_by_arn[arn]
+                if arn.split(":")[4] != account:
+                    continue
                 if group.name not in mine and (group.inline_policies or group.managed_policy_arns):
                     yield _Target(resource=arn, account=account)
         elif kind == "user":
             action = first.action if first else technique.steps[0].action
             for arn in sorted(self._select(self._users_index, principal, action)):
-                if arn == me:
-                    continue
+                if arn == me or arn.split(":")[4] != account:
+                    continue  # IAM changes another account's users only with that account's credentials
                 user = model.users[arn]
                 if "keys-below-limit" in technique.needs and len(user.access_keys) >= 2:
                     continue
@@ -541,7 +543,7 @@ class Evaluator:
                 candidates = self._select(model._roles_index, principal, step.action)
             for arn in sorted(candidates):
                 role = model.roles[arn]
-                if arn == me or role.service_linked:
+                if arn == me or role.service_linked or arn.split(":")[4] != account:
                     continue
                 yield _Target(resource=arn, gained=arn, account=arn.split(":")[4], tags=role.tags)
         elif kind == "service-role":
@@ -1045,15 +1047,26 @@ def escalation_edges(
     return list(ev.edges(principal, skip))
 
 
-def escalations(graph: PermissionGraph, routes: Mapping[str, Sequence[Edge]]) -> list[Escalation]:
-    """Every technique that fires for a reached principal, with the path to it, for the report.
+def escalations(
+    graph: PermissionGraph,
+    routes: Mapping[str, Sequence[Edge]],
+    used: Iterable[Sequence[Edge]] = (),
+) -> list[Escalation]:
+    """The techniques that fire for reached principals, with the path to each, for the report.
 
-    ``routes`` maps each reached principal to the edges that reach it. Principals reached through the
-    administrator of their own account are left out: once admin there, every technique is redundant.
+    ``routes`` maps each reached principal to the edges that reach it; ``used`` are the other paths the
+    report shows (the grants'). Listed: every technique that fires for a principal the key reaches
+    without escalating (the origin and the roles it can assume), and, beyond that, the escalation steps
+    the shown paths take (a chain's second escalation). Listing every technique of every escalated
+    principal would bury the first-order answer under thousands of redundant lines; principals reached
+    through the administrator of their own account are left out for the same reason.
     """
     ev = _EVALUATORS.get(graph)
     if ev is None:
         return []
+    on_paths: set[tuple[str, str, str | None]] = set()
+    for path in (*routes.values(), *used):
+        on_paths.update((e.source, e.target, e.technique) for e in path if e.technique)
     out: list[Escalation] = []
     for arn, route in routes.items():
         admin_of = {
@@ -1061,7 +1074,10 @@ def escalations(graph: PermissionGraph, routes: Mapping[str, Sequence[Edge]]) ->
         }
         if arn.startswith(ADMIN_NODE_PREFIX) or _account(arn) in admin_of:
             continue  # already administrator of that account
+        first_order = not any(e.technique for e in route)
         for item in ev.fired.get(arn, ()):
+            if not first_order and (arn, item.target, item.technique.id) not in on_paths:
+                continue
             steps = [_step(e) for e in route]
             steps.append(
                 PathStep(

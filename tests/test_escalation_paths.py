@@ -313,3 +313,19 @@ def test_runbook_names_the_real_role_behind_an_escalated_variant() -> None:
     commands = "\n".join(revoke.commands)
     assert "--role-name pivot " in commands
     assert "@" not in commands
+
+
+def test_iam_techniques_stay_in_the_actors_account() -> None:
+    # IAM APIs act on the caller's own account: a policy naming another account's role does not let the
+    # actor rewrite that role ("IAM identifiers"; IAM has no resource-based policies for these actions).
+    other = Role(
+        arn=f"arn:aws:iam::{B}:role/elsewhere",
+        name="elsewhere",
+        trust_policy=trust({"AWS": f"arn:aws:iam::{A}:root"}),
+    )
+    snap = snapshot(
+        users=(dev(allow(["iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"], "*")),),
+        roles=(other,),
+        accounts=(A, B),
+    )
+    assert not [e for e in analyze(snap).escalations if e.to == other.arn]
