@@ -1055,11 +1055,13 @@ def escalations(
     """The techniques that fire for reached principals, with the path to each, for the report.
 
     ``routes`` maps each reached principal to the edges that reach it; ``used`` are the other paths the
-    report shows (the grants'). Listed: every technique that fires for a principal the key reaches
-    without escalating (the origin and the roles it can assume), and, beyond that, the escalation steps
-    the shown paths take (a chain's second escalation). Listing every technique of every escalated
-    principal would bury the first-order answer under thousands of redundant lines; principals reached
-    through the administrator of their own account are left out for the same reason.
+    report shows (the grants'). Listed: every technique that fires for the key's own principal; the
+    techniques that give another principal to the roles it can assume; and every escalation step the
+    shown paths take (a chain's second escalation, a rewritten bucket policy that adds a level). Data-side
+    techniques of assumable roles that add nothing to the shown paths, and the techniques of escalated
+    principals, are left out: with broad roles they number in the thousands and bury the answer (the
+    graph still has them). Principals reached through the administrator of their own account are left
+    out too: once admin there, every technique is redundant.
     """
     ev = _EVALUATORS.get(graph)
     if ev is None:
@@ -1076,7 +1078,9 @@ def escalations(
             continue  # already administrator of that account
         first_order = not any(e.technique for e in route)
         for item in ev.fired.get(arn, ()):
-            if not first_order and (arn, item.target, item.technique.id) not in on_paths:
+            shown = (arn, item.target, item.technique.id) in on_paths
+            data_side = item.technique.gain in ("access", "exfiltrate")
+            if not (shown or not route or (first_order and not data_side)):
                 continue
             steps = [_step(e) for e in route]
             steps.append(
