@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blastradius.errors import RulePackError
-from blastradius.model import DATASET_TYPES
+from blastradius.model import COMPUTE_TYPES, DATASET_TYPES
 from blastradius.report import LEVELS, SENSITIVITIES
 
 if TYPE_CHECKING:
@@ -529,6 +529,8 @@ SENSITIVITY_TARGETS: Mapping[str, tuple[str, ...]] = {
     "tag": ("term", "tag", "value"),
     "detail": ("term", "detail", "value"),
     "type": ("type",),
+    # Names of compute environment variables (never their values): Lambda, CodeBuild, ECS.
+    "env_var": ("term", "var"),
 }
 
 
@@ -598,7 +600,8 @@ def _parse_sensitivity(pack: PackFile) -> SensitivityRules:
         terms = r.strings(table["terms"], (*path, "terms")) if "terms" in table else ()
         keys = r.strings(table["keys"], (*path, "keys")) if "keys" in table else ()
         extensions = r.strings(table["extensions"], (*path, "extensions")) if "extensions" in table else ()
-        types = r.strings(table["types"], (*path, "types"), choices=DATASET_TYPES) if "types" in table else ()
+        kinds = COMPUTE_TYPES if on == "env_var" else DATASET_TYPES
+        types = r.strings(table["types"], (*path, "types"), choices=kinds) if "types" in table else ()
         for i, ext in enumerate(extensions):
             if not ext.startswith("."):
                 raise r.error((*path, "extensions", i), f"an extension starts with a dot, found {ext!r}")
@@ -614,6 +617,7 @@ def _parse_sensitivity(pack: PackFile) -> SensitivityRules:
             "detail": ("keys", "terms"),
             "type": ("types",),
             "object_key": (),
+            "env_var": ("terms",),
         }[on]
         for key in needs:
             if key not in table:
@@ -652,6 +656,9 @@ ROTATION_PHASES = ("contain", "investigate", "eradicate", "recover", "notify")
 # Placeholders every template may use (remediate.py fills them; tests check both sides agree).
 ROTATION_VARIABLES = (
     "key_id",
+    "compromised_description",
+    "narrowed_policy_json",
+    "seen_action_count",
     "key_kind",
     "key_status",
     "user_name",
@@ -696,9 +703,16 @@ ROTATION_COLLECTIONS: Mapping[str, tuple[str, ...]] = {
         "access",
     ),
     "pivot_object": ("dataset_name", "dataset_type", "dataset_arn", "region", "reasons"),
+    # Compute whose environment variable names look like credentials, per type (their commands differ).
+    "lambda_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
+    "codebuild_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
+    "ecs_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
     "escalation_event": ("event_name", "event_regions", "technique"),
     "escalation_check": ("check_command", "technique"),
     "gap": ("gap",),
+    "seen_action": ("seen_action", "seen_resources"),
+    "created_key": ("created_key_user", "created_key_id"),
+    "persistence_event": ("persistence_time", "persistence_event", "persistence_target"),
 }
 # Conditions a step, command or detail can require (all must hold).
 ROTATION_CONDITIONS = (
@@ -713,6 +727,8 @@ ROTATION_CONDITIONS = (
     *(f"has_{c}" for c in ROTATION_COLLECTIONS),
     *(f"no_{c}" for c in ROTATION_COLLECTIONS),
 )
+# What ``rotate --apply`` may execute for a step (``automate = "..."``): see blastradius.apply.
+ROTATION_AUTOMATIONS = ("deactivate-key", "deny-old-sessions", "tag-compromised")
 # Settings remediate.py reads from [settings].
 ROTATION_SETTINGS = ("deny_policy_name", "compromised_tag_key", "incident_tag_key")
 
@@ -737,6 +753,7 @@ class StepTemplate:
     when: tuple[str, ...] = ()
     commands: tuple[LineTemplate, ...] = ()
     details: tuple[LineTemplate, ...] = ()
+    automate: str | None = None  # one of ROTATION_AUTOMATIONS: rotate --apply executes this step
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -770,7 +787,7 @@ def _parse_rotation(pack: PackFile) -> RotationTemplates:
         table = r.table(
             raw,
             path,
-            allowed=("id", "phase", "title", "why", "when", "command", "detail"),
+            allowed=("id", "phase", "title", "why", "when", "command", "detail", "automate"),
             required=("id", "phase", "title", "why"),
         )
         step_id = r.string(table["id"], (*path, "id"))
@@ -794,6 +811,11 @@ def _parse_rotation(pack: PackFile) -> RotationTemplates:
                 when=_conditions(r, table, path),
                 commands=_line_templates(r, table.get("command", []), (*path, "command"), "run"),
                 details=_line_templates(r, table.get("detail", []), (*path, "detail"), "text"),
+                automate=(
+                    r.string(table["automate"], (*path, "automate"), choices=ROTATION_AUTOMATIONS)
+                    if "automate" in table
+                    else None
+                ),
             )
         )
     return RotationTemplates(

@@ -13,11 +13,13 @@ from blastradius.model import CollectionGap
 from blastradius.remediate import UNKNOWN_USER, rotation_plan
 from blastradius.report import (
     Coverage,
+    CredentialPivot,
     DatasetFinding,
     Escalation,
     Grant,
     KeyInfo,
     PathStep,
+    PersistenceEvent,
     PrincipalReach,
     RotationStep,
 )
@@ -343,6 +345,26 @@ def test_vocabulary_of_rotation_toml_matches_the_facts(session: bool) -> None:
         regions=(),
         now=NOW,
         templates=RULES.rotation,
+        actions_seen=(("dynamodb:DescribeTable", ("*",)),),
+        persistence=(
+            PersistenceEvent(
+                event_name="CreateAccessKey",
+                time="2026-11-20T10:05:00Z",
+                region="us-east-1",
+                target="user backdoor",
+                created_access_key_id="AKIAI44QH8DHBEXAMPLE",
+            ),
+        ),
+        pivots=tuple(
+            CredentialPivot(
+                arn=f"arn:aws:x:us-east-1:{ACCOUNT}:{kind}/x",
+                kind=kind,
+                name="x",
+                region="us-east-1",
+                names=("PWD",),
+            )
+            for kind in ("lambda-function", "codebuild-project", "ecs-task-definition")
+        ),
     )
     assert set(facts.variables) == set(ROTATION_VARIABLES)
     assert set(facts.collections) == set(ROTATION_COLLECTIONS)
