@@ -67,7 +67,8 @@ except ImportError as e:
 imported = time.perf_counter()
 snapshot = load_snapshot(path)
 loaded = time.perf_counter()
-report = analyze_snapshot(snapshot, key)
+# "analyze-no-escalation": the same analysis without escalation edges (to measure what they add).
+report = analyze_snapshot(snapshot, key, escalation=(mode != "analyze-no-escalation"))
 done = time.perf_counter()
 print(json.dumps({
     "seconds": done - imported,
@@ -75,6 +76,7 @@ print(json.dumps({
     "load_snapshot_seconds": loaded - imported,
     "analyze_seconds": done - loaded,
     "datasets_reached": len(report.datasets),
+    "escalations": len(report.escalations),
     "peak_rss_bytes": peak_rss_bytes(),
 }))
 """
@@ -166,7 +168,15 @@ def _median(runs: list[dict[str, Any]], field: str) -> float:
 
 
 def bench_size(
-    n: int, *, repeat: int, seed: int, cache: Path, regenerate: bool, timeout: float, analysis: bool
+    n: int,
+    *,
+    repeat: int,
+    seed: int,
+    cache: Path,
+    regenerate: bool,
+    timeout: float,
+    analysis: bool,
+    escalation_baseline: bool = True,
 ) -> dict[str, Any]:
     datasets, policies = 10 * n, max(10, n // 10)
     info = ensure_snapshot(n, datasets, policies, seed, cache, regenerate)
@@ -211,6 +221,16 @@ def bench_size(
         row["analysis_error"] = f"non-deterministic result: datasets reached {sorted(reached)} across repeats"
     row["datasets_reached"] = runs[0]["datasets_reached"]
     row["reached_fraction"] = row["datasets_reached"] / row["datasets"]
+    row["escalations"] = runs[0].get("escalations")
+    if escalation_baseline:
+        try:
+            plain = [run_child("analyze-no-escalation", snap, key, timeout) for _ in range(repeat)]
+        except BenchError as e:
+            row["analysis_error"] = f"without escalation: {e}"
+            return row
+        row["analyze_no_escalation_seconds"] = _median(plain, "analyze_seconds")
+        row["datasets_reached_no_escalation"] = plain[0]["datasets_reached"]
+        row["escalation_factor"] = row["analyze_seconds"] / row["analyze_no_escalation_seconds"]
     return row
 
 
@@ -246,6 +266,13 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     out = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     for r in rows:
+        if r.get("escalation_factor") is not None:
+            out.append(
+                f"N={r['principals']}: analyze {r['analyze_seconds']:.3f}s with escalation "
+                f"({r['escalations']} fired), {r['analyze_no_escalation_seconds']:.3f}s without: "
+                f"{r['escalation_factor']:.2f}x"
+            )
+    for r in rows:
         if r["analysis_error"]:
             out.append(f"N={r['principals']}: analysis: {r['analysis_error']}")
     return "\n".join(out)
@@ -265,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="ignore cached snapshots")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess run")
     parser.add_argument("--skip-analysis", action="store_true", help="only generate and time json.load")
+    parser.add_argument(
+        "--skip-escalation-baseline",
+        action="store_true",
+        help="do not also time the analysis without escalation edges",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -287,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                     regenerate=args.regenerate,
                     timeout=args.timeout,
                     analysis=not args.skip_analysis,
+                    escalation_baseline=not args.skip_escalation_baseline,
                 )
             )
     except BenchError as e:

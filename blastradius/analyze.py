@@ -15,6 +15,7 @@ from blastradius.classify import classify
 from blastradius.collect.cloudtrail import CloudTrailEvidence
 from blastradius.collect.cloudtrail import utc_text as _z
 from blastradius.errors import UsageError
+from blastradius.escalation import escalations as fired_escalations
 from blastradius.evidence import ObjectCount, not_collected, notification_rows, summarize, window_start
 from blastradius.graph import Edge, PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
@@ -169,6 +170,7 @@ def analyze_snapshot(
     now: dt.datetime | None = None,
     exposed_since: str | None = None,
     paths: str = "first",
+    escalation: bool = True,
     trail_evidence: CloudTrailEvidence | None = None,
     evidence_absent_reason: str = "offline analysis of a snapshot",
     object_counts: Mapping[str, ObjectCount] | None = None,
@@ -194,7 +196,7 @@ def analyze_snapshot(
     warnings: list[str] = list(snapshot.warnings)
     if key_info is None:
         key_info = key_info_from_owner(identify_offline(snapshot, key_id))
-    graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now)
+    graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now, escalation=escalation)
     origin = key_info.principal_arn
     if origin is None or graph.model.principal(origin) is None:
         where = "the snapshot" if origin is None else f"the snapshot (owner {origin})"
@@ -207,6 +209,13 @@ def analyze_snapshot(
         result = reach(graph, origin, all_paths=paths == "all")
     findings = _findings(graph, result, rules, all_paths=paths == "all")
     principals = _principals(result)
+    escalations = tuple(
+        fired_escalations(
+            graph,
+            {arn: route.edges for arn, route in result.principals.items()},
+            [route.edges for levels in result.grants.values() for route in levels.values()],
+        )
+    )
     pivots = credential_pivots(graph, principals, findings, rules)
     warnings.extend(graph.model.warnings.items)
     start, start_source = window_start(exposed_since, key_info.created)
@@ -237,7 +246,7 @@ def analyze_snapshot(
         key=key_info,
         principals=principals,
         datasets=findings,
-        escalations=(),
+        escalations=escalations,
         pivots=pivots,
         user_name=user_name,
         account_id=key_info.account_id or snapshot.account_id,
@@ -276,7 +285,7 @@ def analyze_snapshot(
         key=key_info,
         principals=tuple(principals),
         datasets=reachable,
-        escalations=(),
+        escalations=escalations,
         coverage=coverage,
         rotation_plan=plan,
         evidence=evidence,

@@ -35,6 +35,8 @@ DB_SECRET = "prod/tconnect/db-password"
 REPORTING_SECRET = "prod/reporting-api-token"
 SIGNING_PARAMETER = "/tconnect/prod/signing-key"
 SYNC_ROLE = "tconnect-data-sync"
+REPORT_ROLE = "tconnect-report-runner"  # a Lambda role the subcontractor may hand to a new function
+INVOICES_BUCKET = "tconnect-invoices"
 CUSTOMER_ITEMS = 1_500  # enough for a meaningful count; the real incident had ~296,000
 
 # moto's documented fake credentials: the auditor inside the embedded account.
@@ -154,6 +156,8 @@ def build_incident_account(
     )
     for key in ("exports/2022-09/customers.csv", "exports/2022-10/customers.csv", "exports/README.txt"):
         s3.put_object(Bucket=EXPORTS_BUCKET, Key=key, Body=b"customer_number,email\n")
+    s3.create_bucket(Bucket=INVOICES_BUCKET)
+    s3.put_object(Bucket=INVOICES_BUCKET, Key="invoices/2022-10/invoice-10042.pdf", Body=b"%PDF")
     s3.create_bucket(Bucket="tconnect-marketing-assets")
     s3.put_object(Bucket="tconnect-marketing-assets", Key="logo.png", Body=b"png")
 
@@ -197,6 +201,28 @@ def build_incident_account(
         Description="Nightly export of customer data",
     )
     iam.attach_role_policy(RoleName=SYNC_ROLE, PolicyArn=exports_read)
+
+    # The monthly report runs as a Lambda function with its own role; the subcontractor deploys it, so
+    # its key may pass that role to Lambda: a new function of its own then runs with the role's rights.
+    iam.create_role(
+        RoleName=REPORT_ROLE,
+        AssumeRolePolicyDocument=_doc(
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
+        Description="Monthly invoice report",
+    )
+    iam.put_role_policy(
+        RoleName=REPORT_ROLE,
+        PolicyName="invoices",
+        PolicyDocument=_doc(
+            {
+                "Sid": "ReadInvoices",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{INVOICES_BUCKET}", f"arn:aws:s3:::{INVOICES_BUCKET}/*"],
+            }
+        ),
+    )
 
     iam.create_user(UserName=LEAKED_USER, Tags=[{"Key": "vendor", "Value": "subcontractor"}])
     iam.put_user_policy(
@@ -246,6 +272,18 @@ def build_incident_account(
                 "Effect": "Allow",
                 "Action": "sts:AssumeRole",
                 "Resource": f"arn:aws:iam::{ACCOUNT}:role/{SYNC_ROLE}",
+            },
+            {
+                "Sid": "DeployReport",
+                "Effect": "Allow",
+                "Action": ["lambda:CreateFunction", "lambda:UpdateFunctionCode", "lambda:InvokeFunction"],
+                "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tconnect-*",
+            },
+            {
+                "Sid": "PassReportRole",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": f"arn:aws:iam::{ACCOUNT}:role/{REPORT_ROLE}",
             },
         ),
     )

@@ -338,6 +338,10 @@ class AccountModel:
         self._closed: dict[tuple[str, str], int] = {}
         self._open_masks: dict[tuple[str, str], int] = {}
 
+    def add_principal(self, principal: Principal) -> None:
+        """Register a principal the snapshot does not hold (escalation's synthetic nodes, e.g. an admin)."""
+        self._principals.setdefault(principal.arn, principal)
+
     # -- policies ---------------------------------------------------------------------------------
 
     def _parse(self, owner: str, doc: PolicyDocument) -> Policy | None:
@@ -1143,7 +1147,13 @@ EdgeBuilder = Callable[["PermissionGraph", Principal, "SkipGrant | None"], Itera
 class PermissionGraph:
     """A lazily-expanded networkx MultiDiGraph of principals and datasets."""
 
-    def __init__(self, model: AccountModel, *, edge_builders: Sequence[EdgeBuilder] | None = None) -> None:
+    def __init__(
+        self,
+        model: AccountModel,
+        *,
+        edge_builders: Sequence[EdgeBuilder] | None = None,
+        escalation: bool = True,
+    ) -> None:
         self.model = model
         self.graph = nx.MultiDiGraph()
         self._expanded: set[str] = set()
@@ -1163,8 +1173,11 @@ class PermissionGraph:
         # Engine decisions shared by requests on which the same statements apply (see _applicable).
         self.memo: dict[tuple[object, ...], Decision] = {}
         self._delegation_cache: dict[tuple[int, str, str], bool] = {}
+        default: tuple[EdgeBuilder, ...] = (assume_edges, access_edges)
+        if escalation and model.rules.escalation is not None:
+            default = (*default, escalate_edges)
         self.edge_builders: tuple[EdgeBuilder, ...] = tuple(
-            edge_builders if edge_builders is not None else (assume_edges, access_edges)
+            edge_builders if edge_builders is not None else default
         )
 
     def expand(self, arn: str, skip: SkipGrant | None = None) -> list[Edge]:
@@ -1509,6 +1522,15 @@ def _principal_independent(st: Statement) -> bool:
     return not any(
         c.key_lower.startswith(_PRINCIPAL_KEYS) or any("${" in v for v in c.values) for c in st.conditions
     )
+
+
+def escalate_edges(
+    graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
+) -> Iterable[Edge]:
+    """``escalate`` edges from the techniques of escalation.toml (see ``blastradius.escalation``)."""
+    from blastradius.escalation import escalation_edges  # it builds on this module
+
+    return escalation_edges(graph, principal, skip)
 
 
 def _decide_kms(model: AccountModel, principal: Principal, key: Dataset, action: str) -> Decision:
@@ -2369,9 +2391,12 @@ def build_graph(
     *,
     context_overrides: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
+    escalation: bool = True,
 ) -> PermissionGraph:
-    """A lazily-expanded permission graph over one snapshot."""
-    return PermissionGraph(AccountModel(snapshot, rules, context_overrides=context_overrides, now=now))
+    """A lazily-expanded permission graph over one snapshot (``escalation``: with escalate edges)."""
+    return PermissionGraph(
+        AccountModel(snapshot, rules, context_overrides=context_overrides, now=now), escalation=escalation
+    )
 
 
 __all__ = [

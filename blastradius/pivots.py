@@ -138,4 +138,5 @@ def path_step(edge: Edge) -> PathStep:
         statement=edge.statement,
         certainty=edge.certainty,
         conditions=edge.conditions,
+        technique=edge.technique,
     )

@@ -18,7 +18,9 @@ Cost = tuple[int, int, int]
 
 
 def _edge_cost(edge: Edge) -> Cost:
-    return (1 if edge.kind == ESCALATE else 0, 1 if edge.certainty == CONDITIONAL else 0, 1)
+    # An access edge that carries a technique (a rewritten bucket policy, a KMS grant) is an escalation too.
+    escalates = edge.kind == ESCALATE or edge.technique is not None
+    return (1 if escalates else 0, 1 if edge.certainty == CONDITIONAL else 0, 1)
 
 
 def _add(a: Cost, b: Cost) -> Cost:

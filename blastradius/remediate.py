@@ -43,7 +43,7 @@ UNKNOWN_ACCOUNT = "<ACCOUNT-ID>"
 UNKNOWN_SINCE = "YYYY-MM-DDTHH:MM:SSZ"
 
 # Variables whose values are already shell words (lists of quoted regions); all others get quoted.
-_PRE_QUOTED = frozenset({"regions_words", "event_regions"})
+_PRE_QUOTED = frozenset({"regions_words", "event_regions", "check_command"})
 
 # Services whose management events are recorded in the partition's IAM region, not per region.
 _GLOBAL_SERVICES = frozenset({"iam", "organizations", "account"})
@@ -220,6 +220,7 @@ class _Facts:
                 and _can_read(d)
             ],
             "escalation_event": _escalation_events(escalations, templates, iam_region, regions),
+            "escalation_check": [],
             "lambda_pivot": _compute_pivots(pivots, "lambda-function"),
             "codebuild_pivot": _compute_pivots(pivots, "codebuild-project"),
             "ecs_pivot": _compute_pivots(pivots, "ecs-task-definition"),
@@ -292,6 +293,7 @@ class _Facts:
             "seen_action_count": str(len(self.collections["seen_action"])),
         }
         self._quoted = _shell_quoted(self.variables)
+        self.collections["escalation_check"] = _escalation_checks(escalations, self._quoted, regions)
         long_term = key.kind != "session"
         complete = not self.collections["gap"]
         self.conditions: set[str] = {
@@ -459,6 +461,7 @@ def _roles(principals: Sequence[PrincipalReach], origin: str | None, partition: 
     if origin:
         candidates.insert(0, (origin, "origin"))
     for arn, via in candidates:
+        arn = arn.split("@", 1)[-1]  # an escalated variant (without-boundary@<role ARN>) is that role
         parts = arn.split(":", 5)
         if len(parts) < 6:
             continue
@@ -479,12 +482,13 @@ def _roles(principals: Sequence[PrincipalReach], origin: str | None, partition: 
 def _other_users(principals: Sequence[PrincipalReach], user_name: str | None) -> list[dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     for p in principals:
-        resource = p.arn.split(":", 5)[-1]
+        arn = p.arn.split("@", 1)[-1]  # an escalated variant (member-of-admins@<user ARN>) is that user
+        resource = arn.split(":", 5)[-1]
         if not resource.startswith("user/"):
             continue
         name = resource.rsplit("/", 1)[-1]
         if name != user_name and p.via != "origin":
-            found.setdefault(p.arn, {"other_user_name": name, "other_user_arn": p.arn})
+            found.setdefault(arn, {"other_user_name": name, "other_user_arn": arn})
     return sorted(found.values(), key=lambda u: u["other_user_arn"])
 
 
@@ -563,6 +567,48 @@ def _escalation_events(
         }
         for event in sorted(techniques)
     ]
+
+
+def _escalation_checks(
+    escalations: Sequence[Escalation], quoted: Mapping[str, str], regions: Sequence[str]
+) -> list[dict[str, str]]:
+    """Each fired technique's own checks (escalation.toml ``check``), filled in and shell-quoted."""
+    out: dict[str, dict[str, str]] = {}
+    for escalation in escalations:
+        resource = escalation.resource or escalation.to
+        role = escalation.role or ""
+        region = _region_of(resource) or (regions[0] if regions else "us-east-1")
+        values = {
+            **quoted,
+            **_shell_quoted(
+                {
+                    "actor_arn": escalation.from_,
+                    "actor_name": short_name(escalation.from_).rsplit("/", 1)[-1],
+                    "target_arn": resource,
+                    "target_name": _resource_name(resource),
+                    "role_arn": role,
+                    "role_name": role.rsplit("/", 1)[-1],
+                }
+            ),
+            "region": region,
+        }
+        for template in escalation.checks:
+            command = template.format_map(values)
+            entry = out.setdefault(command, {"check_command": command, "technique": escalation.technique})
+            if escalation.technique not in entry["technique"].split(", "):
+                entry["technique"] += f", {escalation.technique}"
+    return list(out.values())
+
+
+def _region_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 5 and _REGION.match(parts[3]) else None
+
+
+def _resource_name(arn: str) -> str:
+    """The name an AWS CLI option wants: ``alice`` of ``user/alice``, the bucket, the instance id."""
+    resource = arn.split(":", 5)[-1]
+    return resource.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
 
 
 def _gaps(coverage: Coverage | None) -> list[str]:

@@ -190,6 +190,11 @@ class Escalation:
     certainty: str
     actions: tuple[str, ...] = ()
     path: tuple[PathStep, ...] = ()
+    title: str | None = None  # the technique in words
+    resource: str | None = None  # what it acts on: the policy, user, role, function, dataset, account
+    role: str | None = None  # the role handed to a service, when there is one
+    conditions: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()  # runbook templates (escalation.toml ``check``); rendered by remediate
 
     def to_json(self) -> dict[str, Any]:
         """Contract form."""
@@ -200,6 +205,10 @@ class Escalation:
             "certainty": self.certainty,
             "actions": list(self.actions),
             "path": [s.to_json() for s in self.path],
+            "title": self.title,
+            "resource": self.resource,
+            "role": self.role,
+            "conditions": list(self.conditions),
         }
 
 

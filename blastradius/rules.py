@@ -21,11 +21,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blastradius.errors import RulePackError
 from blastradius.model import COMPUTE_TYPES, DATASET_TYPES
 from blastradius.report import LEVELS, SENSITIVITIES
+
+if TYPE_CHECKING:
+    from blastradius.escalation import EscalationPack
 
 SENSITIVITY_PACK = "sensitivity.toml"
 DATASTORES_PACK = "datastores.toml"
@@ -705,6 +708,7 @@ ROTATION_COLLECTIONS: Mapping[str, tuple[str, ...]] = {
     "codebuild_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
     "ecs_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
     "escalation_event": ("event_name", "event_regions", "technique"),
+    "escalation_check": ("check_command", "technique"),
     "gap": ("gap",),
     "seen_action": ("seen_action", "seen_resources"),
     "created_key": ("created_key_user", "created_key_id"),
@@ -856,6 +860,7 @@ class RuleSet:
     datastores: DatastoreActions
     rotation: RotationTemplates
     sources: Mapping[str, str] = field(default_factory=dict)  # pack file name -> where it was read from
+    escalation: EscalationPack | None = None  # escalation.toml (None: no escalation analysis)
 
 
 def load_rules(override_dir: Path | None = None) -> RuleSet:
@@ -865,9 +870,13 @@ def load_rules(override_dir: Path | None = None) -> RuleSet:
     sensitivity = read_pack(SENSITIVITY_PACK, override_dir)
     datastores = read_pack(DATASTORES_PACK, override_dir)
     rotation = read_pack(ROTATION_PACK, override_dir)
+    escalation = read_pack(ESCALATION_PACK, override_dir)
+    from blastradius.escalation import parse_escalation  # the escalation stage builds on these rules
+
     return RuleSet(
         sensitivity=_parse_sensitivity(sensitivity),
         datastores=_parse_datastores(datastores),
         rotation=_parse_rotation(rotation),
-        sources={p.name: p.origin for p in (sensitivity, datastores, rotation)},
+        sources={p.name: p.origin for p in (sensitivity, datastores, rotation, escalation)},
+        escalation=parse_escalation(escalation),
     )

@@ -47,7 +47,8 @@ def test_apply_contains_then_a_second_run_changes_nothing(incident: str, tmp_pat
     assert [(o.action.operation, o.result) for o in first.outcomes] == [
         ("iam:UpdateAccessKey", CHANGED),
         ("iam:PutUserPolicy", CHANGED),
-        ("iam:PutRolePolicy", CHANGED),
+        ("iam:PutRolePolicy", CHANGED),  # role/tconnect-data-sync (assume)
+        ("iam:PutRolePolicy", CHANGED),  # role/tconnect-report-runner (escalation: PassRole to Lambda)
         ("iam:TagUser", CHANGED),
     ]
     iam = boto3.client("iam", region_name=REGION)
@@ -65,7 +66,7 @@ def test_apply_contains_then_a_second_run_changes_nothing(incident: str, tmp_pat
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
     second = api.apply_containment(report, LIVE, audit_log=log)
-    assert [o.result for o in second.outcomes] == [UNCHANGED] * 4
+    assert [o.result for o in second.outcomes] == [UNCHANGED] * 5
     assert [o.detail for o in second.outcomes][:2] == [
         "already inactive",
         "policy already attached with the same document",
@@ -76,8 +77,8 @@ def test_apply_contains_then_a_second_run_changes_nothing(incident: str, tmp_pat
     writes = [
         r for r in records if r["type"] == "call" and not r["call"].split(":")[1].startswith(("Get", "List"))
     ]
-    assert len(writes) == 4  # the second run only read
-    assert records[-1] == {**records[-1], "type": "end", "status": "ok", "changed": 0, "unchanged": 4}
+    assert len(writes) == 5  # the second run only read
+    assert records[-1] == {**records[-1], "type": "end", "status": "ok", "changed": 0, "unchanged": 5}
 
 
 def test_a_later_plan_keeps_the_revocation_in_place(  # moving the cut-off would end sessions started since
@@ -109,14 +110,15 @@ def test_failure_midway_stops_and_says_what_was_and_was_not_done(incident: str, 
     failed = result.failed
     assert failed is not None and failed.action.operation == "iam:PutRolePolicy"
     assert failed.error_code == "AccessDenied"
-    assert [a.operation for _, a in result.not_done] == ["iam:TagUser"]
+    # the second role (reached by escalation) and the tag
+    assert [a.operation for _, a in result.not_done] == ["iam:PutRolePolicy", "iam:TagUser"]
     text = result.statement()
     assert text.startswith("STOPPED at step") and "AccessDenied" in text
     assert "deactivate access key" in text.split("NOT done:")[0]
     assert "(not attempted)" in text.split("NOT done:")[1]
     records = lines(log)
     assert any(r["type"] == "call" and r["call"] == "iam:PutRolePolicy" and not r["ok"] for r in records)
-    assert records[-1]["status"] == "failed" and records[-1]["not_done"][0]["operation"] == "iam:TagUser"
+    assert records[-1]["status"] == "failed" and records[-1]["not_done"][-1]["operation"] == "iam:TagUser"
     iam = boto3.client("iam", region_name=REGION)
     assert iam.list_user_tags(UserName=LEAKED_USER)["Tags"] == [{"Key": "vendor", "Value": "subcontractor"}]
 
@@ -152,7 +154,7 @@ def test_apply_with_yes_from_the_cli(incident: str, tmp_path: Path) -> None:
     args = ["rotate", "--key", incident, "--region", REGION, "--apply", "--yes", "--audit-log", str(log)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "rotate --apply will make these 4 call(s)" in result.stderr
+    assert "rotate --apply will make these 5 call(s)" in result.stderr
     assert "Containment applied:" in result.stderr and str(log) in result.stderr
     assert "(rotate --apply does this)" in result.stdout  # the plan marks what --apply executes
 

@@ -109,7 +109,7 @@ def test_demo_apply_contains_the_key_and_shows_the_blast_radius_is_now_empty(
     assert {d["name"] for d in data["after"]["if_reactivated"]} == {
         d["name"] for d in data["before"]["datasets"]
     }
-    assert [a["result"] for a in data["apply"]] == ["changed"] * 4
+    assert [a["result"] for a in data["apply"]] == ["changed"] * 5  # two roles: assumed, escalated to
     assert data["diff"]["summary"]["disappeared"] == len(data["before"]["datasets"])
     assert "WITHOUT asking" in result.stderr and "Containment applied" in result.stderr
     assert log.exists()

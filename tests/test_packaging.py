@@ -32,7 +32,7 @@ def test_wheel_ships_rule_packs_and_loads_them_through_importlib_resources(tmp_p
     )
     (wheel,) = (tmp_path / "dist").glob("blastradius-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for pack in ("sensitivity.toml", "datastores.toml", "rotation.toml"):
+    for pack in ("sensitivity.toml", "datastores.toml", "rotation.toml", "escalation.toml"):
         assert f"blastradius/_policies/{pack}" in names
     assert "blastradius/schema/report.schema.json" in names
 
@@ -44,7 +44,7 @@ def test_wheel_ships_rule_packs_and_loads_them_through_importlib_resources(tmp_p
     probe = (
         "import blastradius, blastradius.rules as r, blastradius.schema as s;"
         "assert str(r.default_policies_dir()).startswith(blastradius.__path__[0]), r.default_policies_dir();"
-        "rules = r.load_rules(); assert rules.sensitivity and rules.datastores.types;"
+        "rules = r.load_rules(); assert rules.sensitivity and rules.datastores.types and rules.escalation;"
         "assert s.report_schema()['title'];"
         "print(blastradius.__file__)"
     )

@@ -330,7 +330,12 @@ def test_vocabulary_of_rotation_toml_matches_the_facts(session: bool) -> None:
         datasets=(*DATASETS, pivot),
         escalations=(
             Escalation(
-                technique="t", from_=USER, to=ROLE, certainty="definite", actions=("iam:PutRolePolicy",)
+                technique="t",
+                from_=USER,
+                to=ROLE,
+                certainty="definite",
+                actions=("iam:PutRolePolicy",),
+                checks=("aws iam list-role-policies --role-name {target_name}",),
             ),
         ),
         user_name=USER_NAME,

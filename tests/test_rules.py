@@ -12,6 +12,7 @@ from blastradius.errors import RulePackError
 from blastradius.model import DATASET_TYPES
 from blastradius.rules import (
     DATASTORES_PACK,
+    ESCALATION_PACK,
     ROTATION_PACK,
     SENSITIVITY_PACK,
     default_policies_dir,
@@ -31,7 +32,7 @@ def test_shipped_packs_load_with_every_dataset_type() -> None:
     assert set(DS.types) == set(DATASET_TYPES)
     assert len(RULES.sensitivity.rules) >= 20
     assert RULES.rotation.steps[0].phase == "contain"
-    assert set(RULES.sources) == {SENSITIVITY_PACK, DATASTORES_PACK, ROTATION_PACK}
+    assert set(RULES.sources) == {SENSITIVITY_PACK, DATASTORES_PACK, ROTATION_PACK, ESCALATION_PACK}
 
 
 def test_editable_checkout_reads_the_repository_policies_dir() -> None:

@@ -170,6 +170,28 @@ def extra_grants(finding: DatasetFinding) -> list[tuple[str, str]]:
     return out
 
 
+def reached_how(finding: DatasetFinding) -> str:
+    """``read directly; write+admin after escalation via iam-001``: which levels need an escalation.
+
+    A grant's path escalates when one of its steps is an ``escalate`` edge or carries a technique (a
+    rewritten resource policy); the techniques are named in path order.
+    """
+    direct: list[str] = []
+    escalated: dict[tuple[str, ...], list[str]] = {}
+    for grant in sorted(finding.grants, key=lambda g: level_rank(g.level)):
+        techniques = tuple(dict.fromkeys(s.technique for s in grant.path if s.technique))
+        if techniques:
+            escalated.setdefault(techniques, []).append(grant.level)
+        else:
+            direct.append(grant.level)
+    parts = ["+".join(direct) + " directly"] if direct else []
+    parts.extend(
+        f"{'+'.join(levels)} after escalation via {', '.join(techniques)}"
+        for techniques, levels in escalated.items()
+    )
+    return "; ".join(parts)
+
+
 def key_line(key: KeyInfo) -> str:
     """``AKIA… → user/alice in 123456789012 (Active, created …, last used …)``."""
     owner = short_name(key.principal_arn) if key.principal_arn else "owner unknown"

@@ -13,6 +13,7 @@ from blastradius.render.common import (
     extra_grants,
     key_line,
     ranked,
+    reached_how,
     sections,
     short_name,
     summary_counts,
@@ -103,6 +104,8 @@ def _datasets(out: list[str], report: Report) -> None:
         out += [f"### {n}. {dataset_label(f)}", ""]
         out.append(f"- ARN: {_code(f.arn)}")
         out.append(f"- Path: {describe_finding_path(f)}")
+        if any(s.technique for g in f.grants for s in g.path):
+            out.append(f"- Reached: {reached_how(f)}")
         if f.conditions:
             out.append(f"- Conditions: {'; '.join(f.conditions)}")
         for level, path in extra_grants(f):
@@ -183,6 +186,10 @@ def _escalations(out: list[str], report: Report) -> None:
             line = f"- {_code(e.technique)}: {route} ({e.certainty})"
             if e.actions:
                 line += f", needs {', '.join(e.actions)}"
+            if e.title:
+                line += f": {e.title}"
+            if e.conditions:
+                line += f"; if {'; '.join(e.conditions)}"
             out.append(line)
     else:
         out.append("None found.")

@@ -23,6 +23,7 @@ from blastradius.render.common import (
     extra_grants,
     key_line,
     ranked,
+    reached_how,
     records_text,
     sections,
     short_name,
@@ -233,6 +234,8 @@ def _finding_facts(finding: DatasetFinding) -> list[tuple[str, Text | str]]:
     if finding.sensitivity_reasons:
         rows.append(("why", ", ".join(finding.sensitivity_reasons)))
     rows.append(("path", describe_finding_path(finding)))
+    if any(s.technique for g in finding.grants for s in g.path):
+        rows.append(("how", reached_how(finding)))
     if finding.conditions:
         rows.append(("if", Text("; ".join(finding.conditions), style="yellow")))
     for level, path in extra_grants(finding):
@@ -258,8 +261,14 @@ def _escalations(console: Console, report: Report) -> None:
         )
         console.print(Padding(line, (0, 0, 0, 2)))
         rows: list[tuple[str, Text | str]] = []
+        if e.title:
+            rows.append(("what", e.title))
+        if e.resource and e.resource != e.to:
+            rows.append(("on", e.resource))
         if e.actions:
             rows.append(("needs", ", ".join(e.actions)))
+        if e.conditions:
+            rows.append(("if", Text("; ".join(e.conditions), style="yellow")))
         if e.path:
             rows.append(("path", describe_path(e.path)))
         if rows:

@@ -1,0 +1,1157 @@
+"""Privilege escalation: the techniques of ``policies/escalation.toml``, evaluated and emitted as edges.
+
+A technique fires for a principal only when the policy engine allows every one of its steps on the
+concrete resource it acts on (the policy attached to the actor, that user, that role whose trust policy
+trusts the service, that existing function …), with the actor's denies, boundary and conditions; the
+resulting edge is as certain as its weakest step. Nothing here matches action names alone.
+
+What a technique gives is a node of the permission graph, so that the existing best-first search in
+``reach.py`` chains escalations with role assumption (escalate → assume → escalate):
+
+* another real principal (a user whose key the actor can create, the role a new function runs with);
+* ``account-admin:<account>``, the synthetic administrator of an account (an identity with
+  ``Allow *:*`` and no boundary), whose access edges are computed like anyone's, so resource policies,
+  KMS key policies and (once wired into ``decide``) SCPs still bound it;
+* a variant of a principal, ``<what>@<arn>``: capped by its permissions boundary
+  (``admin-within-boundary@``), without its boundary (``without-boundary@``), or with a group's
+  policies added (``member-of-<group>@``);
+* for data-side "endgame" techniques, ``access`` edges on the dataset carrying the technique id (a
+  search pays for them as for an escalation), or, for copies leaving the account (shared snapshots), a
+  finding with no edge to follow.
+
+The pack loader follows ``rules.py``: fail-closed, errors naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blastradius.graph import (
+    ACCESS,
+    ESCALATE,
+    AccountModel,
+    Edge,
+    PermissionGraph,
+    Principal,
+    SkipGrant,
+    _access_edge,
+    _decide_any,
+    _instance_of,
+    _PrefixIndex,
+)
+from blastradius.model import COMPUTE_TYPES, DATASET_TYPES, EC2_INSTANCE, ComputeResource, Dataset
+from blastradius.policy import Decision, Policy, PrincipalMatch, RequestPrincipal, Verdict, parse_policy
+from blastradius.report import CONDITIONAL, DEFINITE, LEVELS, Escalation, PathStep
+from blastradius.rules import (
+    ESCALATION_PACK,
+    ROTATION_VARIABLES,
+    FieldPath,
+    PackFile,
+    PackReader,
+    read_pack,
+)
+
+# --------------------------------------------------------------------------------------------------
+# The pack
+
+CATEGORIES = (
+    "self-escalation",
+    "principal-access",
+    "new-passrole",
+    "existing-passrole",
+    "data-endgame",
+    "boundary-removal",
+)
+TARGETS = (
+    "self",
+    "attached-policy",
+    "own-group",
+    "group",
+    "user",
+    "role",
+    "service-role",
+    "existing",
+    "dataset",
+    "account",
+)
+GAINS = ("admin", "principal", "group", "unbounded", "access", "exfiltrate")
+STEP_ON = ("target", "self", "passed-role", "role-policy", "new")
+NEEDS = (
+    "actor-user",
+    "actor-role",
+    "actor-boundary",
+    "instance-profile",
+    "keys-below-limit",
+    "keys-at-limit",
+)
+# Placeholders of a technique's runbook checks (on top of the rotation pack's).
+CHECK_VARIABLES = (
+    "region",
+    "actor_arn",
+    "actor_name",
+    "target_arn",
+    "target_name",
+    "role_arn",
+    "role_name",
+)
+NEW_RESOURCE_VARIABLES = ("partition", "region", "account")
+# Which gains and step kinds each target allows (the rest would be meaningless combinations).
+_TARGET_GAINS: Mapping[str, tuple[str, ...]] = {
+    "self": ("admin", "unbounded"),
+    "attached-policy": ("admin",),
+    "own-group": ("admin",),
+    "group": ("group",),
+    "user": ("principal", "admin"),
+    "role": ("principal", "admin"),
+    "service-role": ("principal",),
+    "existing": ("principal",),
+    "dataset": ("access",),
+    "account": ("exfiltrate",),
+}
+_ACTION = re.compile(r"^([a-z0-9-]+):([A-Za-z0-9]+)$")
+_ID = re.compile(r"^(?:[a-z0-9-]+-\d{3}|endgame-[a-z0-9-]+)$")
+ADMIN_POLICY_ARN = "arn:{partition}:iam::aws:policy/AdministratorAccess"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One call a technique needs, and what it is made on."""
+
+    action: str
+    on: str
+    resource: str | None = None  # for on = "new"
+    trust: bool = False
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Technique:
+    """One escalation technique of the pack."""
+
+    id: str
+    title: str
+    category: str
+    target: str
+    gain: str
+    steps: tuple[Step, ...]
+    subject: str = "actor"
+    trusts: tuple[str, ...] = ()
+    compute_type: str | None = None
+    dataset_type: str | None = None
+    levels: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()
+    check: tuple[str, ...] = ()
+    emitted_by: str | None = None
+    line: int = 0
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The actions of its steps, in order, once each."""
+        return tuple(dict.fromkeys(s.action for s in self.steps))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationPack:
+    """``escalation.toml``: the techniques in pack order."""
+
+    techniques: tuple[Technique, ...]
+    origin: str = ESCALATION_PACK
+
+    def get(self, technique_id: str) -> Technique | None:
+        """The technique with this id, if any."""
+        for t in self.techniques:
+            if t.id == technique_id:
+                return t
+        return None
+
+
+_TECHNIQUE_KEYS = (
+    "id",
+    "title",
+    "category",
+    "target",
+    "gain",
+    "step",
+    "subject",
+    "trusts",
+    "compute_type",
+    "dataset_type",
+    "levels",
+    "needs",
+    "unverified",
+    "check",
+    "emitted_by",
+)
+
+
+def parse_escalation(pack: PackFile) -> EscalationPack:
+    """Validate ``escalation.toml``; a ``RulePackError`` names the file, line and field of any problem."""
+    r = PackReader(pack)
+    r.table(pack.data, (), allowed=("technique",), required=("technique",))
+    techniques: list[Technique] = []
+    ids: dict[str, FieldPath] = {}
+    for path, raw in r.tables(pack.data["technique"], ("technique",)):
+        table = r.table(
+            raw, path, allowed=_TECHNIQUE_KEYS, required=("id", "title", "category", "target", "gain", "step")
+        )
+        technique_id = r.string(table["id"], (*path, "id"))
+        if not _ID.match(technique_id):
+            raise r.error(
+                (*path, "id"), f"{technique_id!r} is neither a catalogue id (iam-001) nor endgame-<name>"
+            )
+        if technique_id in ids:
+            raise r.error(
+                (*path, "id"),
+                f"duplicate technique id {technique_id!r} (first at line {pack.line_of(ids[technique_id])})",
+            )
+        ids[technique_id] = path
+        target = r.string(table["target"], (*path, "target"), choices=TARGETS)
+        gain = r.string(table["gain"], (*path, "gain"), choices=GAINS)
+        if gain not in _TARGET_GAINS[target]:
+            raise r.error(
+                (*path, "gain"),
+                f"gain {gain!r} does not go with target {target!r} (expected one of "
+                + ", ".join(_TARGET_GAINS[target])
+                + ")",
+            )
+        subject = r.string(table.get("subject", "actor"), (*path, "subject"), choices=("actor", "target"))
+        if subject == "target" and (gain != "admin" or target not in ("user", "role")):
+            raise r.error(
+                (*path, "subject"), "subject = 'target' only applies to gain 'admin' on a user or role"
+            )
+        trusts = r.strings(table["trusts"], (*path, "trusts")) if "trusts" in table else ()
+        if target in ("service-role", "existing") and not trusts:
+            raise r.error(path, f"a technique on target {target!r} needs 'trusts' (the service principals)")
+        compute_type = None
+        if "compute_type" in table:
+            if target != "existing":
+                raise r.error((*path, "compute_type"), "'compute_type' only applies to target 'existing'")
+            compute_type = r.string(table["compute_type"], (*path, "compute_type"), choices=COMPUTE_TYPES)
+        dataset_type = None
+        if target == "dataset":
+            if "dataset_type" not in table:
+                raise r.error(path, "a technique on target 'dataset' needs 'dataset_type'")
+            dataset_type = r.string(table["dataset_type"], (*path, "dataset_type"), choices=DATASET_TYPES)
+        elif "dataset_type" in table:
+            raise r.error((*path, "dataset_type"), "'dataset_type' only applies to target 'dataset'")
+        levels: tuple[str, ...] = ()
+        if gain == "access":
+            if "levels" not in table:
+                raise r.error(path, "a technique with gain 'access' needs 'levels'")
+            levels = r.strings(table["levels"], (*path, "levels"), choices=LEVELS)
+        elif "levels" in table:
+            raise r.error((*path, "levels"), "'levels' only applies to gain 'access'")
+        needs = r.strings(table["needs"], (*path, "needs"), choices=NEEDS) if "needs" in table else ()
+        unverified = r.strings(table["unverified"], (*path, "unverified")) if "unverified" in table else ()
+        check = tuple(
+            r.template(v, (*path, "check", i), variables=(*ROTATION_VARIABLES, *CHECK_VARIABLES))
+            for i, v in enumerate(r.strings(table["check"], (*path, "check")) if "check" in table else ())
+        )
+        emitted_by = None
+        if "emitted_by" in table:
+            emitted_by = r.string(table["emitted_by"], (*path, "emitted_by"), choices=("assume",))
+        steps = tuple(
+            _parse_step(r, at, raw_step, target) for at, raw_step in r.tables(table["step"], (*path, "step"))
+        )
+        if not steps:
+            raise r.error((*path, "step"), "a technique needs at least one [[technique.step]]")
+        if target == "account" and any(s.on != "new" for s in steps):
+            raise r.error((*path, "step"), "every step of a technique on target 'account' is on = 'new'")
+        techniques.append(
+            Technique(
+                id=technique_id,
+                title=r.string(table["title"], (*path, "title")),
+                category=r.string(table["category"], (*path, "category"), choices=CATEGORIES),
+                target=target,
+                gain=gain,
+                steps=steps,
+                subject=subject,
+                trusts=trusts,
+                compute_type=compute_type,
+                dataset_type=dataset_type,
+                levels=levels,
+                needs=needs,
+                unverified=unverified,
+                check=check,
+                emitted_by=emitted_by,
+                line=pack.line_of(path),
+            )
+        )
+    return EscalationPack(techniques=tuple(techniques), origin=pack.origin)
+
+
+def _parse_step(r: PackReader, path: FieldPath, raw: object, target: str) -> Step:
+    table = r.table(
+        raw, path, allowed=("action", "on", "resource", "trust", "context"), required=("action", "on")
+    )
+    action = r.string(table["action"], (*path, "action"))
+    if not _ACTION.match(action):
+        raise r.error(
+            (*path, "action"), f"{action!r} is not an IAM action name like iam:PassRole (no wildcards)"
+        )
+    on = r.string(table["on"], (*path, "on"), choices=STEP_ON)
+    if on == "passed-role" and target not in ("service-role", "existing"):
+        raise r.error((*path, "on"), "on = 'passed-role' needs a target 'service-role' or 'existing'")
+    if on == "passed-role" and action.lower() != "iam:passrole":
+        raise r.error((*path, "on"), "on = 'passed-role' is for iam:PassRole")
+    if on == "role-policy" and target != "role":
+        raise r.error((*path, "on"), "on = 'role-policy' needs target 'role'")
+    resource = None
+    if on == "new":
+        if "resource" not in table:
+            raise r.error(path, "a step on 'new' needs 'resource' (an ARN template, or \"*\")")
+        resource = r.template(table["resource"], (*path, "resource"), variables=NEW_RESOURCE_VARIABLES)
+    elif "resource" in table:
+        raise r.error((*path, "resource"), "'resource' only applies to steps on 'new'")
+    trust = r.boolean(table.get("trust", False), (*path, "trust"))
+    if trust and (action.lower() != "sts:assumerole" or target != "role"):
+        raise r.error((*path, "trust"), "trust = true is for sts:AssumeRole on a target 'role'")
+    context: dict[str, str] = {}
+    for key, value in r.table(table.get("context", {}), (*path, "context")).items():
+        context[key] = r.template(value, (*path, "context", key), variables=NEW_RESOURCE_VARIABLES)
+    return Step(action=action, on=on, resource=resource, trust=trust, context=context)
+
+
+def load_escalation(override_dir: Path | None = None) -> EscalationPack:
+    """Load and validate ``escalation.toml`` (``override_dir`` wins over the shipped one)."""
+    return parse_escalation(read_pack(ESCALATION_PACK, override_dir))
+
+
+# --------------------------------------------------------------------------------------------------
+# Synthetic nodes
+
+ADMIN_NODE_PREFIX = "account-admin:"
+EXFILTRATION = "exfiltration"
+
+
+def admin_node(account: str) -> str:
+    """The node id of "administrator of ``account``"."""
+    return f"{ADMIN_NODE_PREFIX}{account}"
+
+
+def is_synthetic(node: str) -> bool:
+    """Whether a node id is one escalation made up (not a principal of the snapshot)."""
+    return node.startswith(ADMIN_NODE_PREFIX) or ("@" in node and not node.startswith("arn:"))
+
+
+def _admin_policy(partition: str) -> Policy:
+    return parse_policy(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "EscalatedAdmin", "Effect": "Allow", "Action": "*", "Resource": "*"}],
+        },
+        name=f"any policy the attacker writes ({ADMIN_POLICY_ARN.format(partition=partition)} or its own)",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fired:
+    """One technique instance that fires for one principal."""
+
+    technique: Technique
+    source: str  # the principal node it fires for
+    target: str  # the node gained (a principal, a synthetic node, a dataset, or what leaves the account)
+    resource: str  # what it acts on (policy, user, role, function, dataset, account)
+    role: str | None  # the role handed over, when there is one
+    certainty: str
+    conditions: tuple[str, ...]
+    policy: str | None
+    statement: str | None
+
+
+@dataclass(slots=True)
+class _Target:
+    resource: str  # the ARN the technique acts on
+    gained: str | None = None  # role gained (service-role / existing) or principal
+    account: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    dataset: Dataset | None = None
+    notes: tuple[str, ...] = ()
+
+
+class Evaluator:
+    """Per-graph state for escalation: indexes of the snapshot, and what fired for whom."""
+
+    def __init__(self, graph: PermissionGraph, pack: EscalationPack) -> None:
+        self.graph = graph
+        self.model: AccountModel = graph.model
+        self.pack = pack
+        snapshot = self.model.snapshot
+        self.partition = snapshot.partition or "aws"
+        self.default_region = snapshot.regions[0] if snapshot.regions else "us-east-1"
+        self.fired: dict[str, list[Fired]] = {}
+        self._users_index = _PrefixIndex(self.model.users)
+        self._groups = {g.name: g for g in snapshot.groups}
+        self._groups_by_arn = {g.arn: g for g in snapshot.groups}
+        self._groups_index = _PrefixIndex(self._groups_by_arn)
+        self._trusting: dict[tuple[str, str], tuple[bool, tuple[str, ...]]] = {}
+        self._compute: dict[str, list[ComputeResource]] = {}
+        for c in snapshot.compute:
+            self._compute.setdefault(c.type, []).append(c)
+        self._profiles: dict[str, str] = {
+            p.arn: p.role_arns[0] for p in snapshot.instance_profiles if p.role_arns
+        }
+        self._profile_roles = {r for p in snapshot.instance_profiles for r in p.role_arns}
+        self._admin_policy = _admin_policy(self.partition)
+        # service principal (or "*") -> roles whose trust policy names it in an Allow: the only roles a
+        # service can be handed (checked precisely by _trusts).
+        self._service_index: dict[str, set[str]] = {}
+        for role in snapshot.roles:
+            for service in _trusted_services(role.trust_policy):
+                self._service_index.setdefault(service, set()).add(role.arn)
+        self._rewritten: dict[tuple[str, ...], Policy] = {}
+        self._techniques = tuple(t for t in pack.techniques if t.emitted_by is None)
+
+    # -- entry point ------------------------------------------------------------------------------
+
+    def edges(self, principal: Principal, skip: SkipGrant | None) -> Iterator[Edge]:
+        """Every edge the techniques give ``principal`` (each fired instance is also recorded)."""
+        if principal.arn.startswith(ADMIN_NODE_PREFIX):
+            return  # the administrator already has every permission: nothing to escalate to
+        fired = self.fired.setdefault(principal.arn, [])
+        synthetic = is_synthetic(principal.arn)
+        for technique in self._techniques:
+            if synthetic and technique.gain == "group":
+                continue  # one group at a time: combining groups would make up a node per subset
+            # A resource policy may grant dataset actions without an identity Allow (handled per target).
+            if technique.target != "dataset" and not all(
+                s.trust or self._may_allow(principal, s.action) for s in technique.steps
+            ):
+                continue
+            for target in self._targets(principal, technique):
+                found = self._evaluate(principal, technique, target)
+                if found is None:
+                    continue
+                certainty, conditions, policy, statement = found
+                node = self._gain(principal, technique, target)
+                if node == principal.arn:
+                    continue  # nothing more than it has
+                item = Fired(
+                    technique=technique,
+                    source=principal.arn,
+                    target=node,
+                    resource=target.resource,
+                    role=target.gained if technique.target in ("service-role", "existing") else None,
+                    certainty=certainty,
+                    conditions=conditions,
+                    policy=policy,
+                    statement=statement,
+                )
+                fired.append(item)
+                yield from self._edges_for(principal, item, target, skip)
+
+    # -- prefilters -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _may_allow(principal: Principal, action: str) -> bool:
+        """Cheap necessary condition: some identity Allow statement covers ``action`` (cached per policy)."""
+        service = action.split(":", 1)[0]
+        for policy in principal.identity_policies:
+            for st in policy.statements_for(action):
+                if not st.is_deny and st.action_could_match_service(service):
+                    return True
+        return False
+
+    @staticmethod
+    def _allow_patterns(principal: Principal, action: str) -> list[str] | None:
+        """Resource patterns of the identity Allows for ``action``; None when one covers any resource."""
+        patterns: list[str] = []
+        for policy in principal.identity_policies:
+            for st in policy.statements_for(action):
+                if st.is_deny:
+                    continue
+                if st.resource_patterns is None or st.not_resource:
+                    return None
+                patterns.extend(st.resource_patterns)
+        return patterns
+
+    def _select(self, index: _PrefixIndex, principal: Principal, action: str) -> set[str]:
+        patterns = self._allow_patterns(principal, action)
+        if patterns is None:
+            return set(index)
+        found: set[str] = set()
+        for pattern in patterns:
+            found.update(index.select(pattern))
+        return found
+
+    # -- targets ----------------------------------------------------------------------------------
+
+    def _targets(self, principal: Principal, technique: Technique) -> Iterator[_Target]:
+        model = self.model
+        rp = principal.request_principal
+        me = rp.arn
+        account = principal.account_id
+        if not self._needs_actor(principal, technique):
+            return
+        first = next((s for s in technique.steps if s.on == "target" and not s.trust), None)
+        kind = technique.target
+        if kind == "self":
+            tags = (
+                model.users[me].tags
+                if me in model.users
+                else model.roles[me].tags
+                if me in model.roles
+                else {}
+            )
+            yield _Target(resource=me, account=account, tags=tags)
+        elif kind == "attached-policy":
+            for arn in self._attached_policies(me):
+                yield _Target(resource=arn, account=account)
+        elif kind == "own-group":
+            user = model.users.get(me)
+            for name in user.group_names if user else ():
+                group = self._groups.get(name)
+                if group is not None:
+                    yield _Target(resource=group.arn, account=account)
+        elif kind == "group":
+            user = model.users.get(me)
+            mine = set(user.group_names) if user else set()
+            for arn in sorted(self._select(self._groups_index, principal, technique.steps[0].action)):
+                group = self._groups_by_arn[arn]
+                if arn.split(":")[4] != account:
+                    continue
+                if group.name not in mine and (group.inline_policies or group.managed_policy_arns):
+                    yield _Target(resource=arn, account=account)
+        elif kind == "user":
+            action = first.action if first else technique.steps[0].action
+            for arn in sorted(self._select(self._users_index, principal, action)):
+                if arn == me or arn.split(":")[4] != account:
+                    continue  # IAM changes another account's users only with that account's credentials
+                user = model.users[arn]
+                if "keys-below-limit" in technique.needs and len(user.access_keys) >= 2:
+                    continue
+                if "keys-at-limit" in technique.needs and len(user.access_keys) < 2:
+                    continue
+                yield _Target(resource=arn, gained=arn, account=user.arn.split(":")[4], tags=user.tags)
+        elif kind == "role":
+            step = first or technique.steps[0]
+            if step.on == "role-policy":
+                candidates = self._roles_with_customer_policies(principal, step.action)
+            else:
+                candidates = self._select(model._roles_index, principal, step.action)
+            for arn in sorted(candidates):
+                role = model.roles[arn]
+                if arn == me or role.service_linked or arn.split(":")[4] != account:
+                    continue
+                yield _Target(resource=arn, gained=arn, account=arn.split(":")[4], tags=role.tags)
+        elif kind == "service-role":
+            yield from self._service_roles(principal, technique, ())
+        elif kind == "existing":
+            yield from self._existing(principal, technique)
+        elif kind == "dataset":
+            yield from self._datasets(principal, technique)
+        elif kind == "account":
+            yield _Target(resource=f"arn:{self.partition}:iam::{account}:root", account=account)
+
+    def _needs_actor(self, principal: Principal, technique: Technique) -> bool:
+        needs = technique.needs
+        if "actor-user" in needs and principal.kind != "user":
+            return False
+        if "actor-role" in needs and principal.kind != "role":
+            return False
+        return not ("actor-boundary" in needs and principal.boundary is None)
+
+    def _attached_policies(self, arn: str) -> list[str]:
+        """Customer managed policies attached to a user (directly or by group) or role."""
+        model = self.model
+        found: list[str] = []
+        if (user := model.users.get(arn)) is not None:
+            found.extend(user.managed_policy_arns)
+            for name in user.group_names:
+                group = self._groups.get(name)
+                if group is not None:
+                    found.extend(group.managed_policy_arns)
+        elif (role := model.roles.get(arn)) is not None:
+            found.extend(role.managed_policy_arns)
+        return [a for a in dict.fromkeys(found) if a.split(":")[4] != "aws"]
+
+    def _roles_with_customer_policies(self, principal: Principal, action: str) -> set[str]:
+        """Roles with a customer managed policy the principal's Allows for ``action`` may concern."""
+        patterns = self._allow_patterns(principal, action)
+        out: set[str] = set()
+        for role in self.model.roles.values():
+            for arn in self._attached_policies(role.arn):
+                if patterns is None or any(fnmatch.fnmatchcase(arn, p) for p in patterns if "$" not in p):
+                    out.add(role.arn)
+                    break
+        return out
+
+    def _trusts(self, role_arn: str, service: str) -> tuple[bool, tuple[str, ...]]:
+        """Whether the role's trust policy lets ``service`` assume it, and any conditions on that."""
+        key = (role_arn, service)
+        found = self._trusting.get(key)
+        if found is None:
+            principal = self.model.principal(role_arn)
+            trust = principal.trust_policy if principal is not None else None
+            found = (False, ())
+            if trust is not None:
+                svc = RequestPrincipal(arn=service, account_id="", kind="service")
+                denied = any(
+                    st.principal_match(svc) is not PrincipalMatch.NONE and not st.conditions
+                    for st in trust.statements_for("sts:AssumeRole")
+                    if st.is_deny
+                )
+                for st in trust.statements_for("sts:AssumeRole"):
+                    if st.is_deny or denied or st.principal_match(svc) is PrincipalMatch.NONE:
+                        continue
+                    conditions = tuple(
+                        f"the trust policy of {_short(role_arn)} requires {c.describe(deny=False)}"
+                        for c in st.conditions
+                    )
+                    if not conditions:
+                        found = (True, ())
+                        break
+                    found = (True, conditions)
+            self._trusting[key] = found
+        return found
+
+    def _service_roles(
+        self, principal: Principal, technique: Technique, notes: tuple[str, ...]
+    ) -> Iterator[_Target]:
+        account = principal.account_id
+        pass_step = next((s for s in technique.steps if s.on == "passed-role"), None)
+        candidates: set[str] = set()
+        for service in technique.trusts:
+            candidates |= self._service_index.get(service, set()) | self._service_index.get("*", set())
+        if pass_step is not None and candidates:
+            candidates &= self._select(self.model._roles_index, principal, pass_step.action)
+        for arn in sorted(candidates):
+            role = self.model.roles[arn]
+            if role.service_linked or arn.split(":")[4] != account:
+                continue  # a role is passed only within its own account
+            trust = [self._trusts(arn, s) for s in technique.trusts]
+            if not any(ok for ok, _ in trust):
+                continue
+            trust_notes = min((c for ok, c in trust if ok), key=len)
+            extra: tuple[str, ...] = ()
+            if "instance-profile" in technique.needs:
+                if not self.model.snapshot.instance_profiles:
+                    extra = ("needs an instance profile for the role (instance profiles were not collected)",)
+                elif arn not in self._profile_roles:
+                    continue
+            yield _Target(
+                resource=arn,
+                gained=arn,
+                account=account,
+                tags=role.tags,
+                notes=(*notes, *trust_notes, *extra),
+            )
+
+    def _existing(self, principal: Principal, technique: Technique) -> Iterator[_Target]:
+        account = principal.account_id
+        compute_type = technique.compute_type
+        resources = self._compute.get(compute_type, []) if compute_type else []
+        if compute_type is None or (not resources and not self._collected(compute_type)):
+            what = compute_type or "the resource"
+            note = (
+                f"needs an existing {what} running with this role ({what} resources were not collected)"
+                if compute_type
+                else ""
+            )
+            yield from self._service_roles(principal, technique, (note,) if note else ())
+            return
+        for c in resources:
+            if c.account_id != account:
+                continue
+            role = c.role_arn
+            if role is None and c.type == EC2_INSTANCE and c.instance_profile_arn:
+                role = self._profiles.get(c.instance_profile_arn)
+            if role is None or role not in self.model.roles:
+                continue
+            yield _Target(resource=c.arn, gained=role, account=c.account_id, tags=c.tags)
+
+    def _collected(self, compute_type: str) -> bool:
+        """Whether the snapshot says resources of this type were looked for (so none means none)."""
+        services = self.model.snapshot.services
+        return services.get(compute_type) == "ok" or services.get(_COMPUTE_SERVICE[compute_type]) == "ok"
+
+    def _datasets(self, principal: Principal, technique: Technique) -> Iterator[_Target]:
+        model = self.model
+        dataset_type = technique.dataset_type
+        action = technique.steps[0].action
+        service = action.split(":", 1)[0]
+        candidates = {a for a in model.named_datasets(principal) if model.datasets[a].type == dataset_type}
+        if self._may_allow(principal, action):
+            index = model._datasets_by_service.get(service)
+            if index is not None:
+                for arn in self._select(index, principal, action):
+                    if model.datasets[arn].type == dataset_type:
+                        candidates.add(arn)
+        for arn in sorted(candidates):
+            d = model.datasets[arn]
+            yield _Target(resource=arn, account=d.account_id, tags=d.tags, dataset=d)
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _evaluate(
+        self, principal: Principal, technique: Technique, target: _Target
+    ) -> tuple[str, tuple[str, ...], str | None, str | None] | None:
+        """(certainty, conditions, policy, statement) if every step is allowed, else None."""
+        conditions: dict[str, None] = dict.fromkeys(target.notes)
+        conditions.update(dict.fromkeys(technique.unverified))
+        policy: str | None = None
+        statements: list[str] = []
+        for step in technique.steps:
+            decision = self._step(principal, technique, step, target)
+            if decision is None or not decision.allowed:
+                return None
+            for c in decision.conditions:
+                conditions.setdefault(f"{step.action}: {c}", None)
+            for ref in decision.matched:
+                if ref.effect == "Allow":
+                    policy = policy or ref.policy
+                    statements.append(ref.label())
+                    break
+        certainty = CONDITIONAL if conditions else DEFINITE
+        return certainty, tuple(conditions), policy, "; ".join(dict.fromkeys(statements)) or None
+
+    def _step(
+        self, principal: Principal, technique: Technique, step: Step, target: _Target
+    ) -> Decision | None:
+        model = self.model
+        account = target.account or principal.account_id
+        tags: Mapping[str, str] = target.tags
+        resource_policy: Policy | None = None
+        required = False
+        extra: dict[str, str] = {
+            k: v.format(partition=self.partition, region=self.default_region, account=account)
+            for k, v in step.context.items()
+        }
+        if step.on == "target":
+            resources = [target.resource]
+            if target.dataset is not None:
+                d = target.dataset
+                if d.type == "kms-key":
+                    return self.graph.key_use(principal, d.arn, step.action)
+                label = f"resource policy of {_short(d.arn)}"
+                resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
+            elif step.trust:
+                role = model.principal(target.resource)
+                if role is None or role.trust_policy is None:
+                    return None
+                resource_policy, required = role.trust_policy, True
+        elif step.on == "self":
+            resources = [principal.request_principal.arn]
+        elif step.on == "passed-role":
+            assert target.gained is not None
+            resources = [target.gained]
+            tags, account = model.roles[target.gained].tags, target.gained.split(":")[4]
+            trusted = [s for s in technique.trusts if self._trusts(target.gained, s)[0]]
+            best: Decision | None = None
+            for service in trusted or technique.trusts:
+                found = self._decide(
+                    principal,
+                    step.action,
+                    resources,
+                    None,
+                    tags,
+                    account,
+                    {**extra, "iam:PassedToService": service},
+                    required=False,
+                )
+                if found.verdict is Verdict.ALLOW:
+                    return found
+                if best is None or (found.allowed and not best.allowed):
+                    best = found
+            return best
+        elif step.on == "role-policy":
+            resources = self._attached_policies(target.resource)
+            if not resources:
+                return None
+            tags = {}
+        else:  # new
+            assert step.resource is not None
+            resources = self._new_resources(principal, step, account)
+            tags = {}
+        return self._decide(
+            principal, step.action, resources, resource_policy, tags, account, extra, required=required
+        )
+
+    def _decide(
+        self,
+        principal: Principal,
+        action: str,
+        resources: Sequence[str],
+        policy: Policy | None,
+        tags: Mapping[str, str],
+        account: str,
+        extra: Mapping[str, str],
+        *,
+        required: bool,
+    ) -> Decision:
+        context = self.model.context(principal, tags, account)
+        if extra:
+            context = context.with_values({k: (v,) for k, v in extra.items()})
+        return _decide_any(principal, action, resources, policy, context, account, required)
+
+    def _new_resources(self, principal: Principal, step: Step, account: str) -> list[str]:
+        """ARNs standing for "a resource the attacker creates and names": one per Allow pattern that fits."""
+        assert step.resource is not None
+        template = step.resource.format(partition=self.partition, region="*", account=account)
+        if template == "*":
+            return ["*"]
+        glob = template
+        out = [step.resource.format(partition=self.partition, region=self.default_region, account=account)]
+        out[0] = out[0].replace("*", "blastradius-probe")
+        for pattern in self._allow_patterns(principal, step.action) or ():
+            pick = _instance_of(pattern)
+            if fnmatch.fnmatchcase(pick, glob) and pick not in out:
+                out.append(pick)
+            if len(out) >= 8:
+                break
+        return out
+
+    # -- gains ------------------------------------------------------------------------------------
+
+    def _gain(self, principal: Principal, technique: Technique, target: _Target) -> str:
+        gain = technique.gain
+        if gain == "principal":
+            assert target.gained is not None
+            return target.gained
+        if gain == "admin":
+            subject = principal if technique.subject == "actor" else self.model.principal(target.resource)
+            assert subject is not None
+            return self._admin_of(subject)
+        if gain == "group":
+            group = self._groups_by_arn[target.resource]
+            node = f"member-of-{group.name}@{principal.arn}"
+            if self.model.principal(node) is None:
+                policies = list(principal.identity_policies)
+                for doc in group.inline_policies:
+                    if (p := self.model._parse(group.arn, doc)) is not None:
+                        policies.append(p)
+                for arn in group.managed_policy_arns:
+                    missing = f"managed policy {arn} of group {group.name} was not in the snapshot"
+                    if (p := self.model._managed_policy(arn, group.arn, missing=missing)) is not None:
+                        policies.append(p)
+                self.model.add_principal(
+                    dataclasses.replace(principal, arn=node, identity_policies=tuple(policies))
+                )
+            return node
+        if gain == "unbounded":
+            if self._admin_policy in principal.identity_policies:
+                return self._admin_of(dataclasses.replace(principal, boundary=None))
+            node = f"without-boundary@{principal.arn}"
+            if self.model.principal(node) is None:
+                self.model.add_principal(dataclasses.replace(principal, arn=node, boundary=None))
+            return node
+        if gain == "access":
+            return target.resource
+        # exfiltrate: what leaves the account
+        step = technique.steps[-1]
+        assert step.resource is not None
+        return step.resource.format(
+            partition=self.partition, region=self.default_region, account=target.account
+        )
+
+    def _after_rewrite(self, principal: Principal, dataset: Dataset, level: str) -> Decision | None:
+        """The decision for ``level`` once the resource policy (or a KMS grant) names the principal itself.
+
+        What the attacker writes is unknown, so the most it could write stands in: an Allow of every
+        action to the principal (its user, or its role and any session of it). Explicit denies in its own
+        policies and boundary (and, once wired into ``decide``, SCPs/RCPs) still apply (*Policy
+        evaluation logic*); the grant still needs the dataset's KMS key (checked by the access edge).
+        """
+        rp = principal.request_principal
+        names = tuple(n for n in (rp.arn, rp.session_arn) if n)
+        rewritten = self._rewritten.get(names)
+        if rewritten is None:
+            rewritten = parse_policy(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": list(names)}, "Action": "*", "Resource": "*"}
+                    ],
+                },
+                name="the policy the attacker writes",
+            )
+            self._rewritten[names] = rewritten
+        stores = self.model.rules.datastores
+        context = self.model.context(principal, dataset.tags, dataset.account_id)
+        best: Decision | None = None
+        for action in stores.actions_for(dataset.type, level):
+            resources = stores.resource_arns(dataset.type, dataset.arn, action)
+            decision = _decide_any(
+                principal,
+                action,
+                resources,
+                rewritten,
+                context,
+                dataset.account_id,
+                dataset.type == "kms-key",
+            )
+            if decision.verdict is Verdict.ALLOW:
+                return decision
+            if decision.allowed and best is None:
+                best = decision
+        return best
+
+    def _admin_of(self, subject: Principal) -> str:
+        """The account admin node, or (``subject`` has a permissions boundary) the subject capped by it."""
+        if subject.boundary is None:
+            node = admin_node(subject.account_id)
+            if self.model.principal(node) is None:
+                account = subject.account_id
+                rp = RequestPrincipal(
+                    arn=f"arn:{self.partition}:iam::{account}:role/blastradius-escalated-admin",
+                    account_id=account,
+                    kind="role",
+                    session_arn=f"arn:{self.partition}:sts::{account}:assumed-role/blastradius-escalated-admin/*",
+                )
+                self.model.add_principal(
+                    Principal(
+                        arn=node,
+                        kind="role",
+                        name=f"administrator of {account}",
+                        account_id=account,
+                        identity_policies=(self._admin_policy,),
+                        boundary=None,
+                        request_principal=rp,
+                    )
+                )
+            return node
+        if self._admin_policy in subject.identity_policies:
+            return subject.arn  # already as much as its boundary lets it have
+        base = subject.arn
+        node = f"admin-within-boundary@{base}"
+        if self.model.principal(node) is None:
+            self.model.add_principal(
+                dataclasses.replace(
+                    subject, arn=node, identity_policies=(*subject.identity_policies, self._admin_policy)
+                )
+            )
+        return node
+
+    def _edges_for(
+        self, principal: Principal, item: Fired, target: _Target, skip: SkipGrant | None
+    ) -> Iterator[Edge]:
+        technique = item.technique
+        if technique.gain == "exfiltrate":
+            return  # nothing in the graph to follow; the report lists it
+        if technique.gain == "access":
+            dataset = target.dataset
+            assert dataset is not None
+            for level in technique.levels:
+                if skip is not None and skip(dataset.arn, level):
+                    continue
+                gained = self._after_rewrite(principal, dataset, level)
+                if gained is None:
+                    continue
+                conditions = [*item.conditions, *gained.conditions]
+                certainty = CONDITIONAL if conditions else DEFINITE
+                edge = _access_edge(
+                    self.graph,
+                    principal,
+                    dataset,
+                    level,
+                    (technique.actions[0], certainty, conditions, item.policy, item.statement),
+                )
+                if edge is not None:
+                    yield dataclasses.replace(edge, actions=technique.actions, technique=technique.id)
+            return
+        if item.target == principal.arn:
+            return
+        yield Edge(
+            source=principal.arn,
+            target=item.target,
+            kind=ESCALATE,
+            certainty=item.certainty,
+            actions=technique.actions,
+            policy=item.policy,
+            statement=item.statement,
+            conditions=item.conditions,
+            technique=technique.id,
+        )
+
+
+_COMPUTE_SERVICE = {
+    "lambda-function": "lambda",
+    "ec2-instance": "ec2",
+    "cloudformation-stack": "cloudformation",
+    "codebuild-project": "codebuild",
+    "sagemaker-notebook": "sagemaker",
+    "ecs-task-definition": "ecs",
+    "glue-dev-endpoint": "glue",
+}
+
+
+def _trusted_services(trust: Mapping[str, Any]) -> set[str]:
+    """Service principals an Allow of a trust policy names ("*" for a wildcard or NotPrincipal)."""
+    found: set[str] = set()
+    statements = trust.get("Statement", [])
+    for st in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        principal = st.get("Principal")
+        if "NotPrincipal" in st or principal == "*":
+            found.add("*")
+            continue
+        if isinstance(principal, dict):
+            services = principal.get("Service", [])
+            for service in [services] if isinstance(services, str) else services:
+                if isinstance(service, str):
+                    found.add("*" if "*" in service or "?" in service else service)
+            if principal.get("AWS") == "*":
+                found.add("*")
+    return found
+
+
+def _account(node: str) -> str:
+    """The account of a principal node (a synthetic ``what@arn`` node: of its ARN)."""
+    arn = node.split("@", 1)[-1]
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _short(arn: str) -> str:
+    return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn
+
+
+# --------------------------------------------------------------------------------------------------
+# Graph wiring and report
+
+_EVALUATORS: weakref.WeakKeyDictionary[PermissionGraph, Evaluator] = weakref.WeakKeyDictionary()
+
+
+def evaluator(graph: PermissionGraph) -> Evaluator | None:
+    """The graph's escalation evaluator (None when the rule set has no escalation pack)."""
+    found = _EVALUATORS.get(graph)
+    if found is None:
+        pack = graph.model.rules.escalation
+        if pack is None:
+            return None
+        found = Evaluator(graph, pack)
+        _EVALUATORS[graph] = found
+    return found
+
+
+def escalation_edges(
+    graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
+) -> Iterable[Edge]:
+    """The edge builder: escalate edges (and endgame access edges) of ``principal``."""
+    ev = evaluator(graph)
+    if ev is None:
+        return ()
+    return list(ev.edges(principal, skip))
+
+
+def escalations(
+    graph: PermissionGraph,
+    routes: Mapping[str, Sequence[Edge]],
+    used: Iterable[Sequence[Edge]] = (),
+) -> list[Escalation]:
+    """The techniques that fire for reached principals, with the path to each, for the report.
+
+    ``routes`` maps each reached principal to the edges that reach it; ``used`` are the other paths the
+    report shows (the grants'). Listed: every technique that fires for the key's own principal; the
+    techniques that give another principal to the roles it can assume; and every escalation step the
+    shown paths take (a chain's second escalation, a rewritten bucket policy that adds a level). Data-side
+    techniques of assumable roles that add nothing to the shown paths, and the techniques of escalated
+    principals, are left out: with broad roles they number in the thousands and bury the answer (the
+    graph still has them). Principals reached through the administrator of their own account are left
+    out too: once admin there, every technique is redundant.
+    """
+    ev = _EVALUATORS.get(graph)
+    if ev is None:
+        return []
+    on_paths: set[tuple[str, str, str | None]] = set()
+    for path in (*routes.values(), *used):
+        on_paths.update((e.source, e.target, e.technique) for e in path if e.technique)
+    out: list[Escalation] = []
+    for arn, route in routes.items():
+        admin_of = {
+            e.target[len(ADMIN_NODE_PREFIX) :] for e in route if e.target.startswith(ADMIN_NODE_PREFIX)
+        }
+        if arn.startswith(ADMIN_NODE_PREFIX) or _account(arn) in admin_of:
+            continue  # already administrator of that account
+        first_order = not any(e.technique for e in route)
+        for item in ev.fired.get(arn, ()):
+            shown = (arn, item.target, item.technique.id) in on_paths
+            data_side = item.technique.gain in ("access", "exfiltrate")
+            if not (shown or not route or (first_order and not data_side)):
+                continue
+            steps = [_step(e) for e in route]
+            steps.append(
+                PathStep(
+                    from_=arn,
+                    to=item.target,
+                    kind=ACCESS if item.technique.gain == "access" else ESCALATE,
+                    actions=item.technique.actions,
+                    policy=item.policy,
+                    statement=item.statement,
+                    certainty=item.certainty,
+                    conditions=item.conditions,
+                    technique=item.technique.id,
+                )
+            )
+            certainty = CONDITIONAL if any(s.certainty == CONDITIONAL for s in steps) else DEFINITE
+            out.append(
+                Escalation(
+                    technique=item.technique.id,
+                    from_=arn,
+                    to=item.target,
+                    certainty=certainty,
+                    actions=item.technique.actions,
+                    path=tuple(steps),
+                    title=item.technique.title,
+                    resource=item.resource,
+                    role=item.role,
+                    conditions=item.conditions,
+                    checks=item.technique.check,
+                )
+            )
+    out.sort(
+        key=lambda e: (e.certainty != DEFINITE, len(e.path), e.technique, e.from_, e.to, e.resource or "")
+    )
+    unique: dict[tuple[str, str, str, str | None], Escalation] = {}
+    for e in out:
+        unique.setdefault((e.technique, e.from_, e.to, e.resource), e)  # the best path of each
+    return list(unique.values())
+
+
+def _step(edge: Edge) -> PathStep:
+    return PathStep(
+        from_=edge.source,
+        to=edge.target,
+        kind=edge.kind,
+        actions=edge.actions,
+        policy=edge.policy,
+        statement=edge.statement,
+        certainty=edge.certainty,
+        conditions=edge.conditions,
+        technique=edge.technique,
+    )
+
+
+def pack_summary(pack: EscalationPack) -> list[dict[str, Any]]:
+    """id / title / actions per technique (the README table is checked against this)."""
+    return [{"id": t.id, "title": t.title, "actions": list(t.actions)} for t in pack.techniques]
+
+
+__all__ = [
+    "ADMIN_NODE_PREFIX",
+    "EscalationPack",
+    "Evaluator",
+    "Fired",
+    "Step",
+    "Technique",
+    "admin_node",
+    "escalation_edges",
+    "escalations",
+    "evaluator",
+    "is_synthetic",
+    "load_escalation",
+    "parse_escalation",
+]
