@@ -16,6 +16,7 @@ import boto3
 
 from blastradius import aws
 from blastradius.analyze import analyze_snapshot, key_info_from_owner
+from blastradius.audit import AuditReport
 from blastradius.collect.runner import Observer, collect_account
 from blastradius.errors import IdentifyError, UsageError
 from blastradius.importers import load_snapshot
@@ -32,7 +33,15 @@ from blastradius.model import Snapshot, dump_snapshot
 from blastradius.report import Report
 from blastradius.rules import load_rules
 
-__all__ = ["LeakedCredentials", "LiveOptions", "analyze", "collect", "load_snapshot", "save_snapshot"]
+__all__ = [
+    "LeakedCredentials",
+    "LiveOptions",
+    "analyze",
+    "audit",
+    "collect",
+    "load_snapshot",
+    "save_snapshot",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,6 +247,26 @@ def analyze(
         context_overrides=context_overrides,
         exposed_since=exposed_since,
     )
+
+
+def audit(
+    *,
+    snapshot: Path | Snapshot | None = None,
+    live: LiveOptions | None = None,
+    policies: Path | None = None,
+    context_overrides: Mapping[str, str] | None = None,
+    observer: Observer | None = None,
+) -> AuditReport:
+    """Rank every access key of an account by blast radius: offline from a snapshot, or live (the
+    auditor's credentials collect the account once; no key is analysed on its own)."""
+    from blastradius.audit import audit_snapshot
+
+    rules = load_rules(policies)
+    if snapshot is not None:
+        snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
+    else:
+        snap = collect(live or LiveOptions(), observer=observer)
+    return audit_snapshot(snap, rules=rules, context_overrides=context_overrides)
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:

@@ -186,7 +186,11 @@ def _emit(report: Report, fmt: str, output: Path | None, *, only: str | None = N
     """Render to stdout (colour and width of a TTY) or to a private file; ``only`` picks one section."""
     tty = output is None and sys.stdout.isatty()
     width = max(100, shutil.get_terminal_size().columns) if tty else None
-    text = render(report, fmt, color=tty, width=width, only=only)
+    _write(render(report, fmt, color=tty, width=width, only=only), output)
+
+
+def _write(text: str, output: Path | None) -> None:
+    """The rendered text to stdout, or to a private (0600) file with a note on stderr."""
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
@@ -418,6 +422,52 @@ def collect(
         markup=False,
         soft_wrap=True,
     )
+
+
+@app.command()
+def audit(
+    snapshot: SnapshotOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    endpoint_url: EndpointOpt = None,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            "--fail-on", help="Exit 1 when an active key reaches a dataset at or above this sensitivity."
+        ),
+    ] = FailOn.none,
+    policies: PoliciesOpt = None,
+    assume_context: ContextOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Every access key of the account ranked by blast radius (one graph for all keys)."""
+    from blastradius.audit import fails
+    from blastradius.render.audit import AUDIT_RENDERERS, render_audit
+
+    with _boundary(debug):
+        if fmt not in AUDIT_RENDERERS:
+            raise UsageError(
+                f"unknown audit format {fmt!r}", hint=f"Choose among: {', '.join(AUDIT_RENDERERS)}."
+            )
+        overrides = _parse_context(assume_context)
+        if snapshot is not None:
+            report = api.audit(snapshot=snapshot, policies=policies, context_overrides=overrides)
+        else:
+            with _Progress() as progress:
+                report = api.audit(
+                    live=_live_args(profile, region, all_regions, endpoint_url),
+                    policies=policies,
+                    context_overrides=overrides,
+                    observer=progress,
+                )
+        tty = output is None and sys.stdout.isatty()
+        width = max(100, shutil.get_terminal_size().columns) if tty else None
+        _write(render_audit(report, fmt, color=tty, width=width), output)
+    if fails(report, fail_on.value):
+        raise typer.Exit(1)
 
 
 @app.command()
