@@ -31,7 +31,7 @@ from blastradius.keys import (
 )
 from blastradius.model import Snapshot, dump_snapshot
 from blastradius.report import Report
-from blastradius.rules import load_rules
+from blastradius.rules import RuleSet, load_rules
 
 __all__ = [
     "LeakedCredentials",
@@ -207,8 +207,12 @@ def analyze(
     observer: Observer | None = None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    self_view: bool = False,
 ) -> Report:
     """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
+
+    ``self_view``: no auditor credentials at all — the leaked key reads what it can about itself
+    (``collect.selfview``) and that partial view is analysed; needs ``leaked``.
 
     ``exposed_since`` (ISO 8601 date or time) starts the investigation window of the runbook; by
     default it is the key's creation date.
@@ -232,6 +236,13 @@ def analyze(
     if principal is not None:
         raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
     live = live or LiveOptions()
+    if self_view:
+        if leaked is None:
+            raise UsageError(
+                "--self-view acts as the leaked key and needs its secret",
+                hint="Give it on stdin with --secret-stdin (the CLI never takes a secret as an argument).",
+            )
+        return _self_view(key_id, leaked, live, rules, context_overrides, exposed_since)
     session = aws.make_session(live.profile)
     # Regions first: a misspelt --region must fail before any call is sent to a region that is not there.
     regions = aws.resolve_regions(session, live.regions, live.all_regions, live.endpoint_url)
@@ -267,6 +278,49 @@ def audit(
     else:
         snap = collect(live or LiveOptions(), observer=observer)
     return audit_snapshot(snap, rules=rules, context_overrides=context_overrides)
+
+
+def _self_view(
+    key_id: str,
+    leaked: LeakedCredentials,
+    live: LiveOptions,
+    rules: RuleSet,
+    context_overrides: Mapping[str, str] | None,
+    exposed_since: str | None,
+) -> Report:
+    """Collect what the key can read about itself, as the key, and analyse that (labelled partial)."""
+    from blastradius.collect.selfview import collect_self_view
+
+    parsed = parse_access_key_id(key_id)
+    result = collect_self_view(
+        key_id,
+        leaked.secret,
+        leaked.session_token,
+        regions=live.regions,
+        endpoint_url=live.endpoint_url,
+    )
+    snap = result.snapshot
+    how = "sts:GetCallerIdentity (self-view, as the leaked key)"
+    try:
+        owner = dataclasses.replace(identify_offline(snap, key_id), identified_by=how)
+    except IdentifyError:
+        owner = KeyOwner(
+            access_key_id=parsed.access_key_id,
+            account_id=result.caller.account_id,
+            kind=parsed.kind,
+            identified_by=how,
+            principal_arn=result.principal_arn,
+        )
+    owner = dataclasses.replace(owner, principal_arn=result.principal_arn)
+    report = analyze_snapshot(
+        snap,
+        key_id,
+        rules=rules,
+        key_info=key_info_from_owner(owner),
+        context_overrides=context_overrides,
+        exposed_since=exposed_since,
+    )
+    return dataclasses.replace(report, self_view=result.view)
 
 
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:

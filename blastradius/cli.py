@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from blastradius import api
 from blastradius.errors import BlastRadiusError, UsageError
+from blastradius.keys import parse_access_key_id
 from blastradius.render import RENDERERS, render
 from blastradius.report import Report, sensitivity_rank
 
@@ -107,6 +108,15 @@ PrincipalOpt = Annotated[
         "--principal",
         help="With --snapshot: the key's owner (user name or ARN) when the snapshot does not list the key, "
         "e.g. get-account-authorization-details output, which holds no access keys.",
+    ),
+]
+SelfViewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--self-view",
+        help="No auditor credentials: the LEAKED KEY reads what it can about itself (its own user or role "
+        "and policies, read-only calls, each listed with its result) and that partial view is analysed. "
+        "Needs --secret-stdin; every call shows in the key owner's CloudTrail.",
     ),
 ]
 ServicesOpt = Annotated[
@@ -292,9 +302,14 @@ def _analyze(
     assume_context: list[str] | None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    self_view: bool = False,
 ) -> Report:
     overrides = _parse_context(assume_context)
     since = _parse_since(exposed_since)
+    if self_view:
+        return _self_view(
+            key, snapshot, principal, secret_stdin, region, endpoint_url, policies, overrides, since
+        )
     if snapshot is not None:
         if secret_stdin:
             raise UsageError("--secret-stdin needs live credentials; it cannot be combined with --snapshot")
@@ -326,6 +341,47 @@ def _analyze(
         )
 
 
+def _self_view(
+    key: str,
+    snapshot: Path | None,
+    principal: str | None,
+    secret_stdin: bool,
+    region: list[str] | None,
+    endpoint_url: str | None,
+    policies: Path | None,
+    overrides: dict[str, str],
+    since: str | None,
+) -> Report:
+    """``analyze --self-view``: refuse what cannot combine, warn, then let the key look at itself."""
+    if snapshot is not None or principal is not None:
+        raise UsageError("--self-view collects live as the leaked key; it cannot be combined with --snapshot")
+    if not secret_stdin:
+        raise UsageError(
+            "--self-view acts as the leaked key and needs its secret: add --secret-stdin",
+            hint='echo "$SECRET" | blastradius analyze --key AKIA… --self-view --secret-stdin',
+        )
+    parse_access_key_id(key)  # a malformed key id fails before the secret is read or any call made
+    leaked = _read_secret()
+    err.print(
+        "[yellow]warning:[/] --self-view makes read-only calls AS THE LEAKED KEY (sts:GetCallerIdentity, "
+        "iam:GetUser/GetRole and its policies, s3:ListBuckets, dynamodb:ListTables, "
+        "secretsmanager:ListSecrets, ssm:DescribeParameters, kms:ListKeys); every one is recorded in the "
+        "key owner's CloudTrail, updates the key's last-used date and may alert an attacker watching it. "
+        "The result is PARTIAL: what the key "
+        "could not read is unknown, not safe.",
+        markup=True,
+    )
+    return api.analyze(
+        key,
+        live=api.LiveOptions(regions=tuple(region or ()), endpoint_url=endpoint_url or None),
+        leaked=leaked,
+        policies=policies,
+        context_overrides=overrides,
+        exposed_since=since,
+        self_view=True,
+    )
+
+
 @app.command()
 def analyze(
     key: KeyOpt,
@@ -337,6 +393,7 @@ def analyze(
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
     secret_stdin: SecretStdinOpt = False,
+    self_view: SelfViewOpt = False,
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.none,
@@ -359,6 +416,7 @@ def analyze(
             assume_context=assume_context,
             principal=principal,
             exposed_since=exposed_since,
+            self_view=self_view,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)

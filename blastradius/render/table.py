@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from blastradius.render.common import (
+    SELF_VIEW_BANNER,
     access_text,
     coverage_summary,
     describe_finding_path,
@@ -25,6 +26,7 @@ from blastradius.render.common import (
     ranked,
     records_text,
     sections,
+    self_view_call_text,
     short_name,
     summary_counts,
 )
@@ -56,6 +58,7 @@ def render_table(
         legacy_windows=False,
     )
     _header(console, report)
+    _self_view(console, report)
     for section in sections(only):
         _SECTIONS[section](console, report)
     # Grids pad every line to the console width; trailing blanks only get in the way of diffs and pastes.
@@ -86,12 +89,27 @@ def _header(console: Console, report: Report) -> None:
     ]
     if report.key.note:
         rows.insert(1, ("note", Text(report.key.note, style="yellow")))
+    if report.self_view is not None:
+        rows.insert(0, ("PARTIAL", Text(SELF_VIEW_BANNER, style="bold yellow")))
     for p in sorted((p for p in report.principals if p.via != "origin"), key=lambda p: (p.via, p.arn)):
         text = Text(f"{short_name(p.arn)} ({p.via}, {p.certainty})")
         if p.path:
             text.append(": " + describe_path(p.path), style="dim")
         rows.append(("", text))
     console.print(_facts(rows, 0))
+
+
+def _self_view(console: Console, report: Report) -> None:
+    """The calls a self-view made as the key, one by one, and what stayed unknown."""
+    view = report.self_view
+    if view is None:
+        return
+    _heading(console, f"Self-view: {len(view.calls)} read-only calls made as the leaked key")
+    for call in view.calls:
+        style = "" if call.result == "allowed" else "yellow"
+        console.print(Padding(Text(self_view_call_text(call), style=style), (0, 0, 0, 2)))
+    for what in view.unknown:
+        console.print(Padding(Text(f"unknown: {what}", style="yellow"), (0, 0, 0, 2)))
 
 
 def _datasets(console: Console, report: Report) -> None:
