@@ -289,3 +289,46 @@ def test_the_partial_snapshot_holds_no_secret(vendor: Vendor) -> None:
     assert vendor.secret not in text
     assert result.snapshot.source == "self-view"
     assert vendor.secret not in repr(result)
+
+
+def test_a_role_session_reads_its_role(moto: None, recorded: list[Recorded]) -> None:
+    """An ASIA session key (secret) reads its role: GetRole, its inline and managed policies."""
+    acct = Account()
+    iam = acct.client("iam")
+    acct.table("orders", "order_id")
+    role = acct.role(
+        "batch",
+        doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ),
+        allow("dynamodb:Query", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders"),
+    )
+    acct.bucket("batch-input")
+    reads = iam.create_policy(
+        PolicyName="BatchInput", PolicyDocument=doc(allow("s3:GetObject", "arn:aws:s3:::batch-input/*"))
+    )["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName="batch", PolicyArn=reads)
+    creds = acct.client("sts").assume_role(RoleArn=role, RoleSessionName="leak")["Credentials"]
+    recorded.clear()
+    result = invoke(
+        "analyze", "--key", creds["AccessKeyId"], "--self-view", "--secret-stdin", "--region", REGION,
+        "--format", "json", input=f"{creds['SecretAccessKey']}\n{creds['SessionToken']}\n",
+    )  # fmt: skip
+    report = report_of(result)
+    assert report["key"]["principal_arn"] == role
+    assert report["key"]["kind"] == "session"
+    operations = [c["operation"] for c in report["self_view"]["calls"]]
+    assert operations[:4] == [
+        "sts:GetCallerIdentity",
+        "iam:GetRole",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+    ]
+    assert "iam:ListAttachedRolePolicies" in operations
+    assert {"orders", "batch-input"} <= set(datasets(report))  # inline and attached managed policy
+    assert {c.access_key for c in recorded} == {creds["AccessKeyId"]}
+    assert all(c.operation.startswith(READ_ONLY_PREFIXES) for c in recorded)
