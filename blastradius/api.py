@@ -267,6 +267,7 @@ def audit(
     policies: Path | None = None,
     context_overrides: Mapping[str, str] | None = None,
     observer: Observer | None = None,
+    jobs: int | None = None,
 ) -> AuditReport:
     """Rank every access key of an account by blast radius: offline from a snapshot, or live (the
     auditor's credentials collect the account once; no key is analysed on its own)."""
@@ -277,7 +278,7 @@ def audit(
         snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
     else:
         snap = collect(live or LiveOptions(), observer=observer)
-    return audit_snapshot(snap, rules=rules, context_overrides=context_overrides)
+    return audit_snapshot(snap, rules=rules, context_overrides=context_overrides, jobs=jobs)
 
 
 def _self_view(

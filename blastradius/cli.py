@@ -499,6 +499,10 @@ def audit(
     ] = FailOn.none,
     policies: PoliciesOpt = None,
     assume_context: ContextOpt = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, help="Processes expanding principals (default: the CPUs available)."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Every access key of the account ranked by blast radius (one graph for all keys)."""
@@ -512,7 +516,7 @@ def audit(
             )
         overrides = _parse_context(assume_context)
         if snapshot is not None:
-            report = api.audit(snapshot=snapshot, policies=policies, context_overrides=overrides)
+            report = api.audit(snapshot=snapshot, policies=policies, context_overrides=overrides, jobs=jobs)
         else:
             with _Progress() as progress:
                 report = api.audit(
@@ -520,6 +524,7 @@ def audit(
                     policies=policies,
                     context_overrides=overrides,
                     observer=progress,
+                    jobs=jobs,
                 )
         tty = output is None and sys.stdout.isatty()
         width = max(100, shutil.get_terminal_size().columns) if tty else None

@@ -292,7 +292,7 @@ def test_the_partial_snapshot_holds_no_secret(vendor: Vendor) -> None:
 
 
 def test_a_role_session_reads_its_role(moto: None, recorded: list[Recorded]) -> None:
-    """An ASIA session key (secret) reads its role: GetRole, its inline and managed policies."""
+    """A session (ASIA) key reads its own role: GetRole, its inline and attached managed policies."""
     acct = Account()
     iam = acct.client("iam")
     acct.table("orders", "order_id")
