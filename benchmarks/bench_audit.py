@@ -7,8 +7,9 @@ Snapshots come from ``benchmarks/bench.py``'s cache (same generator, sizes and s
 10 * N datasets, max(10, N / 10) customer managed policies), generated when missing. Each repeat runs in
 a fresh interpreter: ``load_snapshot`` then ``audit_snapshot``, timed with ``time.perf_counter`` after
 the imports; peak RSS is the child's ``ru_maxrss``. Reported: medians of the repeats, the number of keys
-ranked, principals expanded, access edges folded, and how many keys reach a high-sensitivity dataset. A
-human table goes to stderr, JSON to stdout (and to ``--out``). Exit status 1 when an audit run failed.
+ranked, principals expanded, access edges folded, and how many keys reach a high-sensitivity dataset, and
+the peak RSS of the worker processes (``--jobs``, default 2; ``RUSAGE_CHILDREN``). A human table goes to
+stderr, JSON to stdout (and to ``--out``). Exit status 1 when an audit run failed.
 """
 
 from __future__ import annotations
@@ -33,18 +34,18 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 
-def peak_rss_bytes():
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_bytes(who=resource.RUSAGE_SELF):
+    rss = resource.getrusage(who).ru_maxrss
     return rss if sys.platform == "darwin" else rss * 1024
 
-path = Path(sys.argv[1])
+path, jobs = Path(sys.argv[1]), int(sys.argv[2])
 start = time.perf_counter()
 from blastradius.importers import load_snapshot
 from blastradius.audit import audit_snapshot
 imported = time.perf_counter()
 snapshot = load_snapshot(path)
 loaded = time.perf_counter()
-report = audit_snapshot(snapshot)
+report = audit_snapshot(snapshot, jobs=jobs)
 done = time.perf_counter()
 document = report.to_json()
 print(json.dumps({
@@ -58,11 +59,12 @@ print(json.dumps({
     "components": report.stats.components,
     "access_edges": report.stats.access_edges,
     "peak_rss_bytes": peak_rss_bytes(),
+    "worker_peak_rss_bytes": peak_rss_bytes(resource.RUSAGE_CHILDREN),
 }))
 """
 
 
-def run_child(snapshot: str, timeout: float) -> dict[str, Any]:
+def run_child(snapshot: str, jobs: int, timeout: float) -> dict[str, Any]:
     """One fresh-interpreter audit; raises ``BenchError`` with the child's diagnosis on failure."""
     env = {
         **os.environ,
@@ -70,7 +72,7 @@ def run_child(snapshot: str, timeout: float) -> dict[str, Any]:
     }
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, snapshot],
+            [sys.executable, "-c", CHILD, snapshot, str(jobs)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -91,16 +93,18 @@ def run_child(snapshot: str, timeout: float) -> dict[str, Any]:
     return result
 
 
-def bench_size(n: int, *, repeat: int, seed: int, cache: Path, timeout: float) -> dict[str, Any]:
+def bench_size(n: int, *, repeat: int, seed: int, cache: Path, timeout: float, jobs: int) -> dict[str, Any]:
     """Medians of ``repeat`` fresh-process audits of the N-principal snapshot."""
     info = ensure_snapshot(n, 10 * n, max(10, n // 10), seed, cache, False)
-    runs = [run_child(info["snapshot"], timeout) for _ in range(repeat)]
+    runs = [run_child(info["snapshot"], jobs, timeout) for _ in range(repeat)]
     row: dict[str, Any] = {
         "principals": info["principals"],
         "datasets": info["datasets"],
         "snapshot": info["snapshot"],
+        "jobs": jobs,
         "runs": [r["seconds"] for r in runs],
         "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
+        "worker_peak_rss_bytes": max(r["worker_peak_rss_bytes"] for r in runs),
     }
     for name in ("seconds", "load_snapshot_seconds", "audit_seconds", "import_seconds"):
         row[name] = statistics.median(r[name] for r in runs)
@@ -114,14 +118,15 @@ def bench_size(n: int, *, repeat: int, seed: int, cache: Path, timeout: float) -
 
 def render_table(rows: list[dict[str, Any]]) -> str:
     """A human table of the rows."""
-    header = ["principals", "datasets", "keys", "expanded", "access edges", "load s", "audit s",
-              "total s", "peak MB"]  # fmt: skip
+    header = ["principals", "datasets", "jobs", "keys", "expanded", "access edges", "load s", "audit s",
+              "total s", "peak MB", "worker MB"]  # fmt: skip
     lines = [header]
     for r in rows:
         lines.append(
             [
                 f"{r['principals']:,}",
                 f"{r['datasets']:,}",
+                str(r["jobs"]),
                 f"{r['keys']:,}",
                 f"{r['principals_expanded']:,}",
                 f"{r['access_edges']:,}",
@@ -129,6 +134,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
                 f"{r['audit_seconds']:.2f}",
                 f"{r['seconds']:.2f}",
                 f"{r['peak_rss_bytes'] / 2**20:.0f}",
+                f"{r['worker_peak_rss_bytes'] / 2**20:.0f}",
             ]
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -146,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache-dir", type=Path, help="where generated snapshots are kept")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per audit run")
+    parser.add_argument("--jobs", type=int, default=2, help="audit processes (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -158,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         cache = _cache_dir(args.cache_dir)
         for n in sizes:
             print(f"bench_audit: N={n} …", file=sys.stderr, flush=True)
-            rows.append(bench_size(n, repeat=args.repeat, seed=args.seed, cache=cache, timeout=args.timeout))
+            rows.append(
+                bench_size(
+                    n, repeat=args.repeat, seed=args.seed, cache=cache, timeout=args.timeout, jobs=args.jobs
+                )
+            )
     except BenchError as e:
         print(f"bench_audit: error: {e}", file=sys.stderr)
         if rows:
