@@ -375,6 +375,9 @@ def _closures(
     return out
 
 
+# Below this many principals at one level of the search, forking workers costs more than it saves.
+_MIN_PARALLEL = 32
+
 # Set in the parent just before the worker processes fork, so that they inherit the compiled account.
 _WORKER_STATE: tuple[PermissionGraph, Mapping[str, int]] | None = None
 
@@ -412,7 +415,7 @@ def _expand_reachable(
     pool: Any = None
     try:
         while frontier:
-            if use_pool and pool is None and len(frontier) > jobs:
+            if use_pool and pool is None and len(frontier) >= _MIN_PARALLEL:
                 _WORKER_STATE = (graph, index)
                 pool = multiprocessing.get_context("fork").Pool(jobs)
             if pool is not None:

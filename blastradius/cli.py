@@ -23,6 +23,7 @@ from rich.markup import escape
 from blastradius import api
 from blastradius.errors import BlastRadiusError, UsageError
 from blastradius.keys import parse_access_key_id
+from blastradius.model import Snapshot
 from blastradius.render import RENDERERS, render
 from blastradius.report import Report, sensitivity_rank
 
@@ -515,17 +516,15 @@ def audit(
                 f"unknown audit format {fmt!r}", hint=f"Choose among: {', '.join(AUDIT_RENDERERS)}."
             )
         overrides = _parse_context(assume_context)
-        if snapshot is not None:
-            report = api.audit(snapshot=snapshot, policies=policies, context_overrides=overrides, jobs=jobs)
-        else:
+        source: Path | Snapshot | None = snapshot
+        if snapshot is None:
+            # Collected first, outside the audit: its worker processes fork, which is best done with no
+            # progress-bar thread running.
             with _Progress() as progress:
-                report = api.audit(
-                    live=_live_args(profile, region, all_regions, endpoint_url),
-                    policies=policies,
-                    context_overrides=overrides,
-                    observer=progress,
-                    jobs=jobs,
+                source = api.collect(
+                    _live_args(profile, region, all_regions, endpoint_url), observer=progress
                 )
+        report = api.audit(snapshot=source, policies=policies, context_overrides=overrides, jobs=jobs)
         tty = output is None and sys.stdout.isatty()
         width = max(100, shutil.get_terminal_size().columns) if tty else None
         _write(render_audit(report, fmt, color=tty, width=width), output)

@@ -217,3 +217,13 @@ def test_schema_rejects_a_broken_document(estate: Estate) -> None:
     assert list(AUDIT_VALIDATOR.iter_errors(broken))
     del broken["keys"]
     assert list(AUDIT_VALIDATOR.iter_errors(broken))
+
+
+def test_live_audit_collects_once_with_the_auditor_credentials(moto: None) -> None:
+    """Without --snapshot the auditor's credentials collect the account, then every key is ranked."""
+    keys = _estate(Account())
+    document = audited("--region", REGION)
+    rows = by_user(document)
+    assert set(rows) == set(keys)
+    assert document["keys"][0]["user_name"] == "erin"
+    assert document["coverage"]["source"] == "collect"
