@@ -308,6 +308,12 @@ def _analyze(
     overrides = _parse_context(assume_context)
     since = _parse_since(exposed_since)
     if self_view:
+        if profile is not None or all_regions:
+            raise UsageError(
+                "--self-view uses no auditor credentials and no region discovery: drop --profile and "
+                "--all-regions",
+                hint="Name the regions to list data stores in with --region (repeatable).",
+            )
         return _self_view(
             key, snapshot, principal, secret_stdin, region, endpoint_url, policies, overrides, since
         )

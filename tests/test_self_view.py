@@ -332,3 +332,13 @@ def test_a_role_session_reads_its_role(moto: None, recorded: list[Recorded]) -> 
     assert {"orders", "batch-input"} <= set(datasets(report))  # inline and attached managed policy
     assert {c.access_key for c in recorded} == {creds["AccessKeyId"]}
     assert all(c.operation.startswith(READ_ONLY_PREFIXES) for c in recorded)
+
+
+@pytest.mark.parametrize(
+    "option", [["--profile", "auditor"], ["--all-regions"]], ids=["profile", "all-regions"]
+)
+def test_self_view_refuses_auditor_options(option: list[str]) -> None:
+    result = invoke(
+        "analyze", "--key", "AKIARZPUZDIKO66S32JL", "--self-view", "--secret-stdin", *option, input="s\n"
+    )
+    assert_diagnosis(result, r"--self-view uses no auditor credentials")
