@@ -8,8 +8,9 @@ Snapshots come from ``benchmarks/bench.py``'s cache (same generator, sizes and s
 a fresh interpreter: ``load_snapshot`` then ``audit_snapshot``, timed with ``time.perf_counter`` after
 the imports; peak RSS is the child's ``ru_maxrss``. Reported: medians of the repeats, the number of keys
 ranked, principals expanded, access edges folded, and how many keys reach a high-sensitivity dataset, and
-the peak RSS of the worker processes (``--jobs``, default 2; ``RUSAGE_CHILDREN``). A human table goes to
-stderr, JSON to stdout (and to ``--out``). Exit status 1 when an audit run failed.
+the peak RSS of the worker processes (``--jobs``, default 2; ``RUSAGE_CHILDREN``), and the CPU seconds of
+the audit (parent and workers: on a shared machine, wall time says more about the neighbours). A human
+table goes to stderr, JSON to stdout (and to ``--out``). Exit status 1 when an audit run failed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def peak_rss_bytes(who=resource.RUSAGE_SELF):
     rss = resource.getrusage(who).ru_maxrss
     return rss if sys.platform == "darwin" else rss * 1024
 
+def cpu_seconds():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
 path, jobs = Path(sys.argv[1]), int(sys.argv[2])
 start = time.perf_counter()
 from blastradius.importers import load_snapshot
@@ -45,14 +51,17 @@ from blastradius.audit import audit_snapshot
 imported = time.perf_counter()
 snapshot = load_snapshot(path)
 loaded = time.perf_counter()
+cpu_before = cpu_seconds()
 report = audit_snapshot(snapshot, jobs=jobs)
 done = time.perf_counter()
+cpu = cpu_seconds() - cpu_before
 document = report.to_json()
 print(json.dumps({
     "seconds": done - imported,
     "import_seconds": imported - start,
     "load_snapshot_seconds": loaded - imported,
     "audit_seconds": done - loaded,
+    "audit_cpu_seconds": cpu,
     "keys": len(report.keys),
     "keys_reaching_high": document["summary"]["keys_reaching"]["high"],
     "principals_expanded": report.stats.principals_expanded,
@@ -106,7 +115,7 @@ def bench_size(n: int, *, repeat: int, seed: int, cache: Path, timeout: float, j
         "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
         "worker_peak_rss_bytes": max(r["worker_peak_rss_bytes"] for r in runs),
     }
-    for name in ("seconds", "load_snapshot_seconds", "audit_seconds", "import_seconds"):
+    for name in ("seconds", "load_snapshot_seconds", "audit_seconds", "audit_cpu_seconds", "import_seconds"):
         row[name] = statistics.median(r[name] for r in runs)
     for name in ("keys", "keys_reaching_high", "principals_expanded", "components", "access_edges"):
         values = {r[name] for r in runs}
@@ -119,7 +128,7 @@ def bench_size(n: int, *, repeat: int, seed: int, cache: Path, timeout: float, j
 def render_table(rows: list[dict[str, Any]]) -> str:
     """A human table of the rows."""
     header = ["principals", "datasets", "jobs", "keys", "expanded", "access edges", "load s", "audit s",
-              "total s", "peak MB", "worker MB"]  # fmt: skip
+              "audit cpu s", "total s", "peak MB", "worker MB"]  # fmt: skip
     lines = [header]
     for r in rows:
         lines.append(
@@ -132,6 +141,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
                 f"{r['access_edges']:,}",
                 f"{r['load_snapshot_seconds']:.2f}",
                 f"{r['audit_seconds']:.2f}",
+                f"{r['audit_cpu_seconds']:.2f}",
                 f"{r['seconds']:.2f}",
                 f"{r['peak_rss_bytes'] / 2**20:.0f}",
                 f"{r['worker_peak_rss_bytes'] / 2**20:.0f}",
