@@ -570,26 +570,34 @@ def _masks(datasets: list[str], graph: PermissionGraph, rules: RuleSet) -> _Mask
     return _Masks(by_sensitivity=by, sensitivity_of=labels)
 
 
-def _top(audit: AuditGraph, closure: Closure, masks: _Masks) -> tuple[TopDataset, ...]:
-    """The most sensitive datasets reached: by sensitivity, strongest level, certainty, then ARN."""
-    found: list[tuple[tuple[int, int, bool, str], int]] = []
+def _top_indexes(closure: Closure, masks: _Masks) -> list[int]:
+    """Dataset indexes of the most sensitive datasets reached, in ``analyze``'s order: sensitivity,
+    strongest level, definite before conditional (any level definite), then ARN (the index order)."""
+    sure = 0
+    for value in closure.definite:
+        sure |= value
+    found: list[int] = []
     for sensitivity in _SENSITIVITIES_STRONG_FIRST:
-        if sensitivity == "none" or len(found) >= TOP_DATASETS:
+        if sensitivity == "none":
             break
         mask = masks.by_sensitivity[sensitivity]
         taken = 0
         for slot in reversed(range(len(LEVELS))):
             candidates = closure.any_[slot] & mask & ~taken
             taken |= candidates
-            for i in _bits_of(candidates):
-                sure = bool(closure.definite[slot] >> i & 1)
-                found.append(((-sensitivity_rank(sensitivity), -slot, not sure, audit.datasets[i]), i))
-                if len(found) >= TOP_DATASETS * 4:
-                    break
-    found.sort()
+            for group in (candidates & sure, candidates & ~sure):
+                for i in _bits_of(group):
+                    found.append(i)
+                    if len(found) == TOP_DATASETS:
+                        return found
+    return found
+
+
+def _top(audit: AuditGraph, closure: Closure, masks: _Masks) -> tuple[TopDataset, ...]:
+    """The most sensitive datasets reached (at most ``TOP_DATASETS``), named."""
     model = audit.graph.model
     out: list[TopDataset] = []
-    for _, i in found[:TOP_DATASETS]:
+    for i in _top_indexes(closure, masks):
         dataset = model.datasets[audit.datasets[i]]
         access = tuple(level for slot, level in enumerate(LEVELS) if closure.any_[slot] >> i & 1)
         sure = any(closure.definite[slot] >> i & 1 for slot in range(len(LEVELS)))

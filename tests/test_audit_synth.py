@@ -21,7 +21,7 @@ from types import ModuleType
 import pytest
 
 from blastradius.analyze import analyze_snapshot
-from blastradius.audit import audit_snapshot, build_audit_graph
+from blastradius.audit import TOP_DATASETS, _masks, _top, audit_snapshot, build_audit_graph
 from blastradius.graph import (
     ESCALATE,
     AccountModel,
@@ -62,6 +62,7 @@ def test_audit_reach_equals_analyze_on_synthetic_accounts(seed: int) -> None:
     users = [u for u in snapshot.users if u.access_keys]
     audit = build_audit_graph(build_graph(snapshot, load_rules(), now=NOW), [u.arn for u in users])
     sample = random.Random(seed).sample(users, 12)
+    masks = _masks(audit.datasets, audit.graph, load_rules())
     reached = 0
     for user in sample:
         report = analyze_snapshot(snapshot, user.access_keys[0].access_key_id, now=NOW)
@@ -69,6 +70,12 @@ def test_audit_reach_equals_analyze_on_synthetic_accounts(seed: int) -> None:
         assert audit.dataset_levels(user.arn) == expected, user.arn
         principals = {p.arn for p in report.principals}
         closure = audit.closures[user.arn]
+        # The key's most sensitive datasets come in analyze's order (ties on the name aside).
+        ranked = [
+            (d.sensitivity, d.strongest, d.certainty) for d in report.datasets if d.sensitivity != "none"
+        ]
+        top = [(t.sensitivity, t.access[-1], t.certainty) for t in _top(audit, closure, masks)]
+        assert top == ranked[: len(top)] and len(top) == min(TOP_DATASETS, len(ranked))
         assert set(audit.principals_of(closure.principals)) == principals
         reached += len(expected)
     assert reached > 100  # the comparison is not vacuous
