@@ -357,87 +357,84 @@ def _not_read(*operations: str) -> dict[str, Any]:
     return {FAILED_KEY: [f"{op} (not read in a self-view)" for op in operations]}
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One data-store listing a self-view may make, and how a listed item becomes a dataset."""
+
+    operation: str  # service:Action
+    method: str  # boto3 paginator name
+    key: str  # the items' key in each page
+    noun: str  # for the call's detail
+    regional: bool
+    to_dataset: Callable[[Any, str, str, str], Dataset | None]  # (item, region, account, partition)
+
+
+def _bucket(item: Any, region: str, account: str, partition: str) -> Dataset:
+    del region  # s3:ListBuckets is global; the bucket's region is not read in a self-view
+    raw = {"Bucket": item, **_not_read("GetBucketPolicy", "GetBucketTagging", "GetBucketEncryption")}
+    return normalise_bucket(raw, account_id=account, partition=partition)
+
+
+def _table(item: Any, region: str, account: str, partition: str) -> Dataset:
+    arn = table_arn(item, region=region, account_id=account, partition=partition)
+    raw = {"TableArn": arn, "TableName": item, "Region": region, **_not_read("DescribeTable")}
+    return normalise_table(raw, account_id=account)
+
+
+def _secret(item: Any, region: str, account: str, partition: str) -> Dataset:
+    del partition  # the listed ARN carries it
+    raw = {"Secret": item, "Region": region, **_not_read("GetResourcePolicy")}
+    return normalise_secret(raw, account_id=account)
+
+
+def _parameter(item: Any, region: str, account: str, partition: str) -> Dataset:
+    raw = {"Parameter": item, "Region": region, **_not_read("ListTagsForResource")}
+    return normalise_parameter(raw, account_id=account, partition=partition)
+
+
+def _key_not_analysed(item: Any, region: str, account: str, partition: str) -> None:
+    del item, region, account, partition  # without its key policy a KMS key cannot be decided
+
+
+LISTINGS = (
+    _Listing("s3:ListBuckets", "list_buckets", "Buckets", "buckets", False, _bucket),
+    _Listing("dynamodb:ListTables", "list_tables", "TableNames", "tables", True, _table),
+    _Listing("secretsmanager:ListSecrets", "list_secrets", "SecretList", "secrets", True, _secret),
+    _Listing("ssm:DescribeParameters", "describe_parameters", "Parameters", "parameters", True, _parameter),
+    _Listing("kms:ListKeys", "list_keys", "Keys", KMS_NOTE, True, _key_not_analysed),
+)
+
+
 def _probe(
     leaked: boto3.Session,
     calls: _Calls,
     account: str,
     partition: str,
-    regions: Iterable[str],
+    regions: tuple[str, ...],
     endpoint: str | None,
 ) -> tuple[list[Dataset], dict[str, str]]:
-    """List the data stores the key can see (names only); returns datasets and per-service status."""
+    """List the data stores the key can see (names only); returns datasets and per-service status
+    (``partial`` when listed: names without policies; the error code when a listing was refused)."""
     datasets: list[Dataset] = []
     status: dict[str, str] = {}
-
-    def mark(service: str, ok: bool) -> None:
-        code = next((c.error for c in reversed(calls.calls) if c.operation.startswith(service + ":")), None)
-        previous = status.get(service)
-        if ok:
-            status[service] = previous if previous not in (None, "partial") else "partial"
-        else:
-            status[service] = code or "failed"
-
-    regions = tuple(regions)
-    home = regions[0]
-    s3 = aws.client(leaked, "s3", home, endpoint)
-    buckets = calls(
-        "s3:ListBuckets",
-        _pages(s3, "list_buckets", "Buckets"),
-        target=None,
-        region="global",
-        detail=_count("buckets"),
-    )
-    mark("s3", buckets is not None)
-    for bucket in buckets or ():
-        raw = {"Bucket": bucket, **_not_read("GetBucketPolicy", "GetBucketTagging", "GetBucketEncryption")}
-        datasets.append(normalise_bucket(raw, account_id=account, partition=partition))
-    for region in regions:
-        ddb = aws.client(leaked, "dynamodb", region, endpoint)
-        tables = calls(
-            "dynamodb:ListTables",
-            _pages(ddb, "list_tables", "TableNames"),
-            target=region,
-            region=region,
-            detail=_count("tables"),
-        )
-        mark("dynamodb", tables is not None)
-        for name in tables or ():
-            arn = table_arn(name, region=region, account_id=account, partition=partition)
-            raw = {"TableArn": arn, "TableName": name, "Region": region, **_not_read("DescribeTable")}
-            datasets.append(normalise_table(raw, account_id=account))
-        sm = aws.client(leaked, "secretsmanager", region, endpoint)
-        secrets = calls(
-            "secretsmanager:ListSecrets",
-            _pages(sm, "list_secrets", "SecretList"),
-            target=region,
-            region=region,
-            detail=_count("secrets"),
-        )
-        mark("secretsmanager", secrets is not None)
-        for secret in secrets or ():
-            raw = {"Secret": secret, "Region": region, **_not_read("GetResourcePolicy")}
-            datasets.append(normalise_secret(raw, account_id=account))
-        ssm = aws.client(leaked, "ssm", region, endpoint)
-        parameters = calls(
-            "ssm:DescribeParameters",
-            _pages(ssm, "describe_parameters", "Parameters"),
-            target=region,
-            region=region,
-            detail=_count("parameters"),
-        )
-        mark("ssm", parameters is not None)
-        for parameter in parameters or ():
-            raw = {"Parameter": parameter, "Region": region, **_not_read("ListTagsForResource")}
-            datasets.append(normalise_parameter(raw, account_id=account, partition=partition))
-        kms = aws.client(leaked, "kms", region, endpoint)
-        keys = calls(
-            "kms:ListKeys",
-            _pages(kms, "list_keys", "Keys"),
-            target=region,
-            region=region,
-            detail=_count(KMS_NOTE),
-        )
-        mark("kms", keys is not None)
+    for listing in LISTINGS:
+        service = listing.operation.split(":", 1)[0]
+        for region in regions if listing.regional else regions[:1]:
+            client = aws.client(leaked, service, region, endpoint)
+            items = calls(
+                listing.operation,
+                _pages(client, listing.method, listing.key),
+                target=region if listing.regional else None,
+                region=region if listing.regional else "global",
+                detail=_count(listing.noun),
+            )
+            if items is None:
+                status[service] = calls.calls[-1].error or FAILED
+                continue
+            status.setdefault(service, "partial")
+            for item in items:
+                if (dataset := listing.to_dataset(item, region, account, partition)) is not None:
+                    datasets.append(dataset)
     return datasets, status
 
 
