@@ -722,13 +722,7 @@ def audit_snapshot(
     warnings = list(snapshot.warnings)
     # Sorted: with several processes the order in which principals were built (and warned about) varies.
     warnings.extend(sorted(graph.model.warnings.items))
-    coverage = Coverage(
-        services=dict(snapshot.services),
-        regions=snapshot.regions,
-        gaps=snapshot.gaps,
-        warnings=tuple(warnings),
-        source=snapshot.source,
-    )
+    coverage = Coverage.of(snapshot, tuple(warnings))
     return AuditReport(
         generated_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         account_ids=tuple(dict.fromkeys((snapshot.account_id, *snapshot.accounts))),

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from blastradius.model import CollectionGap
+from blastradius.model import CollectionGap, Snapshot
 
 REPORT_SCHEMA = "blastradius.report/v1"
 
@@ -206,6 +206,17 @@ class Coverage:
     gaps: tuple[CollectionGap, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "collect"
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, warnings: tuple[str, ...]) -> Coverage:
+        """What a snapshot covers (services, regions, gaps, source), with the analysis' ``warnings``."""
+        return cls(
+            services=dict(snapshot.services),
+            regions=snapshot.regions,
+            gaps=snapshot.gaps,
+            warnings=warnings,
+            source=snapshot.source,
+        )
 
     @property
     def complete(self) -> bool:

@@ -34,8 +34,8 @@ from blastradius.graph import (
     assume_edges,
     build_graph,
 )
-from blastradius.model import Snapshot
-from blastradius.report import DEFINITE
+from blastradius.model import Snapshot, User
+from blastradius.report import DEFINITE, DatasetFinding, Report
 from blastradius.rules import load_rules
 
 SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
@@ -65,14 +65,14 @@ def test_audit_reach_equals_analyze_on_synthetic_accounts(seed: int) -> None:
     masks = _masks(audit.datasets, audit.graph, load_rules())
     reached = 0
     for user in sample:
-        report = analyze_snapshot(snapshot, user.access_keys[0].access_key_id, now=NOW)
-        expected = {d.arn: {g.level: g.certainty for g in d.grants} for d in report.datasets}
+        report = analyze_snapshot(snapshot, _key_of(user), now=NOW)
+        expected = {d.arn: {g.level: g.certainty for g in d.grants} for d in _reach(report)}
         assert audit.dataset_levels(user.arn) == expected, user.arn
         principals = {p.arn for p in report.principals}
         closure = audit.closures[user.arn]
         # The key's most sensitive datasets come in analyze's order (ties on the name aside).
         ranked = [
-            (d.sensitivity, d.strongest, d.certainty) for d in report.datasets if d.sensitivity != "none"
+            (d.sensitivity, d.strongest, d.certainty) for d in _reach(report) if d.sensitivity != "none"
         ]
         top = [(t.sensitivity, t.access[-1], t.certainty) for t in _top(audit, closure, masks)]
         assert top == ranked[: len(top)] and len(top) == min(TOP_DATASETS, len(ranked))
@@ -145,3 +145,14 @@ def test_escalate_edges_count_and_extend_reach() -> None:
 
     admin_any, _ = _admin_nodes(audit)
     assert admin_any >> audit.nodes.index(admin) & 1
+
+
+def _key_of(user: User) -> str:
+    """An active key of the user when it has one (an inactive key's reach is what it would regain)."""
+    active = [k for k in user.access_keys if k.status == "Active"]
+    return (active or list(user.access_keys))[0].access_key_id
+
+
+def _reach(report: Report) -> tuple[DatasetFinding, ...]:
+    """What the key's user reaches: for an inactive key, what it would reach again if re-activated."""
+    return report.datasets or tuple(getattr(report, "if_reactivated", ()))

@@ -10,14 +10,13 @@ import json
 from collections.abc import Callable
 from io import StringIO
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from blastradius.audit import AuditReport, KeyAudit
 from blastradius.errors import UsageError
 from blastradius.render.common import short_name
-from blastradius.render.table import DEFAULT_WIDTH, SENSITIVITY_LABEL, SENSITIVITY_STYLE
+from blastradius.render.table import SENSITIVITY_LABEL, SENSITIVITY_STYLE, text_console
 
 
 def _reach_text(k: KeyAudit) -> str:
@@ -87,17 +86,7 @@ def _coverage_line(report: AuditReport) -> str:
 def render_audit_table(report: AuditReport, *, color: bool = False, width: int | None = None) -> str:
     """The audit as a terminal table."""
     buffer = StringIO()
-    console = Console(
-        file=buffer,
-        width=width or DEFAULT_WIDTH,
-        force_terminal=color,
-        color_system="standard" if color else None,
-        no_color=not color,
-        markup=False,
-        highlight=False,
-        emoji=False,
-        legacy_windows=False,
-    )
+    console = text_console(buffer, color=color, width=width)
     console.print(Text("Access key audit", style="bold underline"))
     console.print(Text(_summary(report)))
     console.print(

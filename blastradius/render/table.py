@@ -46,7 +46,18 @@ def render_table(
     ``only`` keeps the header and one section (``rotation_plan`` for ``blastradius rotate``).
     """
     buffer = StringIO()
-    console = Console(
+    console = text_console(buffer, color=color, width=width)
+    _header(console, report)
+    _self_view(console, report)
+    for section in sections(only):
+        _SECTIONS[section](console, report)
+    # Grids pad every line to the console width; trailing blanks only get in the way of diffs and pastes.
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def text_console(buffer: StringIO, *, color: bool, width: int | None) -> Console:
+    """A rich console writing into ``buffer``: account names are text (no markup), colour only if asked."""
+    return Console(
         file=buffer,
         width=width or DEFAULT_WIDTH,
         force_terminal=color,
@@ -57,12 +68,6 @@ def render_table(
         emoji=False,
         legacy_windows=False,
     )
-    _header(console, report)
-    _self_view(console, report)
-    for section in sections(only):
-        _SECTIONS[section](console, report)
-    # Grids pad every line to the console width; trailing blanks only get in the way of diffs and pastes.
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
 def _heading(console: Console, text: str) -> None:
