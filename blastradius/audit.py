@@ -4,13 +4,18 @@ Analysing each key on its own would repeat the same work thousands of times (and
 organisation would take hours). Instead:
 
 1. **One principal graph.** Starting from the users that own access keys, every principal reachable over
-   ``assume`` / ``escalate`` edges is expanded once (``PermissionGraph.expand``), and its own ``access``
-   edges are folded into bitsets over a dataset index (Python ints: bit *i* is dataset *i*), one per
-   access level and certainty. The access computation of a principal is thus shared by every key that
-   can reach it, and nothing is computed for principals no key can reach.
+   ``assume`` / ``escalate`` edges is found by expanding a graph without the ``access`` builder
+   (``PermissionGraph(model, edge_builders=…)``, ``expand``). Nothing is computed for principals no key
+   can reach.
 2. **Strongly connected components** of that graph (``networkx.condensation``) are processed in reverse
    topological order; a component's reach is the OR of its members' own bitsets and its successors'
-   reach. A key then reads its user's component.
+   reach. Each principal's own ``access`` edges are computed once (``expand`` of a graph with only the
+   ``access`` builder), when its component's turn comes, and folded into bitsets over a dataset index
+   (Python ints: bit *i* is dataset *i*), one per access level and certainty; grants its definite
+   successors already hold definitely are skipped (``expand``'s ``skip``), since they could change
+   nothing. The access computation of a principal is thus shared by every key that can reach it. A key
+   then reads its user's component. Principals of one wave (components of equal height) are expanded
+   in parallel worker processes (``jobs``).
 3. **Certainty: definite wins.** The closure is computed twice: over every edge (what the key *may*
    reach), and over definite edges only with definite grants only (what it reaches *for sure*). A
    dataset level is definite when an all-definite path grants it, conditional otherwise. Without
@@ -35,15 +40,16 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
 from typing import Any
 
 import networkx as nx
 
 from blastradius.analyze import utc_now
 from blastradius.classify import classify
-from blastradius.graph import ACCESS, ESCALATE, PermissionGraph, Principal, build_graph
+from blastradius.graph import ACCESS, ESCALATE, PermissionGraph, Principal, access_edges, build_graph
 from blastradius.model import Snapshot, User
 from blastradius.policy import Request, Verdict, decide
 from blastradius.report import (
@@ -296,17 +302,31 @@ class AuditGraph:
         return [self.nodes[i] for i in _bits_of(value)]
 
 
-def _fold(graph: PermissionGraph, arn: str, index: Mapping[str, int]) -> _Own:
+_LEVEL_AT = {level: i for i, level in enumerate(LEVELS)}
+
+
+def _fold(
+    graph: PermissionGraph, arn: str, index: Mapping[str, int], cover: Sequence[int] | None = None
+) -> _Own:
     """Expand one node once and fold its edges; its networkx edges are dropped afterwards.
 
     An audit expands every reachable principal: keeping each access edge as a networkx edge (hundreds of
     millions in a large organisation) would not fit in memory, and the bitsets hold all the audit needs.
+    ``cover``: per level, datasets the node surely reaches anyway (through a definite edge to a principal
+    that definitely holds them): these grants are skipped, they could change nothing.
     """
     any_ = [0] * len(LEVELS)
     definite = [0] * len(LEVELS)
     own = _Own(any_=any_, definite=definite, edges=[])
-    level_at = {level: i for i, level in enumerate(LEVELS)}
-    for edge in graph.expand(arn):
+    level_at = _LEVEL_AT
+    skip = None
+    if cover is not None and any(cover):
+
+        def skip(dataset: str, level: str) -> bool:
+            i = index.get(dataset)
+            return i is not None and bool(cover[level_at[level]] >> i & 1)
+
+    for edge in graph.expand(arn, skip):
         if edge.kind == ACCESS:
             i = index.get(edge.target)
             if i is None or edge.level is None:
@@ -324,6 +344,81 @@ def _fold(graph: PermissionGraph, arn: str, index: Mapping[str, int]) -> _Own:
     if arn in graph.graph:
         graph.graph.remove_edges_from(list(graph.graph.out_edges(arn, keys=True)))
     return own
+
+
+FoldBatch = Callable[[list[tuple[str, tuple[int, ...]]]], Iterable[tuple[str, _Own, list[str]]]]
+
+
+def _definite_pass(
+    sure: nx.DiGraph,
+    own: dict[str, _Own],
+    node_index: Mapping[str, int],
+    wanted: set[str],
+    fold_access: FoldBatch,
+    warn: Callable[[str], None],
+) -> tuple[dict[str, tuple[tuple[int, ...], int]], int]:
+    """The definite closures of the wanted nodes, computing every node's access edges on the way.
+
+    Components of the definite-edge graph are processed in reverse topological order, in waves of equal
+    height (a wave's components depend only on earlier waves, so a wave's principals are expanded
+    together, in parallel when ``fold_access`` does so). What a component's successors definitely reach
+    is known before its members are expanded and is passed as their ``cover``: grants it already holds
+    are not computed again. Returns the closures and the number of components.
+    """
+    condensed = nx.condensation(sure)
+    mapping: dict[str, int] = condensed.graph["mapping"]
+    height: dict[int, int] = {}
+    for component in reversed(list(nx.topological_sort(condensed))):
+        height[component] = 1 + max((height[s] for s in condensed.successors(component)), default=-1)
+    waves: dict[int, list[int]] = {}
+    for component, h in height.items():
+        waves.setdefault(h, []).append(component)
+    waiting = {c: condensed.in_degree(c) for c in condensed.nodes}
+    wanted_components = {mapping[n] for n in wanted}
+    results: dict[int, tuple[list[int], int]] = {}
+    out: dict[str, tuple[tuple[int, ...], int]] = {}
+    for h in sorted(waves):
+        covers: dict[int, tuple[list[int], int]] = {}
+        tasks: list[tuple[str, tuple[int, ...]]] = []
+        for component in sorted(waves[h]):
+            levels = [0] * len(LEVELS)
+            principals = 0
+            for successor in condensed.successors(component):
+                theirs, reached = results[successor]
+                principals |= reached
+                for slot, value in enumerate(theirs):
+                    if value:
+                        levels[slot] |= value
+            covers[component] = (levels, principals)
+            members = sorted(condensed.nodes[component]["members"])
+            tasks.extend((m, tuple(levels)) for m in members)
+        for arn, folded, warnings in fold_access(tasks):
+            for warning in warnings:
+                warn(warning)
+            mine = own[arn]
+            for slot in range(len(LEVELS)):
+                mine.any_[slot] |= folded.any_[slot]
+                mine.definite[slot] |= folded.definite[slot]
+            mine.access_edges += folded.access_edges
+        for component in sorted(waves[h]):
+            levels, principals = covers[component]
+            members = condensed.nodes[component]["members"]
+            for member in members:
+                principals |= 1 << node_index[member]
+                for slot, value in enumerate(own[member].definite):
+                    if value:
+                        levels[slot] |= value
+            for successor in condensed.successors(component):
+                waiting[successor] -= 1
+                if waiting[successor] == 0:
+                    del results[successor]
+            if component in wanted_components:
+                for member in members:
+                    if member in wanted:
+                        out[member] = (tuple(levels), principals)
+            if waiting[component] > 0:
+                results[component] = (levels, principals)
+    return out, condensed.number_of_nodes()
 
 
 def _closures(
@@ -378,17 +473,69 @@ def _closures(
 # Below this many principals at one level of the search, forking workers costs more than it saves.
 _MIN_PARALLEL = 32
 
-# Set in the parent just before the worker processes fork, so that they inherit the compiled account.
-_WORKER_STATE: tuple[PermissionGraph, Mapping[str, int]] | None = None
+# Set in the parent just before the worker processes fork, so that they inherit the compiled account:
+# (graph of principal edges, graph of access edges, dataset index).
+_WORKER_STATE: tuple[PermissionGraph, PermissionGraph, Mapping[str, int]] | None = None
 
 
 def _fold_in_worker(arn: str) -> tuple[str, _Own, list[str]]:
-    """``_fold`` in a worker process; also returns the build warnings it added (the parent reports them)."""
+    """``_fold`` of principal edges in a worker process; also returns the build warnings it added (the
+    parent reports them)."""
     assert _WORKER_STATE is not None
-    graph, index = _WORKER_STATE
-    before = len(graph.model.warnings.items)
-    folded = _fold(graph, arn, index)
-    return arn, folded, graph.model.warnings.items[before:]
+    links, _, index = _WORKER_STATE
+    before = len(links.model.warnings.items)
+    folded = _fold(links, arn, index)
+    return arn, folded, links.model.warnings.items[before:]
+
+
+def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own, list[str]]:
+    """``_fold`` of one principal's access edges (with its cover) in a worker process."""
+    assert _WORKER_STATE is not None
+    _, access, index = _WORKER_STATE
+    arn, cover = task
+    before = len(access.model.warnings.items)
+    folded = _fold(access, arn, index, cover)
+    return arn, folded, access.model.warnings.items[before:]
+
+
+class _Folder:
+    """Runs batches of folds here, or in forked worker processes once a batch is large enough."""
+
+    def __init__(
+        self, links: PermissionGraph, access: PermissionGraph, index: Mapping[str, int], jobs: int
+    ) -> None:
+        self.state = (links, access, index)
+        self.jobs = jobs if jobs > 1 and sys.platform == "linux" else 1
+        self._pool: Pool | None = None
+
+    def _map(
+        self, worker: Callable[[Any], tuple[str, _Own, list[str]]], tasks: list[Any]
+    ) -> Iterable[tuple[str, _Own, list[str]]]:
+        global _WORKER_STATE
+        _WORKER_STATE = self.state
+        if self.jobs > 1 and self._pool is None and len(tasks) >= _MIN_PARALLEL:
+            self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+        if self._pool is None:
+            return [worker(t) for t in tasks]
+        chunk = max(1, min(32, len(tasks) // (self.jobs * 8)))
+        return self._pool.imap_unordered(worker, tasks, chunksize=chunk)
+
+    def links(self, arns: list[str]) -> Iterable[tuple[str, _Own, list[str]]]:
+        """Fold the principal edges (every builder but ``access``) of ``arns``."""
+        return self._map(_fold_in_worker, arns)
+
+    def access(self, tasks: list[tuple[str, tuple[int, ...]]]) -> Iterable[tuple[str, _Own, list[str]]]:
+        """Fold the access edges of each (principal, cover)."""
+        return self._map(_fold_access_in_worker, tasks)
+
+    def close(self) -> None:
+        """Stop the workers (if any were started)."""
+        global _WORKER_STATE
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+        _WORKER_STATE = None
 
 
 def default_jobs() -> int:
@@ -399,62 +546,31 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _expand_reachable(
-    graph: PermissionGraph, origins: list[str], index: Mapping[str, int], jobs: int
-) -> dict[str, _Own]:
-    """Fold every node reachable from ``origins``, breadth first; each level split over ``jobs`` processes.
-
-    Principals are independent of one another once the account is compiled, so the levels of the search
-    parallelise; worker processes are forked (Linux) and inherit the compiled account. Elsewhere, or with
-    ``jobs`` 1, everything runs here.
-    """
-    global _WORKER_STATE
+def _expand_reachable(folder: _Folder, origins: list[str], warn: Callable[[str], None]) -> dict[str, _Own]:
+    """Fold the principal edges of every node reachable from ``origins``, breadth first (each level of
+    the search is one batch: principals are independent of one another once the account is compiled)."""
     own: dict[str, _Own] = {}
     frontier = list(dict.fromkeys(origins))
-    use_pool = jobs > 1 and "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux"
-    pool: Any = None
-    try:
-        while frontier:
-            if use_pool and pool is None and len(frontier) >= _MIN_PARALLEL:
-                _WORKER_STATE = (graph, index)
-                pool = multiprocessing.get_context("fork").Pool(jobs)
-            if pool is not None:
-                chunk = max(1, min(32, len(frontier) // (jobs * 8)))
-                results = pool.imap_unordered(_fold_in_worker, frontier, chunksize=chunk)
-            else:
-                results = ((arn, _fold(graph, arn, index), []) for arn in frontier)
-            found: dict[str, None] = {}
-            for arn, folded, warnings in results:
-                for warning in warnings:
-                    graph.model.warnings.add(warning)
-                own[arn] = folded
-                for target, _, _ in folded.edges:
-                    found.setdefault(target, None)
-            frontier = sorted(t for t in found if t not in own)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        _WORKER_STATE = None
+    while frontier:
+        found: dict[str, None] = {}
+        for arn, folded, warnings in folder.links(frontier):
+            for warning in warnings:
+                warn(warning)
+            own[arn] = folded
+            for target, _, _ in folded.edges:
+                found.setdefault(target, None)
+        frontier = sorted(t for t in found if t not in own)
     return own
 
 
-def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: int = 1) -> AuditGraph:
-    """Expand everything reachable from ``origins`` once and compute each origin's closure.
-
-    ``jobs``: processes for the expansion (see ``_expand_reachable``); the result does not depend on it.
-    """
-    model = graph.model
-    datasets = sorted(model.datasets)
-    index = {arn: i for i, arn in enumerate(datasets)}
-    origins = [o for o in dict.fromkeys(origins) if model.principal(o) is not None]
-    own = _expand_reachable(graph, origins, index, jobs)
-    nodes = sorted(own)
-    node_index = {arn: i for i, arn in enumerate(nodes)}
+def _principal_graphs(
+    own: Mapping[str, _Own], node_index: Mapping[str, int]
+) -> tuple[nx.DiGraph, nx.DiGraph, int]:
+    """The graph of every principal edge, that of the definite ones, and the nodes that escalate."""
     full = nx.DiGraph()
     sure = nx.DiGraph()
-    full.add_nodes_from(nodes)
-    sure.add_nodes_from(nodes)
+    full.add_nodes_from(node_index)
+    sure.add_nodes_from(node_index)
     escalating = 0
     for arn, folded in own.items():
         if folded.escalations:
@@ -465,10 +581,34 @@ def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: i
             full.add_edge(arn, target)
             if is_definite:
                 sure.add_edge(arn, target)
-    wanted = set(origins)
+    return full, sure, escalating
+
+
+def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: int = 1) -> AuditGraph:
+    """Expand everything reachable from ``origins`` once and compute each origin's closure.
+
+    ``jobs``: processes for the expansion (see ``_Folder``); the result does not depend on it.
+    """
+    model = graph.model
+    datasets = sorted(model.datasets)
+    index = {arn: i for i, arn in enumerate(datasets)}
+    origins = [o for o in dict.fromkeys(origins) if model.principal(o) is not None]
+    # Two graphs over the one compiled account: principal edges first (to know the order), then access
+    # edges in reverse topological order, each principal's grants its successors surely hold skipped.
+    links = PermissionGraph(model, edge_builders=[b for b in graph.edge_builders if b is not access_edges])
+    access = PermissionGraph(model, edge_builders=[b for b in graph.edge_builders if b is access_edges])
+    folder = _Folder(links, access, index, jobs)
+    try:
+        own = _expand_reachable(folder, origins, model.warnings.add)
+        nodes = sorted(own)
+        node_index = {arn: i for i, arn in enumerate(nodes)}
+        full, sure, escalating = _principal_graphs(own, node_index)
+        wanted = set(origins)
+        sure_closures, _ = _definite_pass(sure, own, node_index, wanted, folder.access, model.warnings.add)
+    finally:
+        folder.close()
     counts: list[int] = []
     any_closures = _closures(full, own, node_index, wanted, definite=False, counts=counts)
-    sure_closures = _closures(sure, own, node_index, wanted, definite=True, counts=counts)
     closures = {
         arn: Closure(
             any_=any_closures[arn][0],
