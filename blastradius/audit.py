@@ -427,14 +427,11 @@ def _closures(
     node_index: Mapping[str, int],
     wanted: set[str],
     *,
-    definite: bool,
     counts: list[int],
 ) -> dict[str, tuple[tuple[int, ...], int]]:
-    """Per wanted node: (per-level dataset bitsets, principal bitset) of everything it reaches.
-
-    ``definite``: only definite edges are followed and only definite grants counted. Components are
-    processed in reverse topological order, each result freed once every predecessor has used it.
-    """
+    """Per wanted node: (per-level dataset bitsets, principal bitset) of everything it may reach (any
+    certainty). Components are processed in reverse topological order, each result freed once every
+    predecessor has used it; ``counts`` receives the number of components."""
     condensed = nx.condensation(graph)
     counts.append(condensed.number_of_nodes())
     mapping: dict[str, int] = condensed.graph["mapping"]
@@ -448,8 +445,7 @@ def _closures(
         members = condensed.nodes[component]["members"]
         for member in members:
             principals |= 1 << node_index[member]
-            mine = own[member].definite if definite else own[member].any_
-            for slot, value in enumerate(mine):
+            for slot, value in enumerate(own[member].any_):
                 if value:
                     levels[slot] |= value
         for successor in condensed.successors(component):
@@ -608,7 +604,7 @@ def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: i
     finally:
         folder.close()
     counts: list[int] = []
-    any_closures = _closures(full, own, node_index, wanted, definite=False, counts=counts)
+    any_closures = _closures(full, own, node_index, wanted, counts=counts)
     closures = {
         arn: Closure(
             any_=any_closures[arn][0],

@@ -240,3 +240,95 @@ def _key_of(user: User) -> str:
 def _reach(report: Report) -> tuple[DatasetFinding, ...]:
     """What the key's user reaches: for an inactive key, what it would reach again if re-activated."""
     return report.datasets or tuple(getattr(report, "if_reactivated", ()))
+
+
+# -- admin reachable: the documented evaluation, not action names -------------------------------------
+
+
+def _admin_snapshot(statement: dict[str, Any], boundary: dict[str, Any] | None = None) -> Any:
+    from blastradius.model import AccessKey, ManagedPolicy, PolicyDocument, Role, Snapshot, User
+
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/ops"
+    policies = []
+    if boundary is not None:
+        policies.append(
+            ManagedPolicy(
+                arn=f"arn:aws:iam::{ACCOUNT}:policy/Boundary",
+                name="Boundary",
+                document={"Version": "2012-10-17", "Statement": [boundary]},
+            )
+        )
+    return Snapshot(
+        account_id=ACCOUNT,
+        collected_at="2026-11-25T00:00:00Z",
+        users=(
+            User(
+                arn=f"arn:aws:iam::{ACCOUNT}:user/u",
+                name="u",
+                inline_policies=(
+                    PolicyDocument(
+                        name="hop",
+                        document={
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}
+                            ],
+                        },
+                    ),
+                ),
+                access_keys=(
+                    AccessKey(access_key_id="AKIARZPUZDIKO66S32JL", user_name="u", status="Active"),
+                ),
+            ),
+        ),
+        roles=(
+            Role(
+                arn=role_arn,
+                name="ops",
+                trust_policy={
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                inline_policies=(
+                    PolicyDocument(name="p", document={"Version": "2012-10-17", "Statement": [statement]}),
+                ),
+                permissions_boundary_arn=policies[0].arn if policies else None,
+            ),
+        ),
+        managed_policies=tuple(policies),
+        services={"iam": "ok"},
+    )
+
+
+ADMIN = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "boundary", "expected"),
+    [
+        (ADMIN, None, (True, "definite")),
+        # aws:MultiFactorAuthPresent cannot be met with a long-term key: the admin is conditional.
+        (
+            {**ADMIN, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+            None,
+            (True, "conditional"),
+        ),
+        # A permissions boundary limits the role to S3 (Permissions boundaries for IAM entities).
+        (ADMIN, {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, (False, None)),
+        # iam:* alone is not the whole account (no ec2, lambda, s3, kms).
+        ({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}, None, (False, None)),
+    ],
+    ids=["allow-star", "mfa-conditional", "boundary-limits", "iam-only"],
+)
+def test_admin_reachable_follows_the_evaluation_logic(
+    statement: dict[str, Any], boundary: dict[str, Any] | None, expected: tuple[bool, str | None]
+) -> None:
+    (key,) = audit_snapshot(_admin_snapshot(statement, boundary), jobs=1).keys
+    assert (key.admin_reachable, key.admin_certainty) == expected
+    assert key.principals_reachable == 1
