@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from io import StringIO
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -40,11 +41,12 @@ def _escalation_text(k: KeyAudit) -> str:
     return f"yes ({k.escalations})" if k.escalation_possible else "no"
 
 
-def _last_used_text(k: KeyAudit) -> str:
+def _last_used_text(k: KeyAudit, *, region: bool = True) -> str:
     date = k.last_used.get("date")
     if not date:
         return "never"
-    where = ", ".join(v for v in (k.last_used.get("service"), k.last_used.get("region")) if v)
+    parts = (k.last_used.get("service"), k.last_used.get("region") if region else None)
+    where = ", ".join(v for v in parts if v)
     ago = f"{k.last_used_days_ago}d ago" if k.last_used_days_ago is not None else date[:10]
     return ago + (f" ({where})" if where else "")
 
@@ -92,11 +94,13 @@ def render_audit_table(report: AuditReport, *, color: bool = False, width: int |
     console.print(
         Text("coverage: " + _coverage_line(report), style="" if report.coverage.complete else "yellow")
     )
-    table = Table(show_edge=False, pad_edge=False, expand=False)
-    for name, justify in (("#", "right"), ("key", "left"), ("user", "left"), ("status", "left"),
-                          ("age", "right"), ("last used", "left"), ("worst", "left"),
-                          ("reaches", "left"), ("admin", "left"), ("escalation", "left")):  # fmt: skip
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for name, justify, wrap in (("#", "right", False), ("key", "left", False), ("user", "left", True),
+                                ("status", "left", False), ("age", "right", False),
+                                ("last used", "left", True), ("worst", "left", False),
+                                ("reaches", "left", True), ("admin", "left", True),
+                                ("escalate", "left", True)):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=not wrap, overflow="fold")  # type: ignore[arg-type]
     for k in report.keys:
         worst = k.highest_sensitivity
         table.add_row(
@@ -105,7 +109,7 @@ def render_audit_table(report: AuditReport, *, color: bool = False, width: int |
             short_name(k.user_arn),
             Text(k.status, style="" if k.active else "dim"),
             _age_text(k),
-            _last_used_text(k),
+            _last_used_text(k, region=False),
             Text(
                 SENSITIVITY_LABEL.get(worst, "-") if worst else "-",
                 style=SENSITIVITY_STYLE.get(worst or "", ""),
