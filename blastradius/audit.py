@@ -474,16 +474,6 @@ _MIN_PARALLEL = 32
 _WORKER_STATE: tuple[PermissionGraph, PermissionGraph, Mapping[str, int]] | None = None
 
 
-def _fold_in_worker(arn: str) -> tuple[str, _Own, list[str]]:
-    """``_fold`` of principal edges in a worker process; also returns the build warnings it added (the
-    parent reports them)."""
-    assert _WORKER_STATE is not None
-    links, _, index = _WORKER_STATE
-    before = len(links.model.warnings.items)
-    folded = _fold(links, arn, index)
-    return arn, folded, links.model.warnings.items[before:]
-
-
 def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own, list[str]]:
     """``_fold`` of one principal's access edges (with its cover) in a worker process."""
     assert _WORKER_STATE is not None
@@ -495,7 +485,8 @@ def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own
 
 
 class _Folder:
-    """Runs batches of folds here, or in forked worker processes once a batch is large enough."""
+    """Runs the folds: principal edges here, access edges in forked worker processes once a batch is large
+    enough (the pool is forked after every principal is known)."""
 
     def __init__(
         self, links: PermissionGraph, access: PermissionGraph, index: Mapping[str, int], jobs: int
@@ -517,8 +508,11 @@ class _Folder:
         return self._pool.imap_unordered(worker, tasks, chunksize=chunk)
 
     def links(self, arns: list[str]) -> Iterable[tuple[str, _Own, list[str]]]:
-        """Fold the principal edges (every builder but ``access``) of ``arns``."""
-        return self._map(_fold_in_worker, arns)
+        """Fold the principal edges (every builder but ``access``) of ``arns``, in this process: escalation
+        builders add the principals they give (an account's administrator, a principal without its
+        boundary…) to the shared model, and the workers forked later must inherit them."""
+        links, _, index = self.state
+        return [(arn, _fold(links, arn, index), []) for arn in arns]
 
     def access(self, tasks: list[tuple[str, tuple[int, ...]]]) -> Iterable[tuple[str, _Own, list[str]]]:
         """Fold the access edges of each (principal, cover)."""
