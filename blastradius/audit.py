@@ -337,6 +337,8 @@ def _fold(
             if edge.certainty == DEFINITE:
                 definite[slot] |= bit
             own.access_edges += 1
+            if edge.technique is not None:
+                own.escalations += 1  # a data-side escalation (e.g. rewriting a bucket policy)
         else:
             own.edges.append((edge.target, edge.certainty == DEFINITE, edge.kind))
             if edge.kind == ESCALATE:
