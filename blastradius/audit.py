@@ -486,9 +486,24 @@ def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own
     return arn, folded, access.model.warnings.items[before:]
 
 
+def _fold_links_in_worker(arn: str) -> tuple[str, _Own, list[str]]:
+    """``_fold`` of one principal's principal edges (every builder but ``access``) in a worker process."""
+    assert _WORKER_STATE is not None
+    links, _, index = _WORKER_STATE
+    before = len(links.model.warnings.items)
+    folded = _fold(links, arn, index)
+    return arn, folded, links.model.warnings.items[before:]
+
+
 class _Folder:
-    """Runs the folds: principal edges here, access edges in forked worker processes once a batch is large
-    enough (the pool is forked after every principal is known)."""
+    """Runs the folds, in forked worker processes once a batch is large enough.
+
+    Escalation builders add the principals they give (an account's administrator, a principal without its
+    boundary…) to the model of the process that ran them. So principal edges of snapshot principals may be
+    folded in workers, but those of such added principals are folded here, once this process has added
+    them too (``register``); and the workers for access edges are forked anew after every principal is
+    known, so that they inherit all of them.
+    """
 
     def __init__(
         self, links: PermissionGraph, access: PermissionGraph, index: Mapping[str, int], jobs: int
@@ -496,29 +511,46 @@ class _Folder:
         self.state = (links, access, index)
         self.jobs = jobs if jobs > 1 and sys.platform == "linux" else 1
         self._pool: Pool | None = None
+        self._phase = ""
 
     def _map(
-        self, worker: Callable[[Any], tuple[str, _Own, list[str]]], tasks: list[Any]
+        self, phase: str, worker: Callable[[Any], tuple[str, _Own, list[str]]], tasks: list[Any]
     ) -> Iterable[tuple[str, _Own, list[str]]]:
         global _WORKER_STATE
         _WORKER_STATE = self.state
+        if self._pool is not None and self._phase != phase:
+            self.close()
+            _WORKER_STATE = self.state
         if self.jobs > 1 and self._pool is None and len(tasks) >= _MIN_PARALLEL:
             self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+            self._phase = phase
         if self._pool is None:
             return [worker(t) for t in tasks]
         chunk = max(1, min(32, len(tasks) // (self.jobs * 8)))
         return self._pool.imap_unordered(worker, tasks, chunksize=chunk)
 
-    def links(self, arns: list[str]) -> Iterable[tuple[str, _Own, list[str]]]:
-        """Fold the principal edges (every builder but ``access``) of ``arns``, in this process: escalation
-        builders add the principals they give (an account's administrator, a principal without its
-        boundary…) to the shared model, and the workers forked later must inherit them."""
+    def links(self, arns: list[str]) -> list[tuple[str, _Own, list[str]]]:
+        """Fold the principal edges of ``arns``: snapshot principals in workers, added ones here."""
         links, _, index = self.state
-        return [(arn, _fold(links, arn, index), []) for arn in arns]
+        model = links.model
+        known = [a for a in arns if a in model.users or a in model.roles]
+        added = [a for a in arns if not (a in model.users or a in model.roles)]
+        out = list(self._map("links", _fold_links_in_worker, known))
+        out.extend((arn, _fold(links, arn, index), []) for arn in added)
+        return out
+
+    def register(self, sources: Iterable[str]) -> None:
+        """Run the principal-edge builders of ``sources`` here (their fold was done in a worker), so that
+        the principals they add to the model exist in this process as well."""
+        links, _, _ = self.state
+        for arn in sources:
+            links.expand(arn)
+            if arn in links.graph:
+                links.graph.remove_edges_from(list(links.graph.out_edges(arn, keys=True)))
 
     def access(self, tasks: list[tuple[str, tuple[int, ...]]]) -> Iterable[tuple[str, _Own, list[str]]]:
         """Fold the access edges of each (principal, cover)."""
-        return self._map(_fold_access_in_worker, tasks)
+        return self._map("access", _fold_access_in_worker, tasks)
 
     def close(self) -> None:
         """Stop the workers (if any were started)."""
@@ -541,16 +573,22 @@ def default_jobs() -> int:
 def _expand_reachable(folder: _Folder, origins: list[str], warn: Callable[[str], None]) -> dict[str, _Own]:
     """Fold the principal edges of every node reachable from ``origins``, breadth first (each level of
     the search is one batch: principals are independent of one another once the account is compiled)."""
+    links = folder.state[0]
+    model = links.model
     own: dict[str, _Own] = {}
     frontier = list(dict.fromkeys(origins))
     while frontier:
         found: dict[str, None] = {}
+        sources: dict[str, None] = {}  # of edges to principals added by a builder in a worker
         for arn, folded, warnings in folder.links(frontier):
             for warning in warnings:
                 warn(warning)
             own[arn] = folded
             for target, _, _ in folded.edges:
                 found.setdefault(target, None)
+                if model.principal(target) is None and target not in model.datasets:
+                    sources.setdefault(arn, None)
+        folder.register(sources)
         frontier = sorted(t for t in found if t not in own)
     return own
 

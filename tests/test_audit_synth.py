@@ -9,6 +9,7 @@ exercised with a stand-in edge builder.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.util
 import json
@@ -35,6 +36,7 @@ from blastradius.graph import (
     build_graph,
 )
 from blastradius.model import Snapshot, User
+from blastradius.policy import parse_policy
 from blastradius.report import DEFINITE, DatasetFinding, Report
 from blastradius.rules import load_rules
 
@@ -156,3 +158,58 @@ def _key_of(user: User) -> str:
 def _reach(report: Report) -> tuple[DatasetFinding, ...]:
     """What the key's user reaches: for an inactive key, what it would reach again if re-activated."""
     return report.datasets or tuple(getattr(report, "if_reactivated", ()))
+
+
+def _registering_escalation(sources: set[str], node: str) -> EdgeBuilder:
+    """Like the escalation stage: the builder adds the administrator it gives to the model (a principal
+    with ``Allow *:*``), then emits an escalate edge to it."""
+
+    def build(graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None) -> Iterator[Edge]:
+        del skip
+        if principal.arn not in sources:
+            return
+        model = graph.model
+        if model.principal(node) is None:
+            admin = parse_policy({"Version": "2012-10-17", "Statement": [ADMIN_STATEMENT]}, name="admin")
+            rp = dataclasses.replace(principal.request_principal, arn=node)
+            model._principals.setdefault(  # what AccountModel.add_principal does
+                node,
+                dataclasses.replace(
+                    principal, arn=node, identity_policies=(admin,), boundary=None, request_principal=rp
+                ),
+            )
+        yield Edge(
+            source=principal.arn,
+            target=node,
+            kind=ESCALATE,
+            certainty=DEFINITE,
+            actions=("iam:AttachUserPolicy",),
+            policy=None,
+            statement=None,
+            technique="iam:AttachUserPolicy",
+        )
+
+    return build
+
+
+ADMIN_STATEMENT = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+
+
+def test_principals_added_by_a_builder_are_expanded_in_every_process() -> None:
+    """A synthetic administrator registered by the escalation builder (in whichever process ran it) is
+    expanded with its access edges, with one process or several: the escalating users reach what an
+    administrator does."""
+    snapshot = _snapshot(11)
+    users = sorted((u for u in snapshot.users if u.access_keys), key=lambda u: u.arn)
+    node = f"account-admin:{snapshot.account_id}"
+    escalating = {users[0].arn}  # one: the other worker process never runs the builder that adds the admin
+    reach = []
+    for jobs in (1, 2):
+        builders = (assume_edges, access_edges, _registering_escalation(escalating, node))
+        graph = PermissionGraph(AccountModel(snapshot, load_rules(), now=NOW), edge_builders=builders)
+        audit = build_audit_graph(graph, [u.arn for u in users], jobs=jobs)
+        assert node in audit.nodes
+        assert audit.escalations == {users[0].arn: 1}
+        reach.append({u.arn: audit.dataset_levels(u.arn) for u in users})
+    assert reach[0] == reach[1]
+    assert len(reach[1][users[0].arn]) > len(snapshot.datasets) // 2  # an administrator reads most data
