@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import multiprocessing
 import os
 import sys
@@ -63,6 +64,8 @@ from blastradius.report import (
 from blastradius.rules import RuleSet, load_rules
 
 AUDIT_SCHEMA = "blastradius.audit/v1"
+
+log = logging.getLogger(__name__)
 
 # Actions that, all allowed on every resource, make a principal an administrator of its account: it can
 # give any principal any permission (iam), run code (ec2, lambda) and open any bucket or key to anyone.
@@ -394,6 +397,7 @@ def _definite_pass(
             covers[component] = (levels, principals)
             members = sorted(condensed.nodes[component]["members"])
             tasks.extend((m, tuple(levels)) for m in members)
+        log.debug("audit: access edges of wave %d (%d principals)", h, len(tasks))
         for arn, folded, warnings in fold_access(tasks):
             for warning in warnings:
                 warn(warning)
@@ -590,6 +594,7 @@ def _expand_reachable(folder: _Folder, origins: list[str], warn: Callable[[str],
                     sources.setdefault(arn, None)
         folder.register(sources)
         frontier = sorted(t for t in found if t not in own)
+        log.debug("audit: principal edges of %d principals, %d more found", len(own), len(frontier))
     return own
 
 
