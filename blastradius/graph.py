@@ -42,6 +42,7 @@ from blastradius.policy import (
     decide,
     parse_policy,
 )
+from blastradius.policy.s3access import effective_resource_policy
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS
 from blastradius.rules import RuleSet
 
@@ -174,7 +175,8 @@ class AccountModel:
         self.datasets: dict[str, Dataset] = {d.arn: d for d in snapshot.datasets}
         self.roles: dict[str, Role] = {r.arn: r for r in snapshot.roles}
         self.users: dict[str, User] = {u.arn: u for u in snapshot.users}
-        self._groups = {g.name: g for g in snapshot.groups}
+        # Group names are unique per account only: a merged snapshot may hold two groups of one name.
+        self._groups = {(_account_of(g.arn), g.name): g for g in snapshot.groups}
         self._principals: dict[str, Principal] = {}
         # service prefix -> every action datastores.toml classifies for that service's dataset types
         self._data_actions: dict[str, tuple[str, ...]] = {}
@@ -203,11 +205,11 @@ class AccountModel:
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
         self._named_in_trust: dict[str, set[str]] = {}
         self._open_trust: set[str] = set()
-        for d in snapshot.datasets:
-            if d.resource_policy is not None:
-                _index_principals(
-                    d.resource_policy, d.arn, self._named_in_resource_policy, self._open_resource_policies
-                )
+        # The resource policy each dataset is evaluated with (S3: plus ACL grants, under Block Public Access).
+        self.effective_policies = {d.arn: effective_resource_policy(d) for d in snapshot.datasets}
+        for arn, document in self.effective_policies.items():
+            if document is not None:
+                _index_principals(document, arn, self._named_in_resource_policy, self._open_resource_policies)
         for r in snapshot.roles:
             _index_principals(r.trust_policy, r.arn, self._named_in_trust, self._open_trust)
 
@@ -287,7 +289,7 @@ class AccountModel:
     def _build_user(self, user: User) -> Principal:
         policies = self._policy_set(user.arn, user.inline_policies, user.managed_policy_arns)
         for name in user.group_names:
-            group = self._groups.get(name)
+            group = self._groups.get((_account_of(user.arn), name))
             if group is None:
                 self.warnings.add(f"group {name} of {_short(user.arn)} was not in the snapshot")
                 continue
@@ -477,6 +479,8 @@ def _index_principals(
                 open_.add(target)
             else:
                 named.setdefault(v, set()).add(target)
+                if ":assumed-role/" in v:  # a session: found by the role's "any session" ARN (…/ROLE/*)
+                    named.setdefault(v.rsplit("/", 1)[0] + "/*", set()).add(target)
 
 
 def _certainty(decision: Decision) -> str:
@@ -587,6 +591,51 @@ class PermissionGraph:
                 if not ok:
                     return False
         return True
+
+    def resource_edge(
+        self,
+        principal_arn: str,
+        target: str,
+        action: str,
+        *,
+        resource: str | None = None,
+        resource_account: str,
+        tags: Mapping[str, str] | None = None,
+        level: str = "read",
+    ) -> Edge | None:
+        """An ``access`` edge to a non-dataset resource whose resource policy is not collected (a Lambda
+        function's configuration, a CodeBuild project), decided by the engine like any other edge:
+        identity policies, boundary and the attacker-model context (across accounts, with no resource
+        policy, nothing is allowed). ``resource`` is the ARN evaluated (default ``target``; ``*`` for
+        actions without resource-level permissions). None when not allowed or the principal is unknown.
+        """
+        principal = self.model.principal(principal_arn)
+        if principal is None:
+            return None
+        decision = _decide(
+            self.model,
+            principal,
+            action,
+            resource or target,
+            None,
+            None,
+            resource_account=resource_account,
+            tags=tags or {},
+        )
+        if not decision.allowed:
+            return None
+        policy, statement = _evidence(decision)
+        return Edge(
+            source=principal_arn,
+            target=target,
+            kind=ACCESS,
+            certainty=_certainty(decision),
+            actions=(action,),
+            policy=policy,
+            statement=statement,
+            conditions=decision.conditions,
+            level=level,
+        )
 
     def has_grant(self, principal: Principal, key: Dataset) -> bool:
         """Whether a KMS grant on ``key`` names this principal (or its role sessions) as grantee."""
@@ -920,7 +969,7 @@ def access_edges(
                 dataset = model.datasets[arn]
                 if arn not in policies:
                     label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-                    policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
+                    policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
                     contexts[arn] = _DatasetContext(model, principal, dataset)
                 policy = policies[arn]
                 if not _could_grant(graph, principal, dataset, policy, classes):
@@ -1039,6 +1088,8 @@ def _grant(
             for a in _split_by_policy(classes, policy)
         )
     else:
+        if policy is None and dataset.account_id != principal.account_id:
+            return None  # cross-account needs a resource-based policy (Cross-account policy evaluation logic)
         decisions: list[tuple[str, Decision]] = []
         for cls in classes:
             if not cls.allows:
@@ -1188,7 +1239,7 @@ def request_resources(model: AccountModel, principal: Principal, dataset: Datase
     policy-named object keys, and DynamoDB indexes or streams only when the table has them.
     """
     label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
-    policy = model.resource_policy(dataset.arn, dataset.resource_policy, label)
+    policy = model.resource_policy(dataset.arn, model.effective_policies.get(dataset.arn), label)
     templates = model.rules.datastores.resource_arns(dataset.type, dataset.arn, action)
     return _concrete_resources(principal, dataset, policy, templates)
 
