@@ -249,6 +249,13 @@ class AuditReport:
 Bits = list[int]
 
 
+def _or_into(levels: list[int], values: Sequence[int]) -> None:
+    """``levels[i] |= values[i]`` for every level."""
+    for slot, value in enumerate(values):
+        if value:
+            levels[slot] |= value
+
+
 def _bits_of(value: int) -> Iterator[int]:
     """Indexes of the set bits of ``value``, lowest first."""
     while value:
@@ -354,6 +361,23 @@ def _fold(
 FoldBatch = Callable[[list[tuple[str, tuple[int, ...]]]], Iterable[tuple[str, _Own, list[str]]]]
 
 
+def _keep(
+    component: int,
+    members: Iterable[str],
+    result: tuple[list[int], int],
+    wanted: set[str],
+    waiting: Mapping[int, int],
+    results: dict[int, tuple[list[int], int]],
+    out: dict[str, tuple[tuple[int, ...], int]],
+) -> None:
+    """Hand a component's closure to the wanted members, and keep it while predecessors still need it."""
+    for member in members:
+        if member in wanted:
+            out[member] = (tuple(result[0]), result[1])
+    if waiting[component] > 0:
+        results[component] = result
+
+
 def _definite_pass(
     sure: nx.DiGraph,
     own: dict[str, _Own],
@@ -371,7 +395,6 @@ def _definite_pass(
     are not computed again. Returns the closures and the number of components.
     """
     condensed = nx.condensation(sure)
-    mapping: dict[str, int] = condensed.graph["mapping"]
     height: dict[int, int] = {}
     for component in reversed(list(nx.topological_sort(condensed))):
         height[component] = 1 + max((height[s] for s in condensed.successors(component)), default=-1)
@@ -379,7 +402,6 @@ def _definite_pass(
     for component, h in height.items():
         waves.setdefault(h, []).append(component)
     waiting = {c: condensed.in_degree(c) for c in condensed.nodes}
-    wanted_components = {mapping[n] for n in wanted}
     results: dict[int, tuple[list[int], int]] = {}
     out: dict[str, tuple[tuple[int, ...], int]] = {}
     for h in sorted(waves):
@@ -391,9 +413,7 @@ def _definite_pass(
             for successor in condensed.successors(component):
                 theirs, reached = results[successor]
                 principals |= reached
-                for slot, value in enumerate(theirs):
-                    if value:
-                        levels[slot] |= value
+                _or_into(levels, theirs)
             covers[component] = (levels, principals)
             members = sorted(condensed.nodes[component]["members"])
             tasks.extend((m, tuple(levels)) for m in members)
@@ -411,19 +431,12 @@ def _definite_pass(
             members = condensed.nodes[component]["members"]
             for member in members:
                 principals |= 1 << node_index[member]
-                for slot, value in enumerate(own[member].definite):
-                    if value:
-                        levels[slot] |= value
+                _or_into(levels, own[member].definite)
             for successor in condensed.successors(component):
                 waiting[successor] -= 1
                 if waiting[successor] == 0:
                     del results[successor]
-            if component in wanted_components:
-                for member in members:
-                    if member in wanted:
-                        out[member] = (tuple(levels), principals)
-            if waiting[component] > 0:
-                results[component] = (levels, principals)
+            _keep(component, members, (levels, principals), wanted, waiting, results, out)
     return out, condensed.number_of_nodes()
 
 
@@ -440,9 +453,7 @@ def _closures(
     predecessor has used it; ``counts`` receives the number of components."""
     condensed = nx.condensation(graph)
     counts.append(condensed.number_of_nodes())
-    mapping: dict[str, int] = condensed.graph["mapping"]
     waiting = {c: condensed.in_degree(c) for c in condensed.nodes}
-    wanted_components = {mapping[n] for n in wanted}
     results: dict[int, tuple[list[int], int]] = {}
     out: dict[str, tuple[tuple[int, ...], int]] = {}
     for component in reversed(list(nx.topological_sort(condensed))):
@@ -451,24 +462,15 @@ def _closures(
         members = condensed.nodes[component]["members"]
         for member in members:
             principals |= 1 << node_index[member]
-            for slot, value in enumerate(own[member].any_):
-                if value:
-                    levels[slot] |= value
+            _or_into(levels, own[member].any_)
         for successor in condensed.successors(component):
             theirs, reached = results[successor]
             principals |= reached
-            for slot, value in enumerate(theirs):
-                if value:
-                    levels[slot] |= value
+            _or_into(levels, theirs)
             waiting[successor] -= 1
             if waiting[successor] == 0:
                 del results[successor]
-        if component in wanted_components:
-            for member in members:
-                if member in wanted:
-                    out[member] = (tuple(levels), principals)
-        if waiting[component] > 0:
-            results[component] = (levels, principals)
+        _keep(component, members, (levels, principals), wanted, waiting, results, out)
     return out
 
 
