@@ -9,11 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["LiveOptions", "analyze", "analyze_snapshot", "collect", "load_snapshot", "save_snapshot"]
+__all__ = [
+    "LiveOptions",
+    "analyze",
+    "analyze_snapshot",
+    "audit",
+    "audit_snapshot",
+    "collect",
+    "load_snapshot",
+    "save_snapshot",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("LiveOptions", "analyze", "collect", "save_snapshot"):
+    if name in ("LiveOptions", "analyze", "audit", "collect", "save_snapshot"):
         from blastradius import api
 
         return getattr(api, name)
@@ -25,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from blastradius.analyze import analyze_snapshot
 
         return analyze_snapshot
+    if name == "audit_snapshot":
+        from blastradius.audit import audit_snapshot
+
+        return audit_snapshot
     raise AttributeError(f"module 'blastradius' has no attribute {name!r}")

@@ -19,6 +19,7 @@ import boto3
 from blastradius import aws
 from blastradius.analyze import analyze_snapshot, key_info_from_owner, utc_now
 from blastradius.apply import ApplyObserver, ApplyResult, apply_plan, default_audit_log
+from blastradius.audit import AuditReport
 from blastradius.collect.cloudtrail import (
     EVENT_HISTORY_DAYS,
     CloudTrailEvidence,
@@ -45,13 +46,14 @@ from blastradius.report import KeyInfo, NotificationRow, Report
 
 if TYPE_CHECKING:
     from blastradius.explain import Explanation
-from blastradius.rules import load_rules
+from blastradius.rules import RuleSet, load_rules
 
 __all__ = [
     "LeakedCredentials",
     "LiveOptions",
     "analyze",
     "apply_containment",
+    "audit",
     "collect",
     "explain",
     "load_snapshot",
@@ -312,11 +314,15 @@ def analyze(
     principal: str | None = None,
     exposed_since: str | None = None,
     paths: str = "first",
+    self_view: bool = False,
     evidence: bool = True,
     events_file: Path | None = None,
     session: boto3.Session | None = None,
 ) -> Report:
     """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
+
+    ``self_view``: no auditor credentials at all — the leaked key reads what it can about itself
+    (``collect.selfview``) and that partial view is analysed; needs ``leaked``.
 
     Live, ``evidence`` (default on) also reads CloudTrail with the auditor credentials: the key's events
     in the exposure window (LookupEvents by AccessKeyId in every collected region and the IAM region)
@@ -360,6 +366,13 @@ def analyze(
     if principal is not None:
         raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
     live = live or LiveOptions()
+    if self_view:
+        if leaked is None:
+            raise UsageError(
+                "--self-view acts as the leaked key and needs its secret",
+                hint="Give it on stdin with --secret-stdin (the CLI never takes a secret as an argument).",
+            )
+        return _self_view(key_id, leaked, live, rules, context_overrides, exposed_since)
     accounts = _accounts(live)
     if session is not None:
         accounts[0] = _Account(session, "the session given")
@@ -392,6 +405,74 @@ def analyze(
             else None
         ),
     )
+
+
+def audit(
+    *,
+    snapshot: Path | Snapshot | Sequence[Path] | None = None,
+    live: LiveOptions | None = None,
+    policies: Path | None = None,
+    context_overrides: Mapping[str, str] | None = None,
+    observer: Observer | None = None,
+    jobs: int | None = None,
+) -> AuditReport:
+    """Rank every access key of the account(s) by blast radius: offline from one snapshot or several
+    (merged), or live (the auditor's credentials collect once; no key is analysed on its own)."""
+    from blastradius.audit import audit_snapshot
+
+    rules = load_rules(policies)
+    if isinstance(snapshot, Path):
+        snap = load_snapshot(snapshot)
+    elif isinstance(snapshot, Snapshot):
+        snap = snapshot
+    elif snapshot is not None:
+        snap = load_snapshots(snapshot)  # several accounts: merged into one graph
+    else:
+        snap = collect(live or LiveOptions(), observer=observer)
+    return audit_snapshot(snap, rules=rules, context_overrides=context_overrides, jobs=jobs)
+
+
+def _self_view(
+    key_id: str,
+    leaked: LeakedCredentials,
+    live: LiveOptions,
+    rules: RuleSet,
+    context_overrides: Mapping[str, str] | None,
+    exposed_since: str | None,
+) -> Report:
+    """Collect what the key can read about itself, as the key, and analyse that (labelled partial)."""
+    from blastradius.collect.selfview import collect_self_view
+
+    parsed = parse_access_key_id(key_id)
+    result = collect_self_view(
+        key_id,
+        leaked.secret,
+        leaked.session_token,
+        regions=live.regions,
+        endpoint_url=live.endpoint_url,
+    )
+    snap = result.snapshot
+    how = "sts:GetCallerIdentity (self-view, as the leaked key)"
+    try:
+        owner = dataclasses.replace(identify_offline(snap, key_id), identified_by=how)
+    except IdentifyError:
+        owner = KeyOwner(
+            access_key_id=parsed.access_key_id,
+            account_id=result.caller.account_id,
+            kind=parsed.kind,
+            identified_by=how,
+            principal_arn=result.principal_arn,
+        )
+    owner = dataclasses.replace(owner, principal_arn=result.principal_arn)
+    report = analyze_snapshot(
+        snap,
+        key_id,
+        rules=rules,
+        key_info=key_info_from_owner(owner),
+        context_overrides=context_overrides,
+        exposed_since=exposed_since,
+    )
+    return dataclasses.replace(report, self_view=result.view)
 
 
 def _window(exposed_since: str | None, key_info: KeyInfo) -> tuple[datetime, datetime]:

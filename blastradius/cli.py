@@ -23,6 +23,8 @@ from rich.markup import escape
 
 from blastradius import api
 from blastradius.errors import BlastRadiusError, UsageError
+from blastradius.keys import parse_access_key_id
+from blastradius.model import Snapshot
 from blastradius.render import RENDERERS, render
 from blastradius.report import Report, sensitivity_rank
 
@@ -135,6 +137,15 @@ PrincipalOpt = Annotated[
         "e.g. get-account-authorization-details output, which holds no access keys.",
     ),
 ]
+SelfViewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--self-view",
+        help="No auditor credentials: the LEAKED KEY reads what it can about itself (its own user or role "
+        "and policies, read-only calls, each listed with its result) and that partial view is analysed. "
+        "Needs --secret-stdin; every call shows in the key owner's CloudTrail.",
+    ),
+]
 NoEvidenceOpt = Annotated[
     bool,
     typer.Option(
@@ -226,7 +237,11 @@ def _emit(report: Report, fmt: str, output: Path | None, *, only: str | None = N
     """Render to stdout (colour and width of a TTY) or to a private file; ``only`` picks one section."""
     tty = output is None and sys.stdout.isatty()
     width = max(100, shutil.get_terminal_size().columns) if tty else None
-    text = render(report, fmt, color=tty, width=width, only=only)
+    _write(render(report, fmt, color=tty, width=width, only=only), output)
+
+
+def _write(text: str, output: Path | None) -> None:
+    """The rendered text to stdout, or to a private (0600) file with a note on stderr."""
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
@@ -337,9 +352,20 @@ def _analyze(
     no_evidence: bool = False,
     cloudtrail_events: Path | None = None,
     role_arn: list[str] | None = None,
+    self_view: bool = False,
 ) -> Report:
     overrides = _parse_context(assume_context)
     since = _parse_since(exposed_since)
+    if self_view:
+        if profile or all_regions or role_arn or cloudtrail_events is not None:
+            raise UsageError(
+                "--self-view uses no auditor credentials and no region discovery: drop --profile, "
+                "--role-arn, --all-regions and --cloudtrail-events",
+                hint="Name the regions to list data stores in with --region (repeatable).",
+            )
+        return _self_view(
+            key, snapshot, principal, secret_stdin, region, endpoint_url, policies, overrides, since
+        )
     if snapshot:
         if secret_stdin:
             raise UsageError("--secret-stdin needs live credentials; it cannot be combined with --snapshot")
@@ -379,6 +405,47 @@ def _analyze(
         )
 
 
+def _self_view(
+    key: str,
+    snapshot: list[Path] | None,
+    principal: str | None,
+    secret_stdin: bool,
+    region: list[str] | None,
+    endpoint_url: str | None,
+    policies: Path | None,
+    overrides: dict[str, str],
+    since: str | None,
+) -> Report:
+    """``analyze --self-view``: refuse what cannot combine, warn, then let the key look at itself."""
+    if snapshot or principal is not None:
+        raise UsageError("--self-view collects live as the leaked key; it cannot be combined with --snapshot")
+    if not secret_stdin:
+        raise UsageError(
+            "--self-view acts as the leaked key and needs its secret: add --secret-stdin",
+            hint='echo "$SECRET" | blastradius analyze --key AKIA… --self-view --secret-stdin',
+        )
+    parse_access_key_id(key)  # a malformed key id fails before the secret is read or any call made
+    leaked = _read_secret()
+    err.print(
+        "[yellow]warning:[/] --self-view makes read-only calls AS THE LEAKED KEY (sts:GetCallerIdentity, "
+        "iam:GetUser/GetRole and its policies, s3:ListBuckets, dynamodb:ListTables, "
+        "secretsmanager:ListSecrets, ssm:DescribeParameters, kms:ListKeys); every one is recorded in the "
+        "key owner's CloudTrail, updates the key's last-used date and may alert an attacker watching it. "
+        "The result is PARTIAL: what the key "
+        "could not read is unknown, not safe.",
+        markup=True,
+    )
+    return api.analyze(
+        key,
+        live=api.LiveOptions(regions=tuple(region or ()), endpoint_url=endpoint_url or None),
+        leaked=leaked,
+        policies=policies,
+        context_overrides=overrides,
+        exposed_since=since,
+        self_view=True,
+    )
+
+
 @app.command()
 def analyze(
     key: KeyOpt,
@@ -391,6 +458,7 @@ def analyze(
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
     secret_stdin: SecretStdinOpt = False,
+    self_view: SelfViewOpt = False,
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.none,
@@ -420,6 +488,7 @@ def analyze(
             no_evidence=no_evidence,
             cloudtrail_events=cloudtrail_events,
             role_arn=role_arn,
+            self_view=self_view,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
@@ -564,6 +633,58 @@ def collect(
         markup=False,
         soft_wrap=True,
     )
+
+
+@app.command()
+def audit(
+    snapshot: SnapshotOpt = None,
+    profile: ProfileOpt = None,
+    role_arn: RoleArnOpt = None,
+    region: RegionOpt = None,
+    all_regions: AllRegionsOpt = False,
+    endpoint_url: EndpointOpt = None,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            "--fail-on", help="Exit 1 when an active key reaches a dataset at or above this sensitivity."
+        ),
+    ] = FailOn.none,
+    policies: PoliciesOpt = None,
+    assume_context: ContextOpt = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, help="Processes expanding principals (default: the CPUs available)."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Every access key of the account ranked by blast radius (one graph for all keys)."""
+    from blastradius.audit import fails
+    from blastradius.render.audit import AUDIT_RENDERERS, render_audit
+
+    with _boundary(debug):
+        if fmt not in AUDIT_RENDERERS:
+            raise UsageError(
+                f"unknown audit format {fmt!r}", hint=f"Choose among: {', '.join(AUDIT_RENDERERS)}."
+            )
+        overrides = _parse_context(assume_context)
+        source: list[Path] | Snapshot | None = snapshot
+        if snapshot and role_arn:
+            raise UsageError("--role-arn collects live; it cannot be combined with --snapshot")
+        if not snapshot:
+            # Collected first, outside the audit: its worker processes fork, which is best done with no
+            # progress-bar thread running.
+            with _Progress() as progress:
+                source = api.collect(
+                    _live_args(profile, region, all_regions, endpoint_url, role_arn), observer=progress
+                )
+        report = api.audit(snapshot=source, policies=policies, context_overrides=overrides, jobs=jobs)
+        tty = output is None and sys.stdout.isatty()
+        width = max(100, shutil.get_terminal_size().columns) if tty else None
+        _write(render_audit(report, fmt, color=tty, width=width), output)
+    if fails(report, fail_on.value):
+        raise typer.Exit(1)
 
 
 @app.command()

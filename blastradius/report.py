@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from blastradius.model import CollectionGap
+from blastradius.model import CollectionGap, Snapshot
 
 REPORT_SCHEMA = "blastradius.report/v1"
 
@@ -288,6 +288,17 @@ class Coverage:
     # Every account the analysis covered (several when snapshots were merged); services of a merged
     # snapshot also have "<account>/<service>" entries (see merge.py).
     accounts: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, warnings: tuple[str, ...]) -> Coverage:
+        """What a snapshot covers (services, regions, gaps, source), with the analysis' ``warnings``."""
+        return cls(
+            services=dict(snapshot.services),
+            regions=snapshot.regions,
+            gaps=snapshot.gaps,
+            warnings=warnings,
+            source=snapshot.source,
+        )
 
     @property
     def complete(self) -> bool:
@@ -582,6 +593,50 @@ class RotationStep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SelfViewCall:
+    """One read-only call made *as the leaked key* during a self-view, and what came of it."""
+
+    step: int
+    operation: str  # service:Action, e.g. iam:GetUserPolicy
+    target: str | None  # what it was about (a policy ARN, a user name, a region)
+    result: str  # allowed | denied | failed
+    error: str | None = None  # the AWS error code when not allowed
+    detail: str | None = None  # what it returned, counted (never values)
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "step": self.step,
+            "operation": self.operation,
+            "target": self.target,
+            "result": self.result,
+            "error": self.error,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelfView:
+    """How a self-view analysis was obtained: every call the leaked key made about itself.
+
+    A self-view analysis is always *partial*: the key sees its own policies at best, never the resource
+    policies, trust policies or other principals of the account, and a denied read means "unknown".
+    """
+
+    calls: tuple[SelfViewCall, ...]
+    unknown: tuple[str, ...] = ()  # what could not be read, in words
+    partial: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form (the report's ``self_view`` section)."""
+        return {
+            "partial": self.partial,
+            "calls": [c.to_json() for c in self.calls],
+            "unknown": list(self.unknown),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
     """The whole answer for one leaked key."""
 
@@ -599,10 +654,11 @@ class Report:
     if_reactivated: tuple[DatasetFinding, ...] = ()
     credential_pivots: tuple[CredentialPivot, ...] = ()
     schema: str = REPORT_SCHEMA
+    self_view: SelfView | None = None  # set when the key analysed itself (--self-view): partial
 
     def to_json(self) -> dict[str, Any]:
-        """The ``blastradius.report/v1`` document."""
-        return {
+        """The ``blastradius.report/v1`` document (``self_view`` only when the analysis is a self-view)."""
+        document = {
             "schema": self.schema,
             "generated_at": self.generated_at,
             "key": self.key.to_json(),
@@ -616,3 +672,6 @@ class Report:
             "notification": [n.to_json() for n in self.notification],
             "if_reactivated": [d.to_json() for d in self.if_reactivated],
         }
+        if self.self_view is not None:
+            document["self_view"] = self.self_view.to_json()
+        return document

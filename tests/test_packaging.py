@@ -35,6 +35,7 @@ def test_wheel_ships_rule_packs_and_loads_them_through_importlib_resources(tmp_p
     for pack in ("sensitivity.toml", "datastores.toml", "rotation.toml", "escalation.toml"):
         assert f"blastradius/_policies/{pack}" in names
     assert "blastradius/schema/report.schema.json" in names
+    assert "blastradius/schema/audit.schema.json" in names
 
     target = tmp_path / "site"
     subprocess.run(
@@ -45,7 +46,7 @@ def test_wheel_ships_rule_packs_and_loads_them_through_importlib_resources(tmp_p
         "import blastradius, blastradius.rules as r, blastradius.schema as s;"
         "assert str(r.default_policies_dir()).startswith(blastradius.__path__[0]), r.default_policies_dir();"
         "rules = r.load_rules(); assert rules.sensitivity and rules.datastores.types and rules.escalation;"
-        "assert s.report_schema()['title'];"
+        "assert s.report_schema()['title'] and s.audit_schema()['title'];"
         "print(blastradius.__file__)"
     )
     # -I: isolated mode, so neither the checkout nor an editable install can be imported instead.

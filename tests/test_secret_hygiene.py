@@ -180,3 +180,44 @@ def test_secret_rejected_by_aws_is_not_in_the_error(
 
     for text in (result.output, debugged.output, caplog.text, exception_text(debugged.exception)):
         assert secret not in text
+
+
+@pytest.mark.slow
+def test_self_view_secret_appears_nowhere(
+    moto_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--self-view makes many calls with the leaked key (not one): the secret still shows nowhere."""
+    key, secret = leaked_key(Account(moto_server))
+    caplog.set_level(logging.DEBUG)
+    report_file = tmp_path / "self-view.json"
+    common = ["analyze", "--key", key, "--self-view", "--secret-stdin", "--endpoint-url", moto_server]
+    as_json = invoke(
+        *common,
+        "--region",
+        REGION,
+        "--format",
+        "json",
+        "--output",
+        report_file,
+        "--debug",
+        input=f"{secret}\n",
+    )
+    assert as_json.exit_code == 0, as_json.output
+    as_table = invoke(*common, "--region", REGION, "--format", "markdown", input=f"{secret}\n")
+    assert as_table.exit_code == 0, as_table.output
+
+    report = validated(json.loads(report_file.read_text()))
+    assert report["self_view"]["partial"] is True
+    assert len(report["self_view"]["calls"]) > 5  # it did act as the key, many times
+    assert "customers" in datasets(report)
+    assert "DEBUG" in as_json.stderr and caplog.records
+
+    places = {
+        "stdout": as_json.stdout + as_table.stdout,
+        "stderr": as_json.stderr + as_table.stderr,
+        "report file": report_file.read_text(),
+        "log": caplog.text,
+        "log records": "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text}" for r in caplog.records),
+        "exceptions": exception_text(as_json.exception) + exception_text(as_table.exception),
+    }
+    assert [where for where, text in places.items() if secret in text] == []

@@ -11,6 +11,7 @@ from blastradius.report import (
     KeyInfo,
     PathStep,
     Report,
+    SelfViewCall,
     level_rank,
     sensitivity_rank,
 )
@@ -244,6 +245,20 @@ def summary_counts(report: Report) -> str:
         + f" — {n_d} dataset{'s' if n_d != 1 else ''}"
         + (f": {by_level}" if by_level else "")
     )
+
+
+SELF_VIEW_BANNER = (
+    "PARTIAL ANALYSIS (self-view): only what the leaked key could read about itself; other principals, "
+    "trust, resource and key policies were not seen, and a denied read means unknown, not no access"
+)
+
+
+def self_view_call_text(call: SelfViewCall) -> str:
+    """``3. iam:GetUserPolicy user/app policy p: allowed`` / ``… denied (AccessDenied)``."""
+    target = f" {call.target}" if call.target else ""
+    outcome = call.result + (f" ({call.error})" if call.error else "")
+    detail = f" — {call.detail}" if call.detail else ""
+    return f"{call.step}. {call.operation}{target}: {outcome}{detail}"
 
 
 def touched_text(finding: DatasetFinding) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from blastradius.render.common import (
+    SELF_VIEW_BANNER,
     access_text,
     coverage_summary,
     dataset_label,
@@ -15,6 +16,7 @@ from blastradius.render.common import (
     ranked,
     reached_how,
     sections,
+    self_view_call_text,
     short_name,
     summary_counts,
     touched_flag,
@@ -52,7 +54,10 @@ def render_markdown(
     """
     del color, width  # Markdown has neither
     out: list[str] = [f"# blastradius report: {report.key.access_key_id}", ""]
+    if report.self_view is not None:
+        out += [f"> **{SELF_VIEW_BANNER}**", ""]
     _summary(out, report)
+    _self_view(out, report)
     for section in sections(only):
         _SECTIONS[section](out, report)
     return "\n".join(out).rstrip("\n") + "\n"
@@ -71,6 +76,17 @@ def _summary(out: list[str], report: Report) -> None:
         out.append("- **Principals reachable from the key:**")
     for p in sorted(others, key=lambda p: (p.via, p.arn)):
         out.append(f"  - {_code(short_name(p.arn))} by {p.via} ({p.certainty}): {describe_path(p.path)}")
+    out.append("")
+
+
+def _self_view(out: list[str], report: Report) -> None:
+    """The calls a self-view made as the key, one by one, and what stayed unknown."""
+    view = report.self_view
+    if view is None:
+        return
+    out += ["## Self-view calls (made as the leaked key)", ""]
+    out.extend(f"- {_cell(self_view_call_text(c))}" for c in view.calls)
+    out.extend(f"- Unknown: {_cell(u)}" for u in view.unknown)
     out.append("")
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from blastradius.render.common import (
+    SELF_VIEW_BANNER,
     access_text,
     coverage_summary,
     describe_finding_path,
@@ -26,6 +27,7 @@ from blastradius.render.common import (
     reached_how,
     records_text,
     sections,
+    self_view_call_text,
     short_name,
     summary_counts,
     touched_flag,
@@ -47,7 +49,18 @@ def render_table(
     ``only`` keeps the header and one section (``rotation_plan`` for ``blastradius rotate``).
     """
     buffer = StringIO()
-    console = Console(
+    console = text_console(buffer, color=color, width=width)
+    _header(console, report)
+    _self_view(console, report)
+    for section in sections(only):
+        _SECTIONS[section](console, report)
+    # Grids pad every line to the console width; trailing blanks only get in the way of diffs and pastes.
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def text_console(buffer: StringIO, *, color: bool, width: int | None) -> Console:
+    """A rich console writing into ``buffer``: account names are text (no markup), colour only if asked."""
+    return Console(
         file=buffer,
         width=width or DEFAULT_WIDTH,
         force_terminal=color,
@@ -58,11 +71,6 @@ def render_table(
         emoji=False,
         legacy_windows=False,
     )
-    _header(console, report)
-    for section in sections(only):
-        _SECTIONS[section](console, report)
-    # Grids pad every line to the console width; trailing blanks only get in the way of diffs and pastes.
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
 def _heading(console: Console, text: str) -> None:
@@ -89,12 +97,27 @@ def _header(console: Console, report: Report) -> None:
     ]
     if report.key.note:
         rows.insert(1, ("note", Text(report.key.note, style="yellow")))
+    if report.self_view is not None:
+        rows.insert(0, ("PARTIAL", Text(SELF_VIEW_BANNER, style="bold yellow")))
     for p in sorted((p for p in report.principals if p.via != "origin"), key=lambda p: (p.via, p.arn)):
         text = Text(f"{short_name(p.arn)} ({p.via}, {p.certainty})")
         if p.path:
             text.append(": " + describe_path(p.path), style="dim")
         rows.append(("", text))
     console.print(_facts(rows, 0))
+
+
+def _self_view(console: Console, report: Report) -> None:
+    """The calls a self-view made as the key, one by one, and what stayed unknown."""
+    view = report.self_view
+    if view is None:
+        return
+    _heading(console, f"Self-view: {len(view.calls)} read-only calls made as the leaked key")
+    for call in view.calls:
+        style = "" if call.result == "allowed" else "yellow"
+        console.print(Padding(Text(self_view_call_text(call), style=style), (0, 0, 0, 2)))
+    for what in view.unknown:
+        console.print(Padding(Text(f"unknown: {what}", style="yellow"), (0, 0, 0, 2)))
 
 
 def _datasets(console: Console, report: Report) -> None:
