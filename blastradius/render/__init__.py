@@ -10,6 +10,8 @@ from typing import Protocol
 
 from blastradius.errors import UsageError
 from blastradius.render.common import SECTIONS, describe_path
+from blastradius.render.graph import render_dot, render_graphml
+from blastradius.render.html import render_html
 from blastradius.render.jsonfmt import render_json
 from blastradius.render.markdown import render_markdown
 from blastradius.render.table import render_table
@@ -31,6 +33,9 @@ RENDERERS: dict[str, Renderer] = {
     "table": render_table,
     "json": render_json,
     "markdown": render_markdown,
+    "html": render_html,
+    "dot": render_dot,
+    "graphml": render_graphml,
 }
 
 
