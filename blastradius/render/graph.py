@@ -107,7 +107,7 @@ def attack_graph(report: Report) -> nx.DiGraph:
 
     Nodes carry ``kind`` (key/principal/dataset), ``label``, ``arn`` and ``layer`` (0 for the key, then
     the principals by hops from the key, each dataset one past the nearest principal reaching it);
-    datasets also carry ``name``, ``type``,
+    datasets also carry ``dataset_name``, ``type``,
     ``sensitivity``, ``access``, ``certainty`` and, when known, ``records``. Edges carry ``kind``,
     ``label``, ``actions``, ``levels``, ``technique``, ``policy``, ``certainty`` and ``conditions``.
     """
@@ -122,7 +122,8 @@ def attack_graph(report: Report) -> nx.DiGraph:
 
     findings = ranked(report.datasets)
     for finding in findings:
-        add_path(finding.path, finding.strongest if finding.access else None)
+        # Levels come from the grants (each with its own path); the main path only when there are none.
+        add_path(finding.path, finding.strongest if finding.access and not finding.grants else None)
         for grant in finding.grants:
             add_path(grant.path, grant.level)
     for principal in report.principals:
@@ -173,7 +174,7 @@ def attack_graph(report: Report) -> nx.DiGraph:
             "label": dataset_label(finding),
             "arn": finding.arn,
             "layer": into.get(finding.arn, max(layers.values(), default=0)) + 1,
-            "name": finding.name,
+            "dataset_name": finding.name,
             "type": finding.type,
             "region": finding.region,
             "sensitivity": finding.sensitivity,
@@ -273,7 +274,7 @@ def dot_graph(report: Report) -> pydot.Dot:
         elif data["kind"] == KEY:
             attrs["shape"] = "note"
         dot_node = pydot.Node(ids[node])
-        for k, v in attrs.items():  # set() rather than keywords: "name" is also Node()'s first parameter
+        for k, v in attrs.items():
             dot_node.set(k, v)
         dot.add_node(dot_node)
     for a, b, data in graph.edges(data=True):

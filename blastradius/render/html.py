@@ -383,7 +383,7 @@ def _svg_node(node: str, data: Mapping[str, Any], where: tuple[float, float, flo
         classes.append(f"sens-{data['sensitivity']}")
     if data.get("certainty") == CONDITIONAL:
         classes.append("is-conditional")
-    extra = f' data-name="{_e(data["name"])}"' if data["kind"] == DATASET else ""
+    extra = f' data-name="{_e(data["dataset_name"])}"' if data["kind"] == DATASET else ""
     top = cy - _NODE_H / 2
     return (
         f'<g class="node {" ".join(_e(c) for c in classes)}" data-kind="{_e(data["kind"])}" '
