@@ -21,6 +21,7 @@ from test_render_graph import HOSTILE, hostile_report, path_steps
 from blastradius.model import CollectionGap
 from blastradius.render import RENDERERS, render
 from blastradius.render.graph import attack_graph
+from blastradius.render.html import MAX_DRAWN_DATASETS
 from blastradius.report import Report
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -251,3 +252,27 @@ def test_many_datasets_stay_inside_the_drawing(n: int) -> None:
     for i, (x1, y1, w1, h1) in enumerate(boxes):
         for x2, y2, w2, h2 in boxes[i + 1 :]:
             assert x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1, "boxes overlap"
+
+
+def test_a_very_broad_key_draws_the_most_sensitive_datasets_and_says_how_many_are_left_out() -> None:
+    report = incident_report()
+    customers = next(d for d in report.datasets if d.arn == CUSTOMERS)
+    many = tuple(
+        replace(
+            customers,
+            arn=f"{CUSTOMERS}-{i}",
+            name=f"table-{i}",
+            sensitivity="low",
+            path=tuple(replace(s, to=f"{CUSTOMERS}-{i}") for s in customers.path),
+            grants=(),
+        )
+        for i in range(MAX_DRAWN_DATASETS)
+    )
+    report = replace(report, datasets=report.datasets + many)
+    text = render(report, "html")
+    drawn = {g.get("data-arn") for g in svg_of(text).iter(f"{SVG_NS}g") if g.get("data-kind") == "dataset"}
+    assert len(drawn) == MAX_DRAWN_DATASETS
+    assert {CUSTOMERS, SECRET} <= drawn  # high and medium before the low ones
+    assert f"The picture shows the {MAX_DRAWN_DATASETS} most sensitive of {MAX_DRAWN_DATASETS + 3}" in text
+    assert "3 more are listed below" in text
+    assert text.count("<tr><td>") >= MAX_DRAWN_DATASETS + 3  # the table keeps them all

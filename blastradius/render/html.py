@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -394,8 +395,23 @@ def _svg_node(node: str, data: Mapping[str, Any], where: tuple[float, float, flo
     )
 
 
+# Past this many datasets a picture stops being readable (and the page grows by ~2 KiB a box): the
+# picture keeps the most sensitive ones and says how many it leaves out; the tables and the
+# dot/graphml exports keep them all.
+MAX_DRAWN_DATASETS = 200
+
+
 def _graph_section(out: list[str], report: Report) -> None:
     out.append('<section id="graph"><h2>Attack paths</h2>')
+    findings = ranked(report.datasets)
+    if len(findings) > MAX_DRAWN_DATASETS:
+        left_out = len(findings) - MAX_DRAWN_DATASETS
+        out.append(
+            f'<p class="banner">The picture shows the {MAX_DRAWN_DATASETS} most sensitive of '
+            f"{len(findings)} reachable datasets; {left_out} more are listed below and in "
+            "<code>--format dot</code> / <code>--format graphml</code>.</p>"
+        )
+        report = replace(report, datasets=tuple(findings[:MAX_DRAWN_DATASETS]))
     out.append(
         '<p class="muted legend">Leaked key → principals it can act as (by hops) → datasets they reach. '
         "<span>blue: assume role</span><span>grey: data access (level: actions)</span>"
