@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -228,3 +229,17 @@ def test_cli_writes_the_graph_formats(fmt: str, tmp_path: Path) -> None:
 def test_rotate_refuses_a_graph_format() -> None:
     result = invoke("rotate", "--snapshot", GOOD_SNAPSHOT, "--key", FIXTURE_KEY, "--format", "dot")
     assert_diagnosis(result, r"--format dot exports the attack graph")
+
+
+@pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz `dot` not installed (apt-get install graphviz)"
+)
+def test_graphviz_lays_out_the_export_hostile_names_included() -> None:
+    """Graphviz itself accepts the file (pydot's parser is more lenient than dot's)."""
+    report = hostile_report()
+    result = subprocess.run(
+        ["dot", "-Tsvg"], input=render(report, "dot"), capture_output=True, text=True, check=False, timeout=30
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.count('class="node"') == attack_graph(report).number_of_nodes()
+    assert "&lt;script&gt;" in result.stdout and "<script>" not in result.stdout
