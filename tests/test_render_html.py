@@ -14,7 +14,6 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
-import pytest
 from test_render import ADMIN_ROLE, CUSTOMERS, KEY_ID, SECRET, USER, incident_report
 from test_render_graph import HOSTILE, hostile_report, path_steps
 
@@ -225,9 +224,8 @@ def test_render_is_deterministic() -> None:
     assert render(report, "html") == render(report, "html")
 
 
-@pytest.mark.parametrize("n", [60])
-def test_many_datasets_stay_inside_the_drawing(n: int) -> None:
-    """A broad key (dozens of datasets): every one gets its box, and boxes do not overlap."""
+def broad_report(n: int, sensitivity: str) -> Report:
+    """The incident plus ``n`` more tables of ``sensitivity``, each read directly by the user."""
     report = incident_report()
     customers = next(d for d in report.datasets if d.arn == CUSTOMERS)
     many = tuple(
@@ -235,12 +233,19 @@ def test_many_datasets_stay_inside_the_drawing(n: int) -> None:
             customers,
             arn=f"{CUSTOMERS}-{i}",
             name=f"table-{i}",
+            sensitivity=sensitivity,
             path=tuple(replace(s, to=f"{CUSTOMERS}-{i}") for s in customers.path),
             grants=(),
         )
         for i in range(n)
     )
-    report = replace(report, datasets=report.datasets + many)
+    return replace(report, datasets=report.datasets + many)
+
+
+def test_many_datasets_stay_inside_the_drawing() -> None:
+    """A broad key (dozens of datasets): every one gets its box, and boxes do not overlap."""
+    n = 60
+    report = broad_report(n, "high")
     svg = svg_of(render(report, "html"))
     boxes = [
         tuple(float(rect.get(k) or 0) for k in ("x", "y", "width", "height"))
@@ -255,20 +260,7 @@ def test_many_datasets_stay_inside_the_drawing(n: int) -> None:
 
 
 def test_a_very_broad_key_draws_the_most_sensitive_datasets_and_says_how_many_are_left_out() -> None:
-    report = incident_report()
-    customers = next(d for d in report.datasets if d.arn == CUSTOMERS)
-    many = tuple(
-        replace(
-            customers,
-            arn=f"{CUSTOMERS}-{i}",
-            name=f"table-{i}",
-            sensitivity="low",
-            path=tuple(replace(s, to=f"{CUSTOMERS}-{i}") for s in customers.path),
-            grants=(),
-        )
-        for i in range(MAX_DRAWN_DATASETS)
-    )
-    report = replace(report, datasets=report.datasets + many)
+    report = broad_report(MAX_DRAWN_DATASETS, "low")
     text = render(report, "html")
     drawn = {g.get("data-arn") for g in svg_of(text).iter(f"{SVG_NS}g") if g.get("data-kind") == "dataset"}
     assert len(drawn) == MAX_DRAWN_DATASETS
