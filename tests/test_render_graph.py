@@ -21,7 +21,7 @@ from test_cli import FIXTURE_KEY, GOOD_SNAPSHOT, assert_diagnosis, invoke
 from test_render import ADMIN_ROLE, CUSTOMERS, EXPORTS, KEY_ID, ROLE, SECRET, USER, incident_report
 
 from blastradius.errors import UsageError
-from blastradius.render import render
+from blastradius.render import GRAPH_FORMATS, render
 from blastradius.render.graph import attack_graph, layout
 from blastradius.report import PathStep, Report
 
@@ -198,7 +198,7 @@ def test_graphml_keeps_a_hostile_name_as_text() -> None:
     assert back.nodes[f"arn:aws:s3:::{HOSTILE}"]["dataset_name"] == HOSTILE
 
 
-@pytest.mark.parametrize("fmt", ["dot", "graphml"])
+@pytest.mark.parametrize("fmt", sorted(GRAPH_FORMATS))
 def test_graph_exports_have_no_sections(fmt: str) -> None:
     with pytest.raises(UsageError, match=f"--format {fmt} exports the attack graph"):
         render(incident_report(), fmt, only="rotation_plan")

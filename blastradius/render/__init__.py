@@ -39,6 +39,10 @@ RENDERERS: dict[str, Renderer] = {
 }
 
 
+# Formats that export the attack graph only: they have no report sections (``only`` is refused).
+GRAPH_FORMATS = frozenset({"dot", "graphml"})
+
+
 def render(
     report: Report, fmt: str, *, color: bool = False, width: int | None = None, only: str | None = None
 ) -> str:
@@ -52,4 +56,4 @@ def render(
     return renderer(report, color=color, width=width, only=only)
 
 
-__all__ = ["RENDERERS", "SECTIONS", "Renderer", "describe_path", "render"]
+__all__ = ["GRAPH_FORMATS", "RENDERERS", "SECTIONS", "Renderer", "describe_path", "render"]
