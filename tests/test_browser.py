@@ -18,6 +18,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,26 @@ def _browser() -> tuple[str, str] | str:
     return browser, driver
 
 
+def _start_chrome(browser: str, driver_path: str) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = browser
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+
+
 @pytest.fixture(scope="module")
-def chrome() -> Iterator[Any]:
-    """A headless Chromium session with its browser log recorded; skipped (or failed under CI) if absent."""
+def session() -> Iterator[tuple[Any, Report]]:
+    """A headless Chromium session (browser log recorded) and the demo incident's report.
+
+    Skipped with the reason when chromium or chromedriver is missing, failed instead under CI. The
+    browser starts in a thread while the demo account is built, which takes about as long.
+    """
     found = _browser()
     if isinstance(found, str):
         reason = f"headless-browser test of the HTML report NOT RUN: {found}"
@@ -65,23 +83,30 @@ def chrome() -> Iterator[Any]:
             pytest.fail(reason + " (CI=true requires it; BLASTRADIUS_ALLOW_NO_BROWSER=1 skips deliberately)")
         warnings.warn(reason, stacklevel=1)
         pytest.skip(reason)
-    browser, driver_path = found
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
+    from blastradius.demo import run_demo
 
     # Both paths are given, so Selenium Manager has nothing to download; SE_OFFLINE makes sure of it.
     os.environ.setdefault("SE_OFFLINE", "true")
-    options = Options()
-    options.binary_location = browser
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        starting = pool.submit(_start_chrome, *found)
+        try:
+            report = run_demo()
+        finally:
+            driver = starting.result()
     try:
-        yield driver
+        yield driver, report
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def chrome(session: tuple[Any, Report]) -> Any:
+    return session[0]
+
+
+@pytest.fixture
+def demo_report(session: tuple[Any, Report]) -> Report:
+    return session[1]
 
 
 def _open(driver: Any, page: Path) -> list[dict[str, Any]]:
@@ -91,13 +116,6 @@ def _open(driver: Any, page: Path) -> list[dict[str, Any]]:
     driver.execute_script("return document.readyState")  # the load has completed when this returns
     entries: list[dict[str, Any]] = driver.get_log("browser")
     return [e for e in entries if e.get("level") in ("SEVERE", "WARNING")]
-
-
-@pytest.fixture(scope="module")
-def demo_report() -> Report:
-    from blastradius.demo import run_demo
-
-    return run_demo()
 
 
 def test_demo_report_opens_without_errors_and_its_graph_shows_every_dataset(
