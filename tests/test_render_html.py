@@ -268,3 +268,142 @@ def test_a_very_broad_key_draws_the_most_sensitive_datasets_and_says_how_many_ar
     assert f"The picture shows the {MAX_DRAWN_DATASETS} most sensitive of {MAX_DRAWN_DATASETS + 3}" in text
     assert "3 more are listed below" in text
     assert text.count("<tr><td>") >= MAX_DRAWN_DATASETS + 3  # the table keeps them all
+
+
+class _EvidenceReport(Report):
+    """The incident with the evidence fields of the JSON contract (CloudTrail: what the key did)."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        document = Report.to_json(self)
+        for d in document["datasets"]:
+            d["touched"] = True if d["arn"] == CUSTOMERS else None if d["arn"] == SECRET else False
+            d["touched_by"] = (
+                [
+                    {
+                        "event_name": "Scan",
+                        "count": 12,
+                        "errors": 0,
+                        "first": "2022-09-01",
+                        "last": "2022-09-14",
+                    }
+                ]
+                if d["arn"] == CUSTOMERS
+                else []
+            )
+            d["touch_note"] = "S3 data events are not logged" if d["name"] == "tconnect-exports" else None
+        document["rotation_plan"][0]["automatable"] = True
+        document["rotation_plan"][0]["actions"] = [
+            {
+                "operation": "iam:UpdateAccessKey",
+                "target": KEY_ID,
+                "parameters": {},
+                "description": "deactivate",
+            }
+        ]
+        document["evidence"] = {
+            "status": "partial",
+            "source": "cloudtrail:LookupEvents",
+            "window": {
+                "start": "2022-01-10T09:00:00Z",
+                "end": "2026-11-25T00:00:00Z",
+                "source": "key creation",
+            },
+            "regions": ["us-east-1"],
+            "event_count": 14,
+            "error_count": 2,
+            "activity": [
+                {
+                    "service": "dynamodb",
+                    "event_name": "Scan",
+                    "region": "us-east-1",
+                    "source_ip": "198.51.100.7",
+                    "count": 12,
+                    "errors": 0,
+                    "first": "2022-09-01",
+                    "last": "2022-09-14",
+                }
+            ],
+            "persistence": [
+                {
+                    "event_name": "CreateAccessKey",
+                    "time": "2022-09-02",
+                    "target": "user/<b>x</b>",
+                    "succeeded": True,
+                }
+            ],
+            "touched": [CUSTOMERS],
+            "session_keys": [],
+            "trails": [],
+            "data_events": "no trail records data events",
+            "uncovered": [
+                {"start": "2022-01-10", "end": "2026-08-27", "region": "all", "why": "older than 90 days"}
+            ],
+            "uncovered_days": 1690.0,
+            "statement": "4 of the window's 5 years have no evidence.",
+            "gaps": [],
+            "warnings": [],
+        }
+        document["notification"] = [
+            {
+                "name": "tconnect-customers",
+                "type": "dynamodb-table",
+                "sensitivity": "high",
+                "personal_data": True,
+                "estimated_records": 296019,
+                "records_basis": "DescribeTable ItemCount",
+                "sensitive_fields": ["customer_number", "email"],
+                "access": ["read", "write"],
+                "touched": True,
+            }
+        ]
+        return document
+
+
+def evidence_report() -> Report:
+    base = incident_report()
+    return _EvidenceReport(**{f: getattr(base, f) for f in Report.__dataclass_fields__})
+
+
+def test_did_touch_is_overlaid_on_could_reach() -> None:
+    text = render(evidence_report(), "html")
+    page = Page(text)
+    words = " ".join(page.text)
+    rows = text[text.index("<tbody>") : text.index("</tbody>")]
+    assert "TOUCHED" in rows and "not seen" in rows and "unknown" in rows
+    assert "Scan x12, 2022-09-01 → 2022-09-14" in words
+    assert "S3 data events are not logged" in words
+    svg = svg_of(text)
+    touched = {
+        g.get("data-arn") for g in svg.iter(f"{SVG_NS}g") if "touched" in (g.get("class") or "").split()
+    }
+    assert touched == {CUSTOMERS}
+    graph = attack_graph(evidence_report())  # the dot/graphml exports carry it too
+    assert graph.nodes[CUSTOMERS]["touched"] == "yes" and "touched" not in graph.nodes[SECRET]
+
+
+def test_evidence_section_says_what_the_key_did_and_how_much_is_dark() -> None:
+    page = Page(render(evidence_report(), "html"))
+    ids = {a.get("id") for _, a in page.tags}
+    assert {"evidence", "notification"} <= ids
+    assert "more" not in ids  # every field has its own section: nothing left for "More report fields"
+    words = " ".join(page.text)
+    for fact in (
+        "Evidence: what the key did (partial)",
+        "4 of the window's 5 years have no evidence.",
+        "2022-01-10T09:00:00Z → 2026-11-25T00:00:00Z",
+        "14 (2 refused)",
+        "198.51.100.7",
+        "Persistence created by the key (1)",
+        "user/<b>x</b>",  # shown as text, escaped
+        "older than 90 days",
+        "no trail records data events",
+        "customer_number, email",
+        "DescribeTable ItemCount",
+        "296,019",
+        "rotate --apply does this",
+        "deactivate",
+    ):
+        assert fact in words, fact
+    assert "<b>x</b>" not in render(evidence_report(), "html")

@@ -108,7 +108,8 @@ def attack_graph(report: Report) -> nx.DiGraph:
     Nodes carry ``kind`` (key/principal/dataset), ``label``, ``arn`` and ``layer`` (0 for the key, then
     the principals by hops from the key, each dataset one past the nearest principal reaching it);
     datasets also carry ``dataset_name``, ``type``,
-    ``sensitivity``, ``access``, ``certainty`` and, when known, ``records``. Edges carry ``kind``,
+    ``sensitivity``, ``access``, ``certainty`` and, when known, ``records`` and ``touched`` (yes / not
+    seen: whether CloudTrail shows the key using it). Edges carry ``kind``,
     ``label``, ``actions``, ``levels``, ``technique``, ``policy``, ``certainty`` and ``conditions``.
     """
     key = key_node(report)
@@ -121,6 +122,8 @@ def attack_graph(report: Report) -> nx.DiGraph:
             edges.setdefault((step.from_, step.to), _Edge()).add(step, level)
 
     findings = ranked(report.datasets)
+    # "Did touch" (CloudTrail evidence) read from the JSON contract, where reports that have it carry it.
+    touched_of = {d["arn"]: d.get("touched") for d in report.to_json()["datasets"]}
     for finding in findings:
         # Levels come from the grants (each with its own path); the main path only when there are none.
         add_path(finding.path, finding.strongest if finding.access and not finding.grants else None)
@@ -183,6 +186,9 @@ def attack_graph(report: Report) -> nx.DiGraph:
         }
         if finding.estimated_records is not None:
             attrs["records"] = finding.estimated_records
+        touched = touched_of.get(finding.arn)
+        if touched is not None:
+            attrs["touched"] = "yes" if touched else "not seen"
         graph.add_node(finding.arn, **attrs)
 
     if origin is not None:
@@ -271,6 +277,8 @@ def dot_graph(report: Report) -> pydot.Dot:
                 "rounded,filled" + (",dashed" if data["certainty"] == CONDITIONAL else "")
             )
             attrs["fillcolor"] = _dot_value(_SENSITIVITY_FILL.get(data["sensitivity"], "white"))
+            if data.get("touched") == "yes":
+                attrs["penwidth"] = "3"
         elif data["kind"] == KEY:
             attrs["shape"] = "note"
         dot_node = pydot.Node(ids[node])

@@ -37,7 +37,19 @@ from blastradius.report import CONDITIONAL, DatasetFinding, Report, level_rank
 # Report fields this renderer shows in their own sections; any other top-level field (added by a
 # newer blastradius) is still shown, generically, under "More report fields", never dropped.
 _KNOWN_FIELDS = frozenset(
-    {"schema", "generated_at", "key", "principals", "datasets", "escalations", "coverage", "rotation_plan"}
+    {
+        "schema",
+        "generated_at",
+        "key",
+        "principals",
+        "datasets",
+        "escalations",
+        "coverage",
+        "rotation_plan",
+        "evidence",
+        "notification",
+        "if_reactivated",
+    }
 )
 _KNOWN_DATASET_FIELDS = frozenset(
     {
@@ -56,7 +68,13 @@ _KNOWN_DATASET_FIELDS = frozenset(
         "personal_data",
         "path",
         "grants",
+        "touched",
+        "touched_by",
+        "touch_note",
     }
+)
+_KNOWN_STEP_FIELDS = frozenset(
+    {"step", "id", "phase", "title", "why", "commands", "details", "automatable", "actions"}
 )
 
 _CSS = """
@@ -87,6 +105,8 @@ th { background: #f9fafb; font-weight: 600; } td.num { text-align: right; white-
 .sens-low { color: var(--low); background: var(--low-bg); }
 .sens-none { color: var(--none); background: var(--none-bg); }
 .conditional { color: var(--medium); font-weight: 600; }
+.badge.touched { color: #ffffff; background: var(--high); }
+.badge.auto { color: #065f46; background: #d1fae5; font-weight: 500; }
 .cards { display: flex; flex-wrap: wrap; gap: .75rem; margin: .75rem 0; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: .5rem .9rem; min-width: 8rem; }
 .card b { display: block; font-size: 1.4rem; }
@@ -110,6 +130,7 @@ svg .node.dataset.sens-medium rect { fill: #fef3c7; stroke: #b45309; }
 svg .node.dataset.sens-low rect { fill: #dbeafe; stroke: #1d4ed8; }
 svg .node.dataset.sens-none rect { fill: #f3f4f6; stroke: #6b7280; }
 svg .node.is-conditional rect { stroke-dasharray: 5 3; }
+svg .node.touched rect { stroke-width: 3.5; }
 svg .node text { font-size: 12px; fill: #111827; } svg .node text.sub { font-size: 10.5px; fill: #4b5563; }
 svg .edge path { fill: none; stroke: #6b7280; stroke-width: 1.4; }
 svg .edge.assume path { stroke: #4338ca; } svg .edge.escalate path { stroke: #dc2626; stroke-width: 2; }
@@ -169,14 +190,18 @@ def render_html(
     """The report as one self-contained HTML page; ``only`` keeps the summary and one section."""
     del color, width
     body: list[str] = []
-    _header(body, report)
+    doc = report.to_json()  # fields newer than this renderer's typed reading are read from the contract
+    _header(body, report, doc)
     if only is None:
-        _graph_section(body, report)
+        _graph_section(body, report, doc)
     for section in sections(only):
-        _SECTIONS[section](body, report)
+        _SECTIONS[section](body, report, doc)
+        if section == "datasets" and only is None:  # "did touch" and sizing next to "could reach"
+            _evidence(body, report, doc)
+            _notification(body, report, doc)
     if only is None:
-        _principals(body, report)
-        _extra_fields(body, report)
+        _principals(body, report, doc)
+        _extra_fields(body, report, doc)
     body.append(
         f'<footer class="muted"><p>Generated {_e(report.generated_at)} by blastradius ({_e(report.schema)}). '
         "Self-contained: this page loads nothing from the network.</p></footer>"
@@ -216,7 +241,7 @@ def _facts(rows: Iterable[tuple[str, str]]) -> str:
     return '<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 
 
-def _header(out: list[str], report: Report) -> None:
+def _header(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     key = report.key
     out.append(f"<header><h1>blastradius report: <code>{_e(key.access_key_id)}</code></h1>")
     out.append(f'<p class="muted">{_e(key_line(key))}</p></header>')
@@ -281,6 +306,8 @@ def _clip(text: str, limit: int = _MAX_LABEL) -> str:
 def _sublabel(data: Mapping[str, Any]) -> str:
     if data["kind"] == DATASET:
         parts = [str(data["sensitivity"]).upper(), str(data["access"]), str(data["certainty"])]
+        if data.get("touched") == "yes":
+            parts.insert(0, "TOUCHED")
         if "records" in data:
             parts.append(f"{data['records']:,} records")
         return " · ".join(parts)
@@ -384,6 +411,8 @@ def _svg_node(node: str, data: Mapping[str, Any], where: tuple[float, float, flo
         classes.append(f"sens-{data['sensitivity']}")
     if data.get("certainty") == CONDITIONAL:
         classes.append("is-conditional")
+    if data.get("touched") == "yes":
+        classes.append("touched")
     extra = f' data-name="{_e(data["dataset_name"])}"' if data["kind"] == DATASET else ""
     top = cy - _NODE_H / 2
     return (
@@ -401,7 +430,7 @@ def _svg_node(node: str, data: Mapping[str, Any], where: tuple[float, float, flo
 MAX_DRAWN_DATASETS = 200
 
 
-def _graph_section(out: list[str], report: Report) -> None:
+def _graph_section(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     out.append('<section id="graph"><h2>Attack paths</h2>')
     findings = ranked(report.datasets)
     if len(findings) > MAX_DRAWN_DATASETS:
@@ -416,6 +445,7 @@ def _graph_section(out: list[str], report: Report) -> None:
         '<p class="muted legend">Leaked key → principals it can act as (by hops) → datasets they reach. '
         "<span>blue: assume role</span><span>grey: data access (level: actions)</span>"
         "<span>red: privilege escalation</span><span>dashed: conditional</span>"
+        "<span>thick outline: touched (CloudTrail)</span>"
         "<span>box colour: sensitivity</span> Hover an edge or box for its evidence.</p>"
     )
     out.append(f'<figure class="graph">{graph_svg(report)}</figure></section>')
@@ -424,34 +454,74 @@ def _graph_section(out: list[str], report: Report) -> None:
 # -- sections ----------------------------------------------------------------------------------------
 
 
-def _datasets(out: list[str], report: Report) -> None:
+def _datasets(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     findings = ranked(report.datasets)
     out.append(f'<section id="datasets"><h2>Reachable datasets ({len(findings)})</h2>')
     if not findings:
         note = "No reachable dataset found."
-        if not report.coverage.complete:
+        if doc.get("if_reactivated"):
+            note = "None: the key is Inactive, and an inactive key reaches nothing."
+        elif not report.coverage.complete:
             note += " Coverage is incomplete: unknown, not safe."
-        out.append(f"<p>{_e(note)}</p></section>")
-        return
-    out.append(
-        "<table><thead><tr><th>#</th><th>Sensitivity</th><th>Type</th><th>Name</th><th>Access</th>"
-        "<th>Certainty</th><th>Records</th><th>Sensitive because</th></tr></thead><tbody>"
-    )
-    for n, f in enumerate(findings, 1):
-        records = f"{f.estimated_records:,}" if f.estimated_records is not None else "unknown"
+        out.append(f"<p>{_e(note)}</p>")
+    else:
+        as_json = {d["arn"]: d for d in doc.get("datasets", [])}
+        with_touch = any("touched" in d for d in as_json.values())
         out.append(
-            f"<tr><td>{n}</td><td>{_badge(f.sensitivity)}</td><td>{_e(f.type)}</td>"
-            f'<td><a href="#ds-{n}"><code>{_e(f.name)}</code></a></td><td>{_e(access_text(f))}</td>'
-            f'<td>{_certainty(f.certainty)}</td><td class="num">{_e(records)}</td>'
-            f"<td>{_e(', '.join(f.sensitivity_reasons) or '—')}</td></tr>"
+            "<table><thead><tr><th>#</th><th>Sensitivity</th><th>Type</th><th>Name</th><th>Access</th>"
+            "<th>Certainty</th><th>Records</th>"
+            + ("<th>Touched</th>" if with_touch else "")
+            + "<th>Sensitive because</th></tr></thead><tbody>"
         )
-    out.append("</tbody></table>")
-    for n, f in enumerate(findings, 1):
-        _finding(out, n, f)
+        for n, f in enumerate(findings, 1):
+            records = f"{f.estimated_records:,}" if f.estimated_records is not None else "unknown"
+            touched = f"<td>{_touched_flag(as_json.get(f.arn, {}))}</td>" if with_touch else ""
+            out.append(
+                f"<tr><td>{n}</td><td>{_badge(f.sensitivity)}</td><td>{_e(f.type)}</td>"
+                f'<td><a href="#ds-{n}"><code>{_e(f.name)}</code></a></td><td>{_e(access_text(f))}</td>'
+                f'<td>{_certainty(f.certainty)}</td><td class="num">{_e(records)}</td>{touched}'
+                f"<td>{_e(', '.join(f.sensitivity_reasons) or '—')}</td></tr>"
+            )
+        out.append("</tbody></table>")
+        for n, f in enumerate(findings, 1):
+            _finding(out, n, f, as_json.get(f.arn, {}))
+    again = doc.get("if_reactivated") or []
+    if again:
+        out.append(
+            f"<h3>If the key were re-activated ({len(again)} dataset{'s' if len(again) != 1 else ''})</h3>"
+        )
+        out.append(
+            _records_table(again, ("sensitivity", "type", "name", "access", "certainty", "estimated_records"))
+        )
     out.append("</section>")
 
 
-def _finding(out: list[str], n: int, f: DatasetFinding) -> None:
+def _touched_flag(dataset: Mapping[str, Any]) -> str:
+    """The "did touch" cell: TOUCHED (loud), not seen, or unknown (no evidence is not "no")."""
+    touched = dataset.get("touched")
+    if touched is True:
+        return '<span class="badge touched">TOUCHED</span>'
+    if touched is False:
+        return "not seen"
+    return '<span class="muted">unknown</span>'
+
+
+def _touched_text(dataset: Mapping[str, Any]) -> str:
+    events = [
+        f"{t.get('event_name')} x{t.get('count')}"
+        + (f" ({t.get('errors')} refused)" if t.get("errors") else "")
+        + (f", {t.get('first')} → {t.get('last')}" if t.get("first") else "")
+        for t in dataset.get("touched_by") or []
+    ]
+    text = _touched_flag(dataset)
+    if events:
+        text += ": " + _e("; ".join(events))
+    if dataset.get("touch_note"):
+        text += f' <span class="muted">({_e(dataset["touch_note"])})</span>'
+    return text
+
+
+def _finding(out: list[str], n: int, f: DatasetFinding, as_json: Mapping[str, Any]) -> None:
     out.append(
         f'<div class="finding" id="ds-{n}"><h3>{n}. {_badge(f.sensitivity)} {_e(dataset_label(f))}</h3>'
     )
@@ -477,12 +547,14 @@ def _finding(out: list[str], n: int, f: DatasetFinding) -> None:
         if grant.certainty == CONDITIONAL and grant.conditions:
             text += " if " + "; ".join(grant.conditions)
         rows.append((f"{grant.level} ({grant.certainty})", _e(text)))
-    extra = {k: v for k, v in f.to_json().items() if k not in _KNOWN_DATASET_FIELDS}
+    if "touched" in as_json:
+        rows.append(("Did touch", _touched_text(as_json)))
+    extra = {k: v for k, v in as_json.items() if k not in _KNOWN_DATASET_FIELDS}
     rows.extend((k, _value(v)) for k, v in extra.items())
     out.append(_facts(rows) + "</div>")
 
 
-def _escalations(out: list[str], report: Report) -> None:
+def _escalations(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     out.append(f'<section id="escalations"><h2>Privilege escalation ({len(report.escalations)})</h2>')
     if not report.escalations:
         out.append("<p>None found.</p></section>")
@@ -503,7 +575,7 @@ def _escalations(out: list[str], report: Report) -> None:
     out.append("</tbody></table></section>")
 
 
-def _coverage(out: list[str], report: Report) -> None:
+def _coverage(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     cov = report.coverage
     state = "complete" if cov.complete else "INCOMPLETE"
     out.append(f'<section id="coverage"><h2>Coverage: {state}</h2>')
@@ -535,18 +607,36 @@ def _coverage(out: list[str], report: Report) -> None:
     out.append("</section>")
 
 
-def _rotation(out: list[str], report: Report) -> None:
+def _rotation(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     plan = report.rotation_plan
     out.append(f'<section id="runbook"><h2>Runbook ({len(plan)} step{"s" if len(plan) != 1 else ""})</h2>')
     if not plan:
         out.append("<p>Not computed (run <code>blastradius rotate</code>).</p></section>")
         return
-    out.append('<p class="muted">Nothing here has been executed. Commands are exact for this incident.</p>')
-    for step in plan:
+    out.append(
+        '<p class="muted">Nothing here has been executed by this report. Commands are exact for this '
+        "incident.</p>"
+    )
+    steps_json = list(doc.get("rotation_plan", []))
+    for i, step in enumerate(plan):
+        as_json = steps_json[i] if i < len(steps_json) else {}
+        automated = (
+            ' <span class="badge auto">rotate --apply does this</span>' if as_json.get("automatable") else ""
+        )
         out.append(
             f'<div class="step phase-{_e(step.phase)}"><h3>{step.step}. {_e(step.title)} '
-            f'<span class="muted">[{_e(step.phase)}]</span></h3><p>{_e(step.why)}</p>'
+            f'<span class="muted">[{_e(step.phase)}]</span>{automated}</h3><p>{_e(step.why)}</p>'
         )
+        actions = [a.get("description") or a.get("operation") for a in as_json.get("actions") or []]
+        if actions:
+            out.append(
+                '<p class="muted">With <code>--apply</code>: '
+                + "; ".join(_e(a) for a in actions if a)
+                + "</p>"
+            )
+        extra = {k: v for k, v in as_json.items() if k not in _KNOWN_STEP_FIELDS}
+        if extra:
+            out.append(_facts((k, _value(v)) for k, v in extra.items()))
         if step.details:
             out.append("<ul>" + "".join(f"<li>{_e(d)}</li>" for d in step.details) + "</ul>")
         if step.commands:
@@ -559,7 +649,7 @@ def _rotation(out: list[str], report: Report) -> None:
     out.append("</section>")
 
 
-def _principals(out: list[str], report: Report) -> None:
+def _principals(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     out.append(f'<section id="principals"><h2>Principals the key can act as ({len(report.principals)})</h2>')
     out.append(
         "<table><thead><tr><th>Principal</th><th>Via</th><th>Certainty</th><th>Path</th></tr></thead><tbody>"
@@ -574,6 +664,139 @@ def _principals(out: list[str], report: Report) -> None:
     out.append("</tbody></table></section>")
 
 
+def _evidence(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
+    """What the key was seen doing (CloudTrail), and how much of the exposure window is dark."""
+    ev = doc.get("evidence")
+    if not isinstance(ev, Mapping):
+        return
+    status = str(ev.get("status", "unknown"))
+    out.append(f'<section id="evidence"><h2>Evidence: what the key did ({_e(status)})</h2>')
+    statement = ev.get("statement") or ""
+    dark = ev.get("uncovered") or []
+    if status != "collected" or dark:
+        out.append(
+            '<div class="banner">'
+            + _e(statement or f"Evidence {status}: whether the key touched a dataset is unknown, not no.")
+            + "</div>"
+        )
+    elif statement:
+        out.append(f"<p>{_e(statement)}</p>")
+    window = ev.get("window") or {}
+    rows = [
+        (
+            "Window",
+            _e(f"{window.get('start') or 'unknown'} → {window.get('end') or 'now'}")
+            + (
+                f' <span class="muted">(start: {_e(window["source"])})</span>' if window.get("source") else ""
+            ),
+        ),
+        ("Source", _e(ev.get("source", ""))),
+        ("Regions", _e(", ".join(ev.get("regions") or []) or "none")),
+        ("Events", _e(f"{ev.get('event_count', 0)} ({ev.get('error_count', 0)} refused)")),
+    ]
+    if ev.get("data_events"):
+        rows.append(("Data events", _e(ev["data_events"])))
+    touched = [short_name(a) for a in ev.get("touched") or []]
+    rows.append(("Touched datasets", _e(", ".join(touched)) if touched else "none seen"))
+    if ev.get("session_keys"):
+        rows.append(("Session keys issued to it", _e(", ".join(ev["session_keys"])) + " (search them next)"))
+    if ev.get("uncovered_days") is not None:
+        rows.append(("Days without evidence", _e(ev["uncovered_days"])))
+    out.append(_facts(rows))
+    persistence = ev.get("persistence") or []
+    if persistence:
+        out.append(f'<h3 class="conditional">Persistence created by the key ({len(persistence)})</h3>')
+        out.append(
+            _records_table(
+                persistence,
+                (
+                    "time",
+                    "event_name",
+                    "target",
+                    "succeeded",
+                    "error_code",
+                    "created_access_key_id",
+                    "source_ip",
+                ),
+            )
+        )
+    if ev.get("activity"):
+        out.append("<h3>Activity</h3>")
+        out.append(
+            _records_table(
+                ev["activity"],
+                ("service", "event_name", "region", "source_ip", "count", "errors", "first", "last"),
+            )
+        )
+    if ev.get("trails"):
+        out.append("<h3>Trails</h3>")
+        out.append(_records_table(ev["trails"]))
+    if dark:
+        out.append('<h3 class="conditional">No evidence for</h3>')
+        out.append(_records_table(dark, ("region", "start", "end", "why")))
+    notes = [
+        f"gap: {g.get('service')} {g.get('operation')} in {g.get('region')}: {g.get('error')}"
+        for g in ev.get("gaps") or []
+    ]
+    notes += [f"warning: {w}" for w in ev.get("warnings") or []]
+    notes += [f"truncated: {r}" for r in ev.get("truncated_regions") or []]
+    if notes:
+        out.append("<ul>" + "".join(f'<li class="conditional">{_e(n)}</li>' for n in notes) + "</ul>")
+    out.append("</section>")
+
+
+def _notification(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
+    """The data-protection officer's table: sensitive datasets, records, fields, touched."""
+    rows = doc.get("notification") or []
+    if not rows:
+        return
+    out.append(f'<section id="notification"><h2>Notification sizing ({len(rows)})</h2>')
+    out.append(
+        _records_table(
+            rows,
+            (
+                "name",
+                "type",
+                "sensitivity",
+                "personal_data",
+                "estimated_records",
+                "records_basis",
+                "sensitive_fields",
+                "access",
+                "touched",
+            ),
+        )
+    )
+    out.append("</section>")
+
+
+def _cell(value: Any) -> str:
+    """One table cell: numbers with separators, lists joined, yes/no, — for nothing, JSON for the rest."""
+    if value is None:
+        return '<span class="muted">—</span>'
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f'<span class="num">{value:,}</span>'
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return _e(", ".join(str(v) for v in value)) or '<span class="muted">—</span>'
+    if isinstance(value, (str, float)):
+        return _e(value)
+    return _value(value)
+
+
+def _records_table(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None) -> str:
+    """A list of JSON objects as a table: the given columns (those present), else every key in order."""
+    rows = list(rows)
+    present: dict[str, None] = {}
+    for row in rows:
+        present.update(dict.fromkeys(row))
+    cols = [c for c in columns if c in present] if columns is not None else list(present)
+    head = "".join(f"<th>{_e(c.replace('_', ' '))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in cols) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _value(value: Any) -> str:
     """Any JSON value as escaped HTML: scalars inline, the rest as indented JSON."""
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -581,17 +804,24 @@ def _value(value: Any) -> str:
     return f"<pre>{_e(json.dumps(value, indent=2, sort_keys=False, default=str))}</pre>"
 
 
-def _extra_fields(out: list[str], report: Report) -> None:
+def _extra_fields(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     """Report fields this renderer has no section for yet: shown as they are, never dropped."""
-    extra = {k: v for k, v in report.to_json().items() if k not in _KNOWN_FIELDS}
+    extra = {k: v for k, v in doc.items() if k not in _KNOWN_FIELDS}
     if not extra:
         return
     out.append('<section id="more"><h2>More report fields</h2>')
-    out.append(_facts((k, _value(v)) for k, v in extra.items()))
+    for name, value in extra.items():
+        out.append(f"<h3>{_e(name)}</h3>")
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            out.append(_records_table(value))
+        elif isinstance(value, Mapping) and all(not isinstance(v, (Mapping, list)) for v in value.values()):
+            out.append(_facts((k, _cell(v)) for k, v in value.items()))
+        else:
+            out.append(_value(value))
     out.append("</section>")
 
 
-_SECTIONS: dict[str, Callable[[list[str], Report], None]] = {
+_SECTIONS: dict[str, Callable[[list[str], Report, Mapping[str, Any]], None]] = {
     "datasets": _datasets,
     "escalations": _escalations,
     "coverage": _coverage,
