@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
+import networkx as nx
 from test_render import ADMIN_ROLE, CUSTOMERS, KEY_ID, SECRET, USER, incident_report
 from test_render_graph import HOSTILE, hostile_report, path_steps
 
@@ -207,7 +209,10 @@ class _FutureReport(Report):
 
     def to_json(self) -> dict[str, Any]:
         document = Report.to_json(self)
-        document["self_view"] = {"partial": True, "calls": [{"operation": "iam:GetUser", "result": "<ok>"}]}
+        document["future_field"] = {
+            "partial": True,
+            "calls": [{"operation": "iam:GetUser", "result": "<ok>"}],
+        }
         return document
 
 
@@ -216,7 +221,7 @@ def test_fields_without_a_section_are_shown_not_dropped() -> None:
     future = _FutureReport(**{f: getattr(base, f) for f in Report.__dataclass_fields__})
     page = Page(render(future, "html"))
     words = " ".join(page.text)
-    assert "self_view" in words and '"operation": "iam:GetUser"' in words and "<ok>" in words
+    assert "future_field" in words and '"operation": "iam:GetUser"' in words and "<ok>" in words
 
 
 def test_render_is_deterministic() -> None:
@@ -407,3 +412,110 @@ def test_evidence_section_says_what_the_key_did_and_how_much_is_dark() -> None:
     ):
         assert fact in words, fact
     assert "<b>x</b>" not in render(evidence_report(), "html")
+
+
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:billing-export"
+
+
+class _PivotSelfViewReport(Report):
+    """The incident as a self-view, with credential pivots: a secret it lists, and a function's env."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        document = Report.to_json(self)
+        to_lambda = {
+            "from": USER,
+            "to": LAMBDA,
+            "kind": "access",
+            "actions": ["lambda:GetFunctionConfiguration"],
+            "policy": "app-data",
+            "statement": "Fn",
+            "certainty": "definite",
+            "conditions": [],
+        }
+        secret = next(d for d in document["datasets"] if d["arn"] == SECRET)
+        document["credential_pivots"] = [
+            {
+                "arn": SECRET,
+                "kind": "secretsmanager-secret",
+                "name": "prod/db-password",
+                "region": "us-east-1",
+                "names": [],
+                "reasons": ["name contains 'password'"],
+                "certainty": "conditional",
+                "conditions": ["aws:SourceIp 203.0.113.0/24"],
+                "path": secret["path"],
+            },
+            {
+                "arn": LAMBDA,
+                "kind": "lambda-function",
+                "name": "billing-export",
+                "region": "us-east-1",
+                "names": ["DB_PASSWORD"],
+                "reasons": ["environment variable DB_PASSWORD"],
+                "certainty": "definite",
+                "conditions": [],
+                "path": [to_lambda],
+            },
+        ]
+        document["self_view"] = {
+            "partial": True,
+            "calls": [
+                {
+                    "step": 1,
+                    "operation": "iam:GetUser",
+                    "target": "tconnect-web-subcontractor",
+                    "result": "allowed",
+                    "error": None,
+                    "detail": "1 user",
+                },
+                {
+                    "step": 2,
+                    "operation": "iam:ListAttachedUserPolicies",
+                    "target": "tconnect-web-subcontractor",
+                    "result": "denied",
+                    "error": "AccessDenied",
+                    "detail": None,
+                },
+            ],
+            "unknown": ["attached managed policies (AccessDenied)"],
+        }
+        return document
+
+
+def pivot_report() -> Report:
+    base = incident_report()
+    return _PivotSelfViewReport(**{f: getattr(base, f) for f in Report.__dataclass_fields__})
+
+
+def test_credential_pivots_are_listed_and_drawn() -> None:
+    report = pivot_report()
+    graph = attack_graph(report)
+    assert graph.nodes[LAMBDA]["kind"] == "pivot" and graph.nodes[LAMBDA]["names"] == "DB_PASSWORD"
+    assert graph.nodes[LAMBDA]["layer"] == 2  # one past the user that reads it
+    assert graph.edges[USER, LAMBDA]["label"] == "access: lambda:GetFunctionConfiguration"
+    assert graph.nodes[SECRET]["pivot"] == "yes"
+    back = nx.read_graphml(io.StringIO(render(report, "graphml")))
+    assert back.nodes[LAMBDA]["kind"] == "pivot" and (USER, LAMBDA) in back.edges
+    text = render(report, "html")
+    page = Page(text)
+    words = " ".join(page.text)
+    assert "Credential pivots (2)" in words and "environment variable DB_PASSWORD" in words
+    assert (
+        "─lambda:GetFunctionConfiguration (policy app-data, statement 'Fn')→ function:billing-export" in words
+    )
+    drawn = {g.get("data-arn"): g.get("class") for g in svg_of(text).iter(f"{SVG_NS}g") if g.get("data-arn")}
+    assert "pivot" in (drawn[LAMBDA] or "")
+
+
+def test_a_self_view_is_loudly_partial_and_lists_its_calls() -> None:
+    page = Page(render(pivot_report(), "html"))
+    (banner,) = page.all("div", id="self-view-banner")
+    assert banner.get("role") == "alert"
+    words = " ".join(page.text)
+    assert "SELF-VIEW (PARTIAL)" in words
+    assert "Self-view: the calls made as the leaked key (2)" in words
+    assert "iam:ListAttachedUserPolicies" in words and "AccessDenied" in words
+    assert "attached managed policies (AccessDenied)" in words
+    assert not page.all("section", id="more")

@@ -14,7 +14,7 @@ keeps every one of them.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 KEY = "key"
 PRINCIPAL = "principal"
 DATASET = "dataset"
+PIVOT = "pivot"  # a credential pivot that is not a dataset (compute whose environment names a credential)
 USES = "identity"  # the edge from the leaked key to the principal that owns it
 
 _KIND_ORDER = {USES: 0, "assume": 1, "access": 2, "escalate": 3}
@@ -97,6 +98,21 @@ def edge_label(kinds: list[str], levels: set[str], actions: set[str], techniques
     return "; ".join(parts)
 
 
+def step_of(step: Mapping[str, Any]) -> PathStep:
+    """A path step back from its contract form (``from``, ``to``, ``kind``, ``actions``, …)."""
+    return PathStep(
+        from_=str(step["from"]),
+        to=str(step["to"]),
+        kind=str(step["kind"]),
+        actions=tuple(step.get("actions") or ()),
+        policy=step.get("policy"),
+        statement=step.get("statement"),
+        certainty=str(step.get("certainty", DEFINITE)),
+        conditions=tuple(step.get("conditions") or ()),
+        technique=step.get("technique"),
+    )
+
+
 def key_node(report: Report) -> str:
     """The id of the leaked key's node (its access key id, which no ARN can equal)."""
     return report.key.access_key_id
@@ -105,12 +121,13 @@ def key_node(report: Report) -> str:
 def attack_graph(report: Report) -> nx.DiGraph:
     """The report as a DiGraph: key → principals → datasets, every edge with ``kind`` and ``label``.
 
-    Nodes carry ``kind`` (key/principal/dataset), ``label``, ``arn`` and ``layer`` (0 for the key, then
-    the principals by hops from the key, each dataset one past the nearest principal reaching it);
-    datasets also carry ``dataset_name``, ``type``,
-    ``sensitivity``, ``access``, ``certainty`` and, when known, ``records`` and ``touched`` (yes / not
-    seen: whether CloudTrail shows the key using it). Edges carry ``kind``,
-    ``label``, ``actions``, ``levels``, ``technique``, ``policy``, ``certainty`` and ``conditions``.
+    Nodes carry ``kind`` (key/principal/dataset/pivot), ``label``, ``arn`` and ``layer`` (0 for the key,
+    then the principals by hops from the key, each dataset one past the nearest principal reaching it);
+    datasets also carry ``dataset_name``, ``type``, ``sensitivity``, ``access``, ``certainty`` and, when
+    known, ``records``, ``touched`` (yes / not seen: whether CloudTrail shows the key using it) and
+    ``pivot`` (yes: it holds a credential for something else). Credential pivots that are not datasets
+    (compute whose environment names a credential) are ``pivot`` nodes. Edges carry ``kind``, ``label``,
+    ``actions``, ``levels``, ``technique``, ``policy``, ``certainty`` and ``conditions``.
     """
     key = key_node(report)
     edges: dict[tuple[str, str], _Edge] = {}
@@ -122,8 +139,13 @@ def attack_graph(report: Report) -> nx.DiGraph:
             edges.setdefault((step.from_, step.to), _Edge()).add(step, level)
 
     findings = ranked(report.datasets)
-    # "Did touch" (CloudTrail evidence) read from the JSON contract, where reports that have it carry it.
-    touched_of = {d["arn"]: d.get("touched") for d in report.to_json()["datasets"]}
+    # Fields of newer reports are read from the JSON contract, where reports that have them carry them:
+    # "did touch" (CloudTrail evidence) per dataset, and the credential pivots with their paths.
+    doc = report.to_json()
+    touched_of = {d["arn"]: d.get("touched") for d in doc["datasets"]}
+    pivots = [p for p in doc.get("credential_pivots") or [] if isinstance(p, Mapping) and p.get("arn")]
+    for pivot in pivots:
+        add_path(step_of(s) for s in pivot.get("path") or [])
     for finding in findings:
         # Levels come from the grants (each with its own path); the main path only when there are none.
         add_path(finding.path, finding.strongest if finding.access and not finding.grants else None)
@@ -136,9 +158,11 @@ def attack_graph(report: Report) -> nx.DiGraph:
 
     origin = report.key.principal_arn or next((p.arn for p in report.principals if p.via == "origin"), None)
     dataset_arns = {f.arn for f in findings}
+    # A pivot that is not a listed dataset (a function whose environment names a credential) is a target.
+    pivot_only = {str(p["arn"]): p for p in pivots if p["arn"] not in dataset_arns}
     principal_arns = {p.arn for p in report.principals}
     for a, b in edges:
-        principal_arns.update(x for x in (a, b) if x not in dataset_arns)
+        principal_arns.update(x for x in (a, b) if x not in dataset_arns and x not in pivot_only)
     if origin is not None:
         principal_arns.add(origin)
 
@@ -169,7 +193,7 @@ def attack_graph(report: Report) -> nx.DiGraph:
     # paths read left to right without crossing other columns.
     into: dict[str, int] = {}
     for a, b in edges:
-        if b in dataset_arns and a in layers:
+        if (b in dataset_arns or b in pivot_only) and a in layers:
             into[b] = min(into.get(b, layers[a]), layers[a])
     for finding in findings:
         attrs: dict[str, Any] = {
@@ -189,7 +213,20 @@ def attack_graph(report: Report) -> nx.DiGraph:
         touched = touched_of.get(finding.arn)
         if touched is not None:
             attrs["touched"] = "yes" if touched else "not seen"
+        if any(p["arn"] == finding.arn for p in pivots) or finding.credential_pivot:
+            attrs["pivot"] = "yes"
         graph.add_node(finding.arn, **attrs)
+    for arn, pivot in sorted(pivot_only.items()):
+        graph.add_node(
+            arn,
+            kind=PIVOT,
+            label=f"{pivot.get('kind', 'pivot')} {pivot.get('name', short_name(arn))}",
+            arn=arn,
+            layer=into.get(arn, max(layers.values(), default=0)) + 1,
+            certainty=str(pivot.get("certainty", DEFINITE)),
+            names=", ".join(str(n) for n in pivot.get("names") or []),
+            pivot="yes",
+        )
 
     if origin is not None:
         graph.add_edge(
@@ -281,6 +318,9 @@ def dot_graph(report: Report) -> pydot.Dot:
                 attrs["penwidth"] = "3"
         elif data["kind"] == KEY:
             attrs["shape"] = "note"
+        elif data["kind"] == PIVOT:
+            attrs["style"] = _dot_value("rounded,filled")
+            attrs["fillcolor"] = _dot_value("#fed7aa")
         dot_node = pydot.Node(ids[node])
         for k, v in attrs.items():
             dot_node.set(k, v)

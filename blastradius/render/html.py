@@ -31,7 +31,7 @@ from blastradius.render.common import (
     short_name,
     summary_counts,
 )
-from blastradius.render.graph import DATASET, KEY, attack_graph, layout
+from blastradius.render.graph import DATASET, KEY, PIVOT, attack_graph, layout, step_of
 from blastradius.report import CONDITIONAL, DatasetFinding, Report, level_rank
 
 # Report fields this renderer shows in their own sections; any other top-level field (added by a
@@ -49,6 +49,8 @@ _KNOWN_FIELDS = frozenset(
         "evidence",
         "notification",
         "if_reactivated",
+        "credential_pivots",
+        "self_view",
     }
 )
 _KNOWN_DATASET_FIELDS = frozenset(
@@ -125,6 +127,7 @@ svg .node rect { fill: #ffffff; stroke: #4b5563; stroke-width: 1.2; }
 svg .node.key rect { fill: #111827; } svg .node.key text { fill: #ffffff; }
 svg .node.key text.sub { fill: #d1d5db; }
 svg .node.principal rect { fill: #eef2ff; stroke: #4338ca; }
+svg .node.pivot rect { fill: #fff7ed; stroke: #c2410c; }
 svg .node.dataset.sens-high rect { fill: #fee2e2; stroke: #b91c1c; }
 svg .node.dataset.sens-medium rect { fill: #fef3c7; stroke: #b45309; }
 svg .node.dataset.sens-low rect { fill: #dbeafe; stroke: #1d4ed8; }
@@ -197,9 +200,11 @@ def render_html(
     for section in sections(only):
         _SECTIONS[section](body, report, doc)
         if section == "datasets" and only is None:  # "did touch" and sizing next to "could reach"
+            _pivots(body, report, doc)
             _evidence(body, report, doc)
             _notification(body, report, doc)
     if only is None:
+        _self_view(body, report, doc)
         _principals(body, report, doc)
         _extra_fields(body, report, doc)
     body.append(
@@ -257,6 +262,15 @@ def _header(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
         )
     if key.note:
         out.append(f'<div class="banner">{_e(key.note)}</div>')
+    self_view = doc.get("self_view")
+    if isinstance(self_view, Mapping):
+        out.append(
+            '<div class="banner" id="self-view-banner" role="alert">SELF-VIEW'
+            + (" (PARTIAL)" if self_view.get("partial", True) else "")
+            + ": this analysis was made with what the leaked key can read about itself, not with an "
+            "auditor's view of the account. Resource policies, trust policies and other principals are "
+            'not seen: unknown, not safe. See <a href="#self-view">Self-view</a>.</div>'
+        )
     out.append('<section id="summary"><h2>Summary</h2>')
     last = key.last_used
     used = ", ".join(str(v) for v in (last.get("date"), last.get("service"), last.get("region")) if v)
@@ -313,6 +327,9 @@ def _sublabel(data: Mapping[str, Any]) -> str:
         return " · ".join(parts)
     if data["kind"] == KEY:
         return f"status {data.get('status', 'unknown')}"
+    if data["kind"] == PIVOT:
+        names = f" · {data['names']}" if data.get("names") else ""
+        return f"credential pivot · {data.get('certainty', '')}{names}"
     return f"{data.get('via', '')} · {data.get('certainty', '')}"
 
 
@@ -742,6 +759,45 @@ def _evidence(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     notes += [f"truncated: {r}" for r in ev.get("truncated_regions") or []]
     if notes:
         out.append("<ul>" + "".join(f'<li class="conditional">{_e(n)}</li>' for n in notes) + "</ul>")
+    out.append("</section>")
+
+
+def _pivots(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
+    """Credentials for something else the key can read: what they open is part of the blast radius."""
+    pivots = [p for p in doc.get("credential_pivots") or [] if isinstance(p, Mapping)]
+    if not pivots:
+        return
+    out.append(f'<section id="pivots"><h2>Credential pivots ({len(pivots)})</h2>')
+    out.append(
+        '<p class="muted">Credentials the key can read (their values are never read by blastradius): '
+        "whatever they open must be rotated at its issuer.</p>"
+    )
+    rows = [
+        {
+            **{
+                k: p.get(k) for k in ("kind", "name", "region", "names", "reasons", "certainty", "conditions")
+            },
+            "path": describe_path([step_of(s) for s in p.get("path") or []]),
+        }
+        for p in pivots
+    ]
+    out.append(_records_table(rows))
+    out.append("</section>")
+
+
+def _self_view(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
+    """Every call the leaked key made about itself, with its result."""
+    view = doc.get("self_view")
+    if not isinstance(view, Mapping):
+        return
+    calls = [c for c in view.get("calls") or [] if isinstance(c, Mapping)]
+    out.append(f'<section id="self-view"><h2>Self-view: the calls made as the leaked key ({len(calls)})</h2>')
+    if view.get("unknown"):
+        out.append("<p>Could not be read (unknown, not safe):</p>")
+        out.append(
+            "<ul>" + "".join(f'<li class="conditional">{_e(u)}</li>' for u in view["unknown"]) + "</ul>"
+        )
+    out.append(_records_table(calls, ("step", "operation", "target", "result", "error", "detail")))
     out.append("</section>")
 
 
