@@ -11,11 +11,12 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 
 from blastradius import aws
-from blastradius.analyze import analyze_snapshot, key_info_from_owner
+from blastradius.analyze import analyze_snapshot, key_info_from_owner, utc_now
 from blastradius.collect.runner import Observer, collect_account
 from blastradius.errors import IdentifyError, UsageError
 from blastradius.importers import load_snapshot
@@ -30,9 +31,20 @@ from blastradius.keys import (
 )
 from blastradius.model import Snapshot, dump_snapshot
 from blastradius.report import Report
+
+if TYPE_CHECKING:
+    from blastradius.explain import Explanation
 from blastradius.rules import load_rules
 
-__all__ = ["LeakedCredentials", "LiveOptions", "analyze", "collect", "load_snapshot", "save_snapshot"]
+__all__ = [
+    "LeakedCredentials",
+    "LiveOptions",
+    "analyze",
+    "collect",
+    "explain",
+    "load_snapshot",
+    "save_snapshot",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +249,38 @@ def analyze(
         key_info=key_info_from_owner(owner),
         context_overrides=context_overrides,
         exposed_since=exposed_since,
+    )
+
+
+def explain(
+    key_id: str,
+    dataset: str,
+    *,
+    snapshot: Path | Snapshot,
+    level: str | None = None,
+    principal: str | None = None,
+    policies: Path | None = None,
+    context_overrides: Mapping[str, str] | None = None,
+) -> Explanation:
+    """Why ``dataset`` (name or ARN) is reachable from the key in a snapshot, or which guard stops it."""
+    from blastradius.explain import explain_dataset
+
+    snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
+    owner = _named_owner(snap, key_id, principal) if principal else identify_offline(snap, key_id)
+    if owner.principal_arn is None:
+        raise UsageError(
+            f"the snapshot does not say who owns {parse_access_key_id(key_id).masked}",
+            hint="Name the owner with --principal.",
+        )
+    return explain_dataset(
+        snap,
+        key_id,
+        dataset,
+        origin=owner.principal_arn,
+        level=level,
+        rules=load_rules(policies),
+        context_overrides=context_overrides,
+        now=utc_now(),
     )
 
 

@@ -8,6 +8,7 @@ stdout carries the report only; progress, warnings and diagnostics go to stderr.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import shutil
 import sys
@@ -440,6 +441,88 @@ def demo(
         report = demo_mod.run_demo()
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
+
+
+class SimFormat(enum.StrEnum):
+    """Output of ``simulate`` and ``explain``."""
+
+    table = "table"
+    json = "json"
+
+
+InputOpt = Annotated[
+    str,
+    typer.Option("--input", "-i", help="Case file (one case object or a list of cases); '-' reads stdin."),
+]
+SimFormatOpt = Annotated[SimFormat, typer.Option("--format", "-f", help="Output format: table or json.")]
+
+
+@app.command()
+def simulate(
+    input_: InputOpt,
+    fmt: SimFormatOpt = SimFormat.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Decide requests from a JSON file offline, like AWS's policy simulator (exact context, no AWS)."""
+    from blastradius import simulate as sim
+
+    with _boundary(debug):
+        if input_ == "-":
+            text, source = sys.stdin.read(), "stdin"
+        else:
+            try:
+                text, source = Path(input_).read_text(encoding="utf-8"), input_
+            except OSError as e:
+                raise UsageError(f"--input {input_}: cannot read ({e.strerror})") from None
+        cases, many = sim.load_cases(text, source)
+        results = sim.run_cases(cases, indexed=many)
+        if fmt is SimFormat.json:
+            payload = [r.to_json() for r in results] if many else results[0].to_json()
+            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        else:
+            tty = sys.stdout.isatty()
+            width = max(100, shutil.get_terminal_size().columns) if tty else 120
+            Console(highlight=False, width=width).print(sim.render_table(results))
+        failed = [r.error for r in results if r.error is not None]
+        for message in failed:
+            err.print(f"error: {message}", markup=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def explain(
+    key: KeyOpt,
+    snapshot: Annotated[Path, typer.Option("--snapshot", help="The snapshot analyze worked on.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="The dataset's name or ARN.")],
+    level: Annotated[
+        str | None, typer.Option("--level", help="Access level to explain: list, read, write or admin.")
+    ] = None,
+    principal: PrincipalOpt = None,
+    fmt: SimFormatOpt = SimFormat.table,
+    policies: PoliciesOpt = None,
+    assume_context: ContextOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Why is a dataset reachable from the key (every policy, statement and condition) — or why not."""
+    from blastradius import explain as explain_mod
+
+    with _boundary(debug):
+        result = api.explain(
+            key,
+            dataset,
+            snapshot=snapshot,
+            level=level,
+            principal=principal,
+            policies=policies,
+            context_overrides=_parse_context(assume_context),
+        )
+        if fmt is SimFormat.json:
+            sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        else:
+            tty = sys.stdout.isatty()
+            width = max(100, shutil.get_terminal_size().columns) if tty else 120
+            Console(highlight=False, width=width).print(explain_mod.render_tree(result))
 
 
 def main() -> None:

@@ -1181,6 +1181,18 @@ def _decide_any(
     return best
 
 
+def request_resources(model: AccountModel, principal: Principal, dataset: Dataset, action: str) -> list[str]:
+    """The request ARNs the graph evaluates ``action`` on for ``dataset`` (public, for ``explain``).
+
+    The rule pack's resource templates made concrete as the access edges make them: sampled and
+    policy-named object keys, and DynamoDB indexes or streams only when the table has them.
+    """
+    label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
+    policy = model.resource_policy(dataset.arn, dataset.resource_policy, label)
+    templates = model.rules.datastores.resource_arns(dataset.type, dataset.arn, action)
+    return _concrete_resources(principal, dataset, policy, templates)
+
+
 def build_graph(
     snapshot: Snapshot,
     rules: RuleSet,

@@ -98,6 +98,19 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def request_of(s: dict[str, Any]) -> Request:
+    """The scenario's request, with its principal's context in the scenario's mode."""
+    principal: RequestPrincipal = s["principal"]
+    action, arn = s["request"]
+    return Request(
+        principal=principal,
+        action=action,
+        resource=arn,
+        resource_account=ACCT,
+        context=Context.for_principal(principal, mode=s["mode"]),
+    )
+
+
 def run(
     s: dict[str, Any],
     *,
@@ -106,15 +119,7 @@ def run(
     resource: list[dict[str, Any]] | None = None,
 ) -> Verdict:
     """Decide the scenario, optionally with other identity statements/policies or resource statements."""
-    principal: RequestPrincipal = s["principal"]
-    action, arn = s["request"]
-    request = Request(
-        principal=principal,
-        action=action,
-        resource=arn,
-        resource_account=ACCT,
-        context=Context.for_principal(principal, mode=s["mode"]),
-    )
+    request = request_of(s)
     if identity_policies is None:
         identity_policies = [policy(s["identity"] if identity is None else identity)]
     resource_statements = s["resource"] if resource is None else resource
@@ -225,3 +230,79 @@ def test_parse_policy_raises_only_policy_error(document: Any) -> None:
 def test_parse_policy_text_raises_only_policy_error(text: str) -> None:
     with contextlib.suppress(PolicyError):
         parse_policy(text, name="fuzz")
+
+
+@FAST
+@given(scenarios(), st.lists(statements(), min_size=1, max_size=3))
+def test_action_lists_equal_the_union_of_single_action_statements(
+    s: dict[str, Any], extra: list[dict[str, Any]]
+) -> None:
+    """A statement listing several actions decides like one statement per action ("IAM JSON policy
+    elements: Action": the statement applies when any listed action matches)."""
+    identity = [*s["identity"], *extra]
+    exploded: list[dict[str, Any]] = []
+    for st_ in identity:
+        key = "Action" if "Action" in st_ else "NotAction"
+        if key == "NotAction":
+            exploded.append(st_)  # NotAction lists are an intersection of exclusions, not a union
+            continue
+        exploded.extend({**st_, "Action": [action]} for action in st_["Action"])
+    assert run(s, identity=exploded) is run(s, identity=identity)
+
+
+@FAST
+@given(scenarios(), statements(effect="Deny"), st.integers(min_value=0, max_value=2))
+def test_adding_an_scp_deny_never_widens(s: dict[str, Any], extra: dict[str, Any], level: int) -> None:
+    """Service control policies: a Deny at any level of the organisation can only take access away."""
+    request = request_of(s)
+    full = policy([{"Effect": "Allow", "Action": "*", "Resource": "*"}], "FullAWSAccess")
+    levels = [[full], [full], [full]]
+    common: dict[str, Any] = {
+        "identity_policies": [policy(s["identity"])],
+        "permissions_boundary": policy(s["boundary"], "b") if s["boundary"] else None,
+        "resource_policy": policy(s["resource"], "r") if s["resource"] else None,
+    }
+    before = decide(request, scps=levels, **common).verdict
+    with_deny = [list(lv) for lv in levels]
+    with_deny[level].append(policy([extra], "deny-scp"))
+    after = decide(request, scps=with_deny, **common).verdict
+    assert RANK[after] <= RANK[before]
+
+
+BROKEN_STATEMENTS: list[dict[str, Any]] = [
+    {"Effect": "Permit", "Action": "s3:*", "Resource": "*"},
+    {"Effect": "Allow", "Resource": "*"},
+    {"Effect": "Allow", "Action": "s3:*", "NotAction": "s3:Get*", "Resource": "*"},
+    {"Effect": "Allow", "Action": [], "Resource": "*"},
+    {"Effect": "Allow", "Action": "s3:*", "Resource": 7},
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": "nope"},
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "x"}}},
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"NumericLessThan": {"k": "ten"}}},
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Principal": {"Human": "x"}},
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Colour": "red"},
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(statements(), max_size=3),
+    st.sampled_from(BROKEN_STATEMENTS),
+    st.one_of(st.none(), st.text(alphabet="abcXYZ-_ ", min_size=1, max_size=8)),
+    st.data(),
+)
+def test_a_malformed_statement_is_a_policy_error_naming_policy_and_statement(
+    good: list[dict[str, Any]], broken: dict[str, Any], sid: str | None, data: st.DataObject
+) -> None:
+    position = data.draw(st.integers(min_value=0, max_value=len(good)))
+    bad = {**broken, **({"Sid": sid} if sid is not None else {})}
+    stmts = [*good[:position], bad, *good[position:]]
+    try:
+        parse_policy({"Version": "2012-10-17", "Statement": stmts}, name="inline:app-data")
+    except PolicyError as e:
+        message = str(e)
+        assert "policy 'inline:app-data'" in message
+        assert f"statement #{position}" in message
+        if sid is not None:
+            assert repr(sid) in message
+    else:
+        raise AssertionError(f"parse_policy accepted the malformed statement {bad!r}")

@@ -188,7 +188,8 @@ def decide(
     """Decide one request the way AWS does (see the module docstring for the order and the special cases).
 
     ``scps`` and ``rcps`` are levels, root first, each the policies attached at that level (pass none for
-    the management account). ``resource_policy_required`` marks role trust policies and KMS key policies,
+    the management account). SCPs do not apply to service principals' calls; neither applies to
+    service-linked roles. ``resource_policy_required`` marks role trust policies and KMS key policies,
     which must themselves allow; among those, an ``sts:*`` action marks a trust policy (the caller's
     boundary and session policy then also cap a direct grant). A ``resource_account`` of None is treated
     as the principal's account.
@@ -197,10 +198,14 @@ def decide(
     has_boundary = permissions_boundary is not None
     open_denies: list[tuple[StatementRef, tuple[str, ...]]] = []
     guardrails = not principal.service_linked
+    # SCPs cap principals *of member accounts* ("Authorization policies in AWS Organizations": SCPs are
+    # principal-centric); an AWS service principal is not one, so only RCPs (resource-centric) apply to
+    # its calls — which is why RCP perimeter examples exempt aws:PrincipalIsAWSService explicitly.
+    principal_guardrails = guardrails and principal.kind != "service"
     try:
         scp_levels = [
             _evaluate(level, request, "SCP", False, has_boundary, open_denies)
-            for level in (scps if guardrails else ())
+            for level in (scps if principal_guardrails else ())
         ]
         rcp_levels = [
             _evaluate(level, request, "RCP", True, has_boundary, open_denies)

@@ -135,10 +135,15 @@ class Template:
 
     def _resolve(self, key: str, default: str | None, ctx: Context) -> tuple[str, ...] | KeyState:
         found = ctx.lookup_lower(key)
-        if isinstance(found, tuple) and found:
+        if isinstance(found, tuple) and len(found) == 1:
             return found
         if found is KeyState.ABSENT or found == ():
             return (default,) if default is not None else KeyState.ABSENT
+        if isinstance(found, tuple):
+            # "You can't use a multivalued context key as a policy variable" ("Single-valued vs.
+            # multivalued context keys"); AWS does not say what such a substitution yields, so it is
+            # unknown (CONDITIONAL with the reason), never a guess that could allow or deny silently.
+            return KeyState.UNKNOWN
         # An attacker-controlled or unknown key gives an unknown substitution: a default does not help,
         # because the key may well be present with some other value.
         return KeyState.UNKNOWN
