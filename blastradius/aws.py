@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
@@ -116,7 +117,25 @@ def client(session: boto3.Session, service: str, region: str, endpoint_url: str 
     kwargs: dict[str, Any] = {"region_name": region, "config": client_config(service, endpoint_url)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    return session.client(service, **kwargs)
+    made = session.client(service, **kwargs)
+    if service == "s3control" and endpoint_url:
+        made.meta.events.register("before-sign.s3-control", _EndpointHost(endpoint_url))
+    return made
+
+
+class _EndpointHost:
+    """Keeps an explicit endpoint's host for S3 Control, whose endpoint rules put the account id in front
+    of it (``{AccountId}.127.0.0.1``, which does not resolve); the account id also travels in the
+    ``x-amz-account-id`` header, which is what emulators read. Runs before signing, so the signature
+    covers the host actually used."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.host = urlsplit(endpoint_url).netloc
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.netloc != self.host and parts.netloc.endswith("." + self.host):
+            request.url = urlunsplit(parts._replace(netloc=self.host))
 
 
 class ClientFactory:

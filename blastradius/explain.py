@@ -358,7 +358,9 @@ def _rank(decision: Decision) -> int:
 def _dataset_policy(model: AccountModel, dataset: Dataset) -> tuple[Policy | None, str]:
     kind = "key" if dataset.type == KMS_KEY else "resource"
     label = f"{kind} policy of {dataset.name}"
-    return model.resource_policy(dataset.arn, dataset.resource_policy, label), f"{kind} policy"
+    # The same document the graph compiles (S3 ACL grants, RestrictPublicBuckets): the cache is by ARN.
+    document = model.effective_policies.get(dataset.arn)
+    return model.resource_policy(dataset.arn, document, label), f"{kind} policy"
 
 
 def _dataset_calls(

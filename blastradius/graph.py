@@ -42,6 +42,7 @@ from blastradius.policy import (
     decide,
     parse_policy,
 )
+from blastradius.policy.s3access import effective_resource_policy
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS
 from blastradius.rules import RuleSet
 
@@ -203,11 +204,11 @@ class AccountModel:
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
         self._named_in_trust: dict[str, set[str]] = {}
         self._open_trust: set[str] = set()
-        for d in snapshot.datasets:
-            if d.resource_policy is not None:
-                _index_principals(
-                    d.resource_policy, d.arn, self._named_in_resource_policy, self._open_resource_policies
-                )
+        # The resource policy each dataset is evaluated with (S3: plus ACL grants, under Block Public Access).
+        self.effective_policies = {d.arn: effective_resource_policy(d) for d in snapshot.datasets}
+        for arn, document in self.effective_policies.items():
+            if document is not None:
+                _index_principals(document, arn, self._named_in_resource_policy, self._open_resource_policies)
         for r in snapshot.roles:
             _index_principals(r.trust_policy, r.arn, self._named_in_trust, self._open_trust)
 
@@ -477,6 +478,8 @@ def _index_principals(
                 open_.add(target)
             else:
                 named.setdefault(v, set()).add(target)
+                if ":assumed-role/" in v:  # a session: found by the role's "any session" ARN (…/ROLE/*)
+                    named.setdefault(v.rsplit("/", 1)[0] + "/*", set()).add(target)
 
 
 def _certainty(decision: Decision) -> str:
@@ -920,7 +923,7 @@ def access_edges(
                 dataset = model.datasets[arn]
                 if arn not in policies:
                     label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-                    policies[arn] = model.resource_policy(arn, dataset.resource_policy, label)
+                    policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
                     contexts[arn] = _DatasetContext(model, principal, dataset)
                 policy = policies[arn]
                 if not _could_grant(graph, principal, dataset, policy, classes):
@@ -1039,6 +1042,8 @@ def _grant(
             for a in _split_by_policy(classes, policy)
         )
     else:
+        if policy is None and dataset.account_id != principal.account_id:
+            return None  # cross-account needs a resource-based policy (Cross-account policy evaluation logic)
         decisions: list[tuple[str, Decision]] = []
         for cls in classes:
             if not cls.allows:
@@ -1188,7 +1193,7 @@ def request_resources(model: AccountModel, principal: Principal, dataset: Datase
     policy-named object keys, and DynamoDB indexes or streams only when the table has them.
     """
     label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
-    policy = model.resource_policy(dataset.arn, dataset.resource_policy, label)
+    policy = model.resource_policy(dataset.arn, model.effective_policies.get(dataset.arn), label)
     templates = model.rules.datastores.resource_arns(dataset.type, dataset.arn, action)
     return _concrete_resources(principal, dataset, policy, templates)
 

@@ -209,3 +209,221 @@ SCENARIOS: dict[str, Callable[[Account], str]] = {
     "kms_key_policy_blocks_decrypt": kms_key_policy_blocks_decrypt,
     "ip_conditioned_access": ip_conditioned_access,
 }
+
+
+# ------------------------------------------------------------------------------------------------------
+# Organizations and the fidelity scenarios (issue 3): SCP and RCP denies in a member account, a boundary on
+# an intermediate role of a chain, a KMS grant, a resource policy naming a role session.
+
+SCP_TYPE = "SERVICE_CONTROL_POLICY"
+RCP_TYPE = "RESOURCE_CONTROL_POLICY"
+FULL_AWS_ACCESS = "p-FullAWSAccess"  # AWS's default SCP
+RCP_FULL_AWS_ACCESS = "p-RCPFullAWSAccess"  # AWS's default RCP
+
+
+class MemberAccount(Account):
+    """A member account of an organization, reached from the management account through
+    ``OrganizationAccountAccessRole`` (what AWS creates in accounts made with CreateAccount).
+
+    ``credentials`` are the member's session credentials as environment variables, for running the CLI as
+    an auditor of the member account.
+    """
+
+    def __init__(self, endpoint_url: str | None, account_id: str, credentials: dict[str, str]) -> None:
+        super().__init__(endpoint_url)
+        self.account_id = account_id
+        self.credentials = credentials
+        self.session = boto3.Session(
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            region_name=REGION,
+        )
+
+
+def share_organization_with(account_id: str) -> None:
+    """Let a member account read its organization the way a delegated administrator can.
+
+    AWS answers ListParents, ListPoliciesForTarget and DescribePolicy for the management account and for a
+    delegated administrator of AWS Organizations (*Delegated administrator for AWS Organizations*). moto
+    answers them only for the management account (a member gets AccountNotFoundException), so the member's
+    Organizations backend is pointed at the management account's. Only the test setup touches moto's
+    internals; the collector still reads everything through the Organizations API (in-process or over HTTP:
+    ThreadedMotoServer runs in this process). moto's reset drops the alias with every other backend.
+    """
+    from moto.organizations.models import organizations_backends
+
+    management = organizations_backends.master_accounts[account_id][0]
+    organizations_backends[account_id]["aws"] = organizations_backends[management]["aws"]
+
+
+def organization_member(
+    management: Account,
+    *,
+    ou_scps: dict[str, dict[str, Any]] | None = None,
+    account_rcps: dict[str, dict[str, Any]] | None = None,
+    delegated: bool = True,
+) -> MemberAccount:
+    """An organization managed by ``management`` (SCPs and RCPs enabled) with one member account in the
+    OU ``workloads``; ``ou_scps`` are attached to the OU and ``account_rcps`` to the member account (name ->
+    policy document). The member may read the organization as a delegated administrator when ``delegated``.
+    """
+    org = management.client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    for policy_type in (SCP_TYPE, RCP_TYPE):
+        org.enable_policy_type(RootId=root, PolicyType=policy_type)
+    ou = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    created = org.create_account(AccountName="workloads-prod", Email="prod@example.com")
+    member = str(created["CreateAccountStatus"]["AccountId"])
+    org.move_account(AccountId=member, SourceParentId=root, DestinationParentId=ou)
+    # AWS attaches the default policies to every account it creates; moto only to the root and OUs.
+    for default in (FULL_AWS_ACCESS, RCP_FULL_AWS_ACCESS):
+        org.attach_policy(PolicyId=default, TargetId=member)
+    for policies, policy_type, target in ((ou_scps, SCP_TYPE, ou), (account_rcps, RCP_TYPE, member)):
+        for name, document in (policies or {}).items():
+            policy = org.create_policy(
+                Name=name, Description=name, Type=policy_type, Content=json.dumps(document)
+            )["Policy"]["PolicySummary"]["Id"]
+            org.attach_policy(PolicyId=policy, TargetId=target)
+    if delegated:
+        share_organization_with(member)
+    credentials = management.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="auditor"
+    )["Credentials"]
+    return MemberAccount(
+        management.endpoint_url,
+        member,
+        {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        },
+    )
+
+
+def scp_denies_table(management: Account) -> tuple[MemberAccount, str]:
+    """A member-account user with dynamodb:* and s3:GetObject; an SCP on its OU denies dynamodb:*."""
+    member = organization_member(
+        management,
+        ou_scps={
+            "DenyDynamoDB": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*"}],
+            }
+        },
+    )
+    member.table("member-orders", "order_id")
+    member.bucket("member-reports")
+    key = member.user("app", allow("dynamodb:*", "*"), allow("s3:GetObject", "arn:aws:s3:::member-reports/*"))
+    return member, key
+
+
+def rcp_denies_bucket_reads(management: Account) -> tuple[MemberAccount, str]:
+    """A member-account user with s3:* on two buckets; an RCP on the account denies s3:GetObject on one."""
+    member = organization_member(
+        management,
+        account_rcps={
+            "DenyVaultReads": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::member-vault/*",
+                    }
+                ],
+            }
+        },
+    )
+    member.bucket("member-vault")
+    member.bucket("member-scratch")
+    key = member.user("analyst", allow("s3:*", ["arn:aws:s3:::member-*", "arn:aws:s3:::member-*/*"]))
+    return member, key
+
+
+def boundary_on_intermediate_role(acct: Account) -> str:
+    """user → role/hop1 → role/hop2 → chain-data; hop1's boundary allows only sts:AssumeRole, so hop1's own
+    s3:GetObject on hop1-data is capped, while the hop to hop2 (no boundary) goes through."""
+    iam = acct.client("iam")
+    acct.bucket("chain-data")
+    acct.bucket("hop1-data")
+    boundary = iam.create_policy(PolicyName="AssumeOnly", PolicyDocument=doc(allow("sts:AssumeRole", "*")))[
+        "Policy"
+    ]["Arn"]
+    hop2 = acct.role(
+        "hop2",
+        trust({"AWS": f"arn:aws:iam::{ACCOUNT}:role/hop1"}),
+        allow("s3:GetObject", "arn:aws:s3:::chain-data/*"),
+    )
+    hop1 = acct.role(
+        "hop1",
+        trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}),
+        allow("sts:AssumeRole", hop2),
+        allow("s3:GetObject", "arn:aws:s3:::hop1-data/*"),
+        boundary=boundary,
+    )
+    return acct.user("jump", allow("sts:AssumeRole", hop1))
+
+
+def kms_grant_opens_key(acct: Account) -> str:
+    """Two secrets under two customer keys whose key policies name only role/key-admin (no "Enable IAM
+    policies" statement); a grant gives the user kms:Decrypt on the first key only."""
+    kms = acct.client("kms")
+    key_policy = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/key-admin"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    granted = kms.create_key(Policy=key_policy, Description="granted")["KeyMetadata"]["Arn"]
+    closed = kms.create_key(Policy=key_policy, Description="closed")["KeyMetadata"]["Arn"]
+    sm = acct.client("secretsmanager")
+    opened = sm.create_secret(Name="granted/db-password", SecretString="x", KmsKeyId=granted)["ARN"]
+    sealed = sm.create_secret(Name="closed/db-password", SecretString="x", KmsKeyId=closed)["ARN"]
+    key = acct.user("batch", allow("secretsmanager:GetSecretValue", [opened, sealed]))
+    kms.create_grant(
+        KeyId=granted,
+        GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:user/batch",
+        Operations=["Decrypt", "DescribeKey"],
+    )
+    return key
+
+
+def resource_policy_names_session(acct: Account) -> str:
+    """The user may assume role/reader (which has no S3 permission); a bucket policy names the reader role's
+    session ``incident`` directly, another bucket names a session of a role the user cannot assume."""
+    acct.role("reader", trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}))
+    acct.role("other", trust({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}))
+    for bucket, role in (("session-reports", "reader"), ("other-reports", "other")):
+        acct.bucket(
+            bucket,
+            policy=doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/incident"},
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ),
+        )
+    return acct.user("auditor", allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/reader"))
+
+
+def public_acls_and_block_public_access(acct: Account) -> str:
+    """A user without any policy; three buckets with a public-read ACL: one plain, one whose bucket-level
+    Block Public Access ignores public ACLs, one whose ACLs are disabled (BucketOwnerEnforced)."""
+    s3 = acct.client("s3")
+    for name in ("acl-open", "acl-ignored", "acl-disabled"):
+        acct.bucket(name)
+        s3.put_bucket_acl(Bucket=name, ACL="public-read")
+    s3.put_public_access_block(
+        Bucket="acl-ignored", PublicAccessBlockConfiguration={"IgnorePublicAcls": True}
+    )
+    s3.put_bucket_ownership_controls(
+        Bucket="acl-disabled", OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
+    return acct.user("visitor")

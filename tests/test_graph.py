@@ -249,3 +249,54 @@ def test_resource_tag_condition_uses_the_datasets_tags__aws_resourcetag() -> Non
     )
     assert access(report) == {"web-data": ("read",)}
     assert report.datasets[0].certainty == "definite"
+
+
+def _assumable(name: str, *statements: dict[str, Any], trust: dict[str, Any] | None = None) -> Role:
+    return Role(
+        arn=f"arn:aws:iam::{ACCT}:role/{name}",
+        name=name,
+        trust_policy=trust
+        or policy({"Effect": "Allow", "Principal": {"AWS": ACCT}, "Action": "sts:AssumeRole"}),
+        inline_policies=(PolicyDocument(name="r", document=policy(*statements)),) if statements else (),
+    )
+
+
+def test_bucket_policy_naming_a_role_session_is_found__role_session_principals() -> None:
+    """A resource policy naming ``assumed-role/ROLE/SESSION`` grants that session directly (*Policy
+    evaluation logic*); the attacker picks the session name, so the role reaches the bucket."""
+    session = f"arn:aws:sts::{ACCT}:assumed-role/reader/incident"
+    shared = bucket(
+        "shared",
+        resource_policy=policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": session},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::shared/*",
+            }
+        ),
+    )
+    reader = _assumable("reader")
+    found = analyze(users=(user(allow("sts:AssumeRole", reader.arn)),), datasets=(shared,), roles=(reader,))
+    assert access(found) == {"shared": ("read",)}
+    assert access(analyze(users=(user(),), datasets=(shared,), roles=(reader,))) == {}
+
+
+def test_trust_policy_naming_a_role_session_is_found__role_session_principals() -> None:
+    """A trust policy naming a session of role hop1 lets that session assume role data."""
+    hop1 = _assumable("hop1")
+    data = _assumable(
+        "data",
+        allow("s3:GetObject", "arn:aws:s3:::b/*"),
+        trust=policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:sts::{ACCT}:assumed-role/hop1/batch"},
+                "Action": "sts:AssumeRole",
+            }
+        ),
+    )
+    found = analyze(
+        users=(user(allow("sts:AssumeRole", hop1.arn)),), datasets=(bucket("b"),), roles=(hop1, data)
+    )
+    assert access(found) == {"b": ("read",)}

@@ -19,6 +19,7 @@ ACTION_FOR_OPERATION = {
     "s3:ListObjectsV2": "s3:ListBucket",
     "s3:GetBucketEncryption": "s3:GetEncryptionConfiguration",
     "s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "s3control:GetPublicAccessBlock": "s3:GetAccountPublicAccessBlock",
 }
 
 
@@ -63,7 +64,10 @@ def test_collection_is_read_only_and_covered_by_the_readme_policy(monkeypatch: p
         client = original(self, *args, **kwargs)
 
         def record(model: Any, **_: Any) -> None:
-            calls.add(f"{model.service_model.signing_name}:{model.name}")
+            service = model.service_model
+            # s3control signs as "s3" but its GetPublicAccessBlock is the account-level action.
+            prefix = "s3control" if service.service_name == "s3control" else service.signing_name
+            calls.add(f"{prefix}:{model.name}")
 
         client.meta.events.register("before-call", record)
         return client

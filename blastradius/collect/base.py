@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from blastradius.aws import error_code, error_message
-from blastradius.model import CollectionGap, Dataset, Group, ManagedPolicy, Role, User
+from blastradius.model import CollectionGap, Dataset, Group, ManagedPolicy, Organization, Role, User
 
 GLOBAL_REGION = "global"
 # Raw records list the operations that failed for them under this key.
@@ -204,15 +204,19 @@ class ServiceResult:
     region: str
     datasets: tuple[Dataset, ...] = ()
     iam: IamEntities | None = None
+    # The organization the account belongs to (Organizations collector only; None: in none, or unread).
+    organization: Organization | None = None
     gaps: tuple[CollectionGap, ...] = ()
     listing_error: str | None = None
     warnings: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
-        """How many items were collected (datasets, or IAM principals)."""
+        """How many items were collected (datasets, IAM principals, or organization policies)."""
         if self.iam is not None:
             return len(self.iam.users) + len(self.iam.roles)
+        if self.organization is not None:
+            return len(self.organization.policies)
         return len(self.datasets)
 
 

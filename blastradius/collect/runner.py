@@ -17,6 +17,7 @@ from blastradius.collect.base import GLOBAL_REGION, Collector, IamEntities, Scop
 from blastradius.collect.dynamodb import collect_dynamodb
 from blastradius.collect.iam import collect_iam
 from blastradius.collect.kms import collect_kms, resolve_kms_references
+from blastradius.collect.organizations import collect_organizations
 from blastradius.collect.s3 import collect_s3
 from blastradius.collect.secretsmanager import collect_secretsmanager
 from blastradius.collect.ssm import collect_ssm
@@ -41,6 +42,12 @@ COLLECTORS: dict[str, Collector] = {
         Collector(name="secretsmanager", run=collect_secretsmanager, description="secrets (metadata only)"),
         Collector(name="ssm", run=collect_ssm, description="parameters (metadata only)"),
         Collector(name="kms", run=collect_kms, description="keys, key policies, grants, aliases"),
+        Collector(
+            name="organizations",
+            run=collect_organizations,
+            regional=False,
+            description="organization, OU path, SCPs and RCPs (management or delegated admin only)",
+        ),
     )
 }
 DATA_SERVICES = tuple(name for name in COLLECTORS if name != "iam")
@@ -162,6 +169,7 @@ def _assemble(
         name: service_status(by_service[name]) if name in selected else NOT_COLLECTED for name in COLLECTORS
     }
     iam = next((r.iam for r in results if r.iam is not None), IamEntities())
+    organization = next((r.organization for r in results if r.organization is not None), None)
     datasets, warnings = resolve_kms_references(
         [d for r in results for d in r.datasets], account_id=account_id, partition=partition
     )
@@ -190,4 +198,5 @@ def _assemble(
         gaps=tuple(gaps),
         services=services,
         warnings=(*notes, *warnings),
+        organization=organization,
     )

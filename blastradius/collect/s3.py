@@ -1,5 +1,5 @@
-"""S3: every bucket of the account with its region, policy, public access block, default encryption,
-tags and a bounded sample of object keys.
+"""S3: every bucket of the account with its region, policy, ACL, object ownership, public access block
+(the bucket's and the account's), default encryption, tags and a bounded sample of object keys.
 
 Buckets are global: ListBuckets runs once and each bucket is attributed to its own region (all
 buckets are kept, whatever regions were asked for, because a leaked key reaches them all). The
@@ -27,6 +27,8 @@ from blastradius.collect.base import (
 from blastradius.model import S3_BUCKET, Dataset
 
 SERVICE = "s3"
+CONTROL = "s3control"
+ACCOUNT_PAB_OPERATION = "GetPublicAccessBlock (account)"
 OBJECT_SAMPLE_SIZE = 200
 UNKNOWN_REGION = "unknown"
 _KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
@@ -52,7 +54,32 @@ def get_s3(scope: Scope, recorder: Recorder, *, sample_size: int = OBJECT_SAMPLE
     buckets = recorder.paginate(scope.client(SERVICE), "list_buckets", "Buckets")
     if buckets is None:
         return None
-    return for_each(buckets, lambda b: _get_bucket(scope, recorder, b, sample_size), scope.max_workers)
+    account_pab = _get_account_public_access_block(scope, recorder) if buckets else {}
+    records = for_each(buckets, lambda b: _get_bucket(scope, recorder, b, sample_size), scope.max_workers)
+    for record in records:
+        if account_pab is None:
+            record.setdefault(FAILED_KEY, []).append(ACCOUNT_PAB_OPERATION)
+        else:
+            record["AccountPublicAccessBlock"] = account_pab.get("PublicAccessBlockConfiguration")
+    return records
+
+
+def _get_account_public_access_block(scope: Scope, recorder: Recorder) -> Raw | None:
+    """The account-level Block Public Access settings (s3control), ``{}`` when none are set, None
+    after a gap. S3 applies the most restrictive combination of these and the bucket's settings
+    (*Blocking public access to your Amazon S3 storage*)."""
+    control = scope.client(CONTROL)
+    ok, response = recorder.call(
+        ACCOUNT_PAB_OPERATION,
+        control.get_public_access_block,
+        resource=f"account {scope.account_id}",
+        region=GLOBAL_REGION,
+        absent=("NoSuchPublicAccessBlockConfiguration",),
+        AccountId=scope.account_id,
+    )
+    if not ok:
+        return None
+    return dict(response or {})
 
 
 def _get_bucket(scope: Scope, recorder: Recorder, bucket: Mapping[str, Any], sample_size: int) -> Raw:
@@ -90,6 +117,16 @@ def _get_bucket(scope: Scope, recorder: Recorder, bucket: Mapping[str, Any], sam
         "GetPublicAccessBlock",
         s3.get_public_access_block,
         absent=("NoSuchPublicAccessBlockConfiguration",),
+        Bucket=name,
+        **where,
+    )
+    recorder.fetch(record, "Acl", "GetBucketAcl", s3.get_bucket_acl, Bucket=name, **where)
+    recorder.fetch(
+        record,
+        "OwnershipControls",
+        "GetBucketOwnershipControls",
+        s3.get_bucket_ownership_controls,
+        absent=("OwnershipControlsNotFoundError",),
         Bucket=name,
         **where,
     )
@@ -133,6 +170,30 @@ def _encryption(raw: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, s
     return None, None
 
 
+def _acl(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketAcl -> ``{"owner": canonical id, "grants": [{"grantee": {...}, "permission": ...}]}``."""
+    grants = []
+    for grant in raw.get("Grants", []):
+        grantee = grant.get("Grantee") or {}
+        kept = {
+            key.lower(): str(grantee[key])
+            for key in ("Type", "ID", "URI", "EmailAddress")
+            if grantee.get(key) is not None
+        }
+        grants.append({"grantee": kept, "permission": str(grant.get("Permission", ""))})
+    return {"owner": (raw.get("Owner") or {}).get("ID"), "grants": grants}
+
+
+def _object_ownership(raw: Mapping[str, Any] | None) -> str:
+    """The bucket's Object Ownership rule. No ownership controls means ``ObjectWriter``, S3's behaviour
+    for buckets created before April 2023 that never set one (*Controlling ownership of objects and
+    disabling ACLs for your bucket*)."""
+    for rule in ((raw or {}).get("OwnershipControls") or {}).get("Rules", []):
+        if rule.get("ObjectOwnership"):
+            return str(rule["ObjectOwnership"])
+    return "ObjectWriter"
+
+
 def normalise_bucket(raw: Mapping[str, Any], *, account_id: str, partition: str = "aws") -> Dataset:
     """One raw bucket record (see ``get_s3``) -> ``Dataset``."""
     bucket = raw["Bucket"]
@@ -141,6 +202,13 @@ def normalise_bucket(raw: Mapping[str, Any], *, account_id: str, partition: str 
     if "PublicAccessBlock" in raw:
         pab = raw["PublicAccessBlock"]
         details["public_access_block"] = dict(pab["PublicAccessBlockConfiguration"]) if pab else None
+    if "AccountPublicAccessBlock" in raw:
+        account_pab = raw["AccountPublicAccessBlock"]
+        details["account_public_access_block"] = dict(account_pab) if account_pab else None
+    if "Acl" in raw:
+        details["acl"] = _acl(raw["Acl"])
+    if "OwnershipControls" in raw:
+        details["object_ownership"] = _object_ownership(raw["OwnershipControls"])
     encryption, kms_key = _encryption(raw.get("Encryption"))
     if "Encryption" in raw:
         details["encryption"] = encryption
