@@ -14,6 +14,7 @@ from blastradius.classify import classify
 from blastradius.graph import PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
+from blastradius.pivots import credential_pivots, path_step
 from blastradius.reach import Reach, Route, reach
 from blastradius.remediate import rotation_plan
 from blastradius.report import (
@@ -60,20 +61,7 @@ def key_info_from_owner(owner: KeyOwner, principal_arn: str | None = None) -> Ke
 
 
 def _steps(route: Route) -> tuple[PathStep, ...]:
-    return tuple(
-        PathStep(
-            from_=e.source,
-            to=e.target,
-            kind=e.kind,
-            actions=e.actions,
-            policy=e.policy,
-            statement=e.statement,
-            certainty=e.certainty,
-            conditions=e.conditions,
-            technique=e.technique,
-        )
-        for e in route.edges
-    )
+    return tuple(path_step(e) for e in route.edges)
 
 
 def _findings(graph: PermissionGraph, result: Reach, rules: RuleSet) -> list[DatasetFinding]:
@@ -164,6 +152,7 @@ def analyze_snapshot(
         result = reach(graph, origin)
     findings = _findings(graph, result, rules)
     principals = _principals(result)
+    pivots = credential_pivots(graph, principals, findings, rules)
     warnings.extend(graph.model.warnings.items)
     coverage = Coverage(
         services=dict(snapshot.services),
@@ -171,6 +160,7 @@ def analyze_snapshot(
         gaps=snapshot.gaps,
         warnings=tuple(warnings),
         source=snapshot.source,
+        accounts=snapshot.accounts or (snapshot.account_id,),
     )
     user_name = None
     if key_info.principal_arn and ":user/" in key_info.principal_arn:
@@ -181,6 +171,7 @@ def analyze_snapshot(
         principals=principals,
         datasets=findings,
         escalations=(),
+        pivots=pivots,
         user_name=user_name,
         account_id=key_info.account_id or snapshot.account_id,
         regions=snapshot.regions,
@@ -197,4 +188,5 @@ def analyze_snapshot(
         escalations=(),
         coverage=coverage,
         rotation_plan=plan,
+        credential_pivots=pivots,
     )

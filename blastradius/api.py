@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ from blastradius.keys import (
     parse_access_key_id,
     principal_in_snapshot,
 )
+from blastradius.merge import merge_snapshots
 from blastradius.model import Snapshot, dump_snapshot
 from blastradius.report import Report
 
@@ -43,18 +44,52 @@ __all__ = [
     "collect",
     "explain",
     "load_snapshot",
+    "load_snapshots",
     "save_snapshot",
 ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveOptions:
-    """How to reach AWS: the auditor's profile, regions and endpoint."""
+    """How to reach AWS: the auditor's profile(s), roles to assume, regions and endpoint.
+
+    Each of ``profiles`` (or ``profile``, or the default credential chain when neither is given) is one
+    account; each of ``role_arns`` is assumed with the first of them and is one more account. Several
+    accounts are collected one after the other and merged into one snapshot (``merge_snapshots``).
+    """
 
     profile: str | None = None
     regions: tuple[str, ...] = ()
     all_regions: bool = False
     endpoint_url: str | None = None
+    profiles: tuple[str, ...] = ()
+    role_arns: tuple[str, ...] = ()
+
+    def profile_names(self) -> tuple[str | None, ...]:
+        """The profiles to use, ``(None,)`` meaning the default credential chain."""
+        return self.profiles or (self.profile,)
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    """One account to collect: its session and how it was reached (for messages)."""
+
+    session: boto3.Session
+    label: str
+
+
+def _accounts(live: LiveOptions) -> list[_Account]:
+    """A session per profile, then one per role assumed with the first profile's credentials."""
+    accounts = [
+        _Account(aws.make_session(name), f"profile {name}" if name else "the default credentials")
+        for name in dict.fromkeys(live.profile_names())
+    ]
+    base = accounts[0].session
+    for role_arn in dict.fromkeys(live.role_arns):
+        region = live.regions[0] if live.regions else None
+        session = aws.assume_role_session(base, role_arn, endpoint_url=live.endpoint_url, region=region)
+        accounts.append(_Account(session, f"role {role_arn}"))
+    return accounts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,28 +108,83 @@ class LeakedCredentials:
 def collect(
     live: LiveOptions, *, services: Iterable[str] | None = None, observer: Observer | None = None
 ) -> Snapshot:
-    """Collect the auditor's account (read-only) into a snapshot."""
-    session = aws.make_session(live.profile)
-    regions = aws.resolve_regions(session, live.regions, live.all_regions, live.endpoint_url)
-    return _collect(session, regions, live.endpoint_url, services=services, observer=observer)
+    """Collect the auditor's account(s) (read-only) into a snapshot; several accounts are merged."""
+    accounts = _accounts(live)
+    regions = aws.resolve_regions(accounts[0].session, live.regions, live.all_regions, live.endpoint_url)
+    return _collect(accounts, regions, live.endpoint_url, services=services, observer=observer)
 
 
 def _collect(
-    session: boto3.Session,
+    accounts: Sequence[_Account],
     regions: tuple[str, ...],
     endpoint_url: str | None,
     *,
     services: Iterable[str] | None = None,
     observer: Observer | None = None,
 ) -> Snapshot:
-    """``collect`` with the session made and the regions resolved."""
+    """``collect`` with the sessions made and the regions resolved: one account after the other."""
     if observer is not None and hasattr(observer, "set_total"):
         from blastradius.collect.runner import select_collectors
 
         chosen = select_collectors(services)
-        observer.set_total(sum(len(regions) if c.regional else 1 for c in chosen))
-    return collect_account(
-        session, regions=regions, endpoint_url=endpoint_url, services=services, observer=observer
+        observer.set_total(len(accounts) * sum(len(regions) if c.regional else 1 for c in chosen))
+    snapshots = []
+    for account in accounts:
+        watcher = observer
+        if observer is not None and len(accounts) > 1:
+            identity = aws.caller_identity(account.session, endpoint_url=endpoint_url, region=regions[0])
+            watcher = _InAccount(observer, identity.account_id)
+        snapshots.append(
+            collect_account(
+                account.session,
+                regions=regions,
+                endpoint_url=endpoint_url,
+                services=services,
+                observer=watcher,
+            )
+        )
+    return merge_snapshots(snapshots, sources=[a.label for a in accounts])
+
+
+class _InAccount:
+    """Progress of one of several accounts: regions are reported as ``<account>/<region>``."""
+
+    def __init__(self, observer: Observer, account_id: str) -> None:
+        self._observer = observer
+        self._account = account_id
+
+    def on_start(self, service: str, region: str) -> None:
+        """Forward, naming the account."""
+        self._observer.on_start(service, f"{self._account}/{region}")
+
+    def on_done(self, service: str, region: str, count: int, error: str | None) -> None:
+        """Forward, naming the account."""
+        self._observer.on_done(service, f"{self._account}/{region}", count, error)
+
+
+def load_snapshots(paths: Sequence[Path]) -> Snapshot:
+    """Load snapshot files (or GAAD output) and merge them: one account each, or merged ones."""
+    if not paths:
+        raise UsageError("no snapshot file given")
+    return merge_snapshots([load_snapshot(p) for p in paths], sources=[str(p) for p in paths])
+
+
+def _key_account(accounts: Sequence[_Account], key_id: str, live: LiveOptions) -> _Account:
+    """The account whose credentials identify the key: the one the key id decodes to, when several."""
+    parsed = parse_access_key_id(key_id)
+    if len(accounts) == 1 or parsed.account_id is None:
+        return accounts[0]
+    region = live.regions[0] if live.regions else None
+    seen: list[str] = []
+    for account in accounts:
+        identity = aws.caller_identity(account.session, endpoint_url=live.endpoint_url, region=region)
+        if identity.account_id == parsed.account_id:
+            return account
+        seen.append(identity.account_id)
+    raise IdentifyError(
+        f"access key {parsed.masked} belongs to account {parsed.account_id} (decoded from the key id), "
+        f"which is not among the accounts to collect ({', '.join(seen)})",
+        hint=f"Add a --profile or --role-arn for account {parsed.account_id}.",
     )
 
 
@@ -202,7 +292,7 @@ def _complete_owner(owner: KeyOwner, snapshot: Snapshot) -> KeyOwner:
 def analyze(
     key_id: str,
     *,
-    snapshot: Path | Snapshot | None = None,
+    snapshot: Path | Snapshot | Sequence[Path] | None = None,
     live: LiveOptions | None = None,
     leaked: LeakedCredentials | None = None,
     policies: Path | None = None,
@@ -222,7 +312,12 @@ def analyze(
     parse_access_key_id(key_id)  # a malformed key id fails before any AWS call
     rules = load_rules(policies)
     if snapshot is not None:
-        snap = load_snapshot(snapshot) if isinstance(snapshot, Path) else snapshot
+        if isinstance(snapshot, Path):
+            snap = load_snapshot(snapshot)
+        elif isinstance(snapshot, Snapshot):
+            snap = snapshot
+        else:
+            snap = load_snapshots(snapshot)
         key_info = key_info_from_owner(_named_owner(snap, key_id, principal)) if principal else None
         return analyze_snapshot(
             snap,
@@ -235,12 +330,12 @@ def analyze(
     if principal is not None:
         raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
     live = live or LiveOptions()
-    session = aws.make_session(live.profile)
+    accounts = _accounts(live)
     # Regions first: a misspelt --region must fail before any call is sent to a region that is not there.
-    regions = aws.resolve_regions(session, live.regions, live.all_regions, live.endpoint_url)
+    regions = aws.resolve_regions(accounts[0].session, live.regions, live.all_regions, live.endpoint_url)
     live = dataclasses.replace(live, regions=regions, all_regions=False)
-    owner = _identify_before_collect(session, key_id, live, leaked)
-    snap = _collect(session, regions, live.endpoint_url, observer=observer)
+    owner = _identify_before_collect(_key_account(accounts, key_id, live).session, key_id, live, leaked)
+    snap = _collect(accounts, regions, live.endpoint_url, observer=observer)
     owner = _complete_owner(owner, snap)
     return analyze_snapshot(
         snap,

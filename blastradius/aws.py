@@ -7,6 +7,7 @@ credentials: only error codes, operation names and what to do next.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
+import botocore.loaders
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -27,7 +29,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from blastradius.errors import CollectionError
+from blastradius.errors import CollectionError, UsageError
 
 DEFAULT_REGION = "us-east-1"
 USER_AGENT_EXTRA = "blastradius"
@@ -41,6 +43,9 @@ RETRIES = {"mode": "adaptive", "max_attempts": 10}
 _MESSAGE_LIMIT = 300
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+# The session name the auditor's assumed-role sessions carry (visible in the target's CloudTrail).
+AUDIT_SESSION_NAME = "blastradius-audit"
 
 # Error codes meaning "these credentials are not accepted at all", with what to do about it.
 AUTH_ERROR_DIAGNOSES: dict[str, str] = {
@@ -94,6 +99,39 @@ def make_session(profile: str | None) -> boto3.Session:
         ) from e
 
 
+def assume_role_session(
+    session: boto3.Session, role_arn: str, *, endpoint_url: str | None = None, region: str | None = None
+) -> boto3.Session:
+    """A session acting as ``role_arn``, assumed with ``session``'s credentials (sts:AssumeRole).
+
+    Used to collect another account (``--role-arn``): the temporary credentials live only inside the
+    returned session. Every later call with it is read-only collection like any other.
+    """
+    if not _ROLE_ARN_RE.match(role_arn):
+        raise UsageError(
+            f"--role-arn {role_arn!r} is not an IAM role ARN",
+            hint="Role ARNs look like arn:aws:iam::222222222222:role/SecurityAudit.",
+        )
+    where = region or home_region(session)
+    sts = client(session, "sts", where, endpoint_url)
+    try:
+        response = sts.assume_role(RoleArn=role_arn, RoleSessionName=AUDIT_SESSION_NAME)
+    except (ClientError, BotoCoreError) as e:
+        raise credentials_error(e, "sts:AssumeRole") or CollectionError(
+            f"the auditor credentials cannot assume {role_arn} (sts:AssumeRole: {error_code(e)}): "
+            f"{error_message(e)}",
+            hint="The role's trust policy must allow the auditor's account or role, and the auditor's own "
+            "policies must allow sts:AssumeRole on it.",
+        ) from e
+    credentials = response["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=where,
+    )
+
+
 def client_config(service: str, endpoint_url: str | None) -> Config:
     """The botocore configuration every blastradius client uses."""
     options: dict[str, Any] = {
@@ -108,6 +146,32 @@ def client_config(service: str, endpoint_url: str | None) -> Config:
     return Config(**options)
 
 
+_LOADERS: dict[str, botocore.loaders.Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _share_loader(session: boto3.Session) -> None:
+    """Let the session read service models through one process-wide botocore loader.
+
+    Every boto3 session otherwise parses each service's model JSON again (EC2's and SageMaker's take a
+    good part of a second each); collecting several accounts, or analysing repeatedly in one process,
+    creates many sessions. The loaded models are read-only data, so sharing them changes nothing else.
+    Keyed by AWS_DATA_PATH, which the loader reads when it is created.
+    """
+    core = getattr(session, "_session", None)
+    if core is None:
+        return
+    with _LOADERS_LOCK:
+        key = os.environ.get("AWS_DATA_PATH", "")
+        loader = _LOADERS.get(key)
+        if loader is None:
+            loader = _LOADERS[key] = botocore.loaders.create_loader(key or None)
+            # As boto3.Session does for its own loader: resource models live in boto3's data folder.
+            loader.search_paths.append(os.path.join(os.path.dirname(boto3.__file__), "data"))
+        if core.get_component("data_loader") is not loader:
+            core.register_component("data_loader", loader)
+
+
 def client(session: boto3.Session, service: str, region: str, endpoint_url: str | None = None) -> Any:
     """A configured boto3 client.
 
@@ -117,6 +181,7 @@ def client(session: boto3.Session, service: str, region: str, endpoint_url: str 
     kwargs: dict[str, Any] = {"region_name": region, "config": client_config(service, endpoint_url)}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
+    _share_loader(session)
     made = session.client(service, **kwargs)
     if service == "s3control" and endpoint_url:
         made.meta.events.register("before-sign.s3-control", _EndpointHost(endpoint_url))

@@ -51,6 +51,16 @@ class Classification:
     personal_data: bool = False  # a matching rule suggests personal data (notification duty)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnvVarHit:
+    """An environment variable name a rule matched (its value is never known)."""
+
+    name: str
+    reason: str
+    sensitivity: str
+    credential: bool  # a credential_pivot rule matched: whoever reads the configuration holds it
+
+
 UNCLASSIFIED = Classification(sensitivity="none", reasons=(), credential_pivot=False, sensitive_fields=())
 
 # (rule index, the term as written in the pack — or, for names and descriptions, the formatted reason)
@@ -120,7 +130,13 @@ class Classifier:
         self._name_dynamic = frozenset(
             i for i, r in enumerate(self.rules) if r.on == "name" and "{name}" in r.reason
         )
+        # Rules on compute environment variable names: (rule, term) hits, used by ``env_var_hits``.
+        self._env_vars = _TermIndex()
         for i, rule in enumerate(self.rules):
+            if rule.on == "env_var":
+                for term in rule.terms:
+                    self._env_vars.add(term, (i, term))
+                continue
             if rule.on in targets:
                 static = rule.on in ("name", "description") and i not in self._name_dynamic
                 for term in rule.terms:
@@ -219,6 +235,25 @@ class Classifier:
             personal_data=personal_data,
         )
 
+    def env_var_hits(self, compute_type: str, names: Iterable[str]) -> tuple[EnvVarHit, ...]:
+        """The environment variable names (of a resource of ``compute_type``) that ``env_var`` rules match,
+        each with the strongest rule's reason and whether that rule marks a credential."""
+        out: list[EnvVarHit] = []
+        for name in names:
+            hits = [
+                (self.rules[i].credential_pivot, self._ranks[i], -i, term)
+                for i, term in self._env_vars.find(_tokens(name))
+                if not self.rules[i].types or compute_type in self.rules[i].types
+            ]
+            if not hits:
+                continue
+            credential, rank, neg_index, term = max(hits)  # a credential rule first, then the strongest
+            reason = self.rules[-neg_index].reason.format_map({"term": term, "var": name})
+            out.append(
+                EnvVarHit(name=name, reason=reason, sensitivity=SENSITIVITIES[rank], credential=credential)
+            )
+        return tuple(out)
+
     def _tag_hits(self, key: str, value: str) -> list[tuple[int, str]]:
         """The tag rules a tag matches (each with the first of its terms found in the value)."""
         words = _tokens(value)
@@ -276,6 +311,13 @@ def classifier_for(rules: RuleSet | SensitivityRules) -> Classifier:
     classifier = Classifier(sensitivity)
     _COMPILED[id(sensitivity)] = (sensitivity, classifier)
     return classifier
+
+
+def credential_env_vars(
+    compute_type: str, names: Iterable[str], rules: RuleSet | SensitivityRules
+) -> tuple[EnvVarHit, ...]:
+    """Environment variable names that look like credentials (``env_var`` rules with ``credential_pivot``)."""
+    return tuple(h for h in classifier_for(rules).env_var_hits(compute_type, names) if h.credential)
 
 
 def classify(dataset: Dataset, rules: RuleSet | SensitivityRules) -> Classification:

@@ -49,13 +49,27 @@ class FailOn(enum.StrEnum):
 
 KeyOpt = Annotated[str, typer.Option("--key", "-k", help="The leaked access key id (AKIA… or ASIA…).")]
 SnapshotOpt = Annotated[
-    Path | None,
+    list[Path] | None,
     typer.Option(
         "--snapshot",
-        help="Work offline on a saved snapshot (or raw `aws iam get-account-authorization-details` output).",
+        help="Work offline on a saved snapshot (or raw `aws iam get-account-authorization-details` output); "
+        "repeat to merge the snapshots of several accounts into one analysis.",
     ),
 ]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile of the auditor credentials.")]
+ProfileOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--profile", help="AWS profile of the auditor credentials (repeatable: one account per profile)."
+    ),
+]
+RoleArnOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role-arn",
+        help="Also collect the account of this role, assumed with the auditor credentials (sts:AssumeRole; "
+        "repeatable).",
+    ),
+]
 RegionOpt = Annotated[
     list[str] | None, typer.Option("--region", help="Region to collect (repeatable; default: the session's).")
 ]
@@ -266,10 +280,15 @@ class _Progress:
 
 
 def _live_args(
-    profile: str | None, region: list[str] | None, all_regions: bool, endpoint_url: str | None
+    profile: list[str] | None,
+    region: list[str] | None,
+    all_regions: bool,
+    endpoint_url: str | None,
+    role_arn: list[str] | None = None,
 ) -> api.LiveOptions:
     return api.LiveOptions(
-        profile=profile,
+        profiles=tuple(profile or ()),
+        role_arns=tuple(role_arn or ()),
         regions=tuple(region or ()),
         all_regions=all_regions,
         endpoint_url=endpoint_url or None,
@@ -279,8 +298,8 @@ def _live_args(
 def _analyze(
     *,
     key: str,
-    snapshot: Path | None,
-    profile: str | None,
+    snapshot: list[Path] | None,
+    profile: list[str] | None,
     region: list[str] | None,
     all_regions: bool,
     endpoint_url: str | None,
@@ -289,15 +308,18 @@ def _analyze(
     assume_context: list[str] | None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    role_arn: list[str] | None = None,
 ) -> Report:
     overrides = _parse_context(assume_context)
     since = _parse_since(exposed_since)
-    if snapshot is not None:
+    if snapshot:
         if secret_stdin:
             raise UsageError("--secret-stdin needs live credentials; it cannot be combined with --snapshot")
+        if role_arn:
+            raise UsageError("--role-arn collects live; it cannot be combined with --snapshot")
         return api.analyze(
             key,
-            snapshot=snapshot,
+            snapshot=snapshot[0] if len(snapshot) == 1 else snapshot,
             policies=policies,
             context_overrides=overrides,
             principal=principal,
@@ -313,7 +335,7 @@ def _analyze(
     with _Progress() as progress:
         return api.analyze(
             key,
-            live=_live_args(profile, region, all_regions, endpoint_url),
+            live=_live_args(profile, region, all_regions, endpoint_url, role_arn),
             leaked=leaked,
             policies=policies,
             context_overrides=overrides,
@@ -330,6 +352,7 @@ def analyze(
     principal: PrincipalOpt = None,
     exposed_since: ExposedSinceOpt = None,
     profile: ProfileOpt = None,
+    role_arn: RoleArnOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
@@ -356,6 +379,7 @@ def analyze(
             assume_context=assume_context,
             principal=principal,
             exposed_since=exposed_since,
+            role_arn=role_arn,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
@@ -368,6 +392,7 @@ def rotate(
     principal: PrincipalOpt = None,
     exposed_since: ExposedSinceOpt = None,
     profile: ProfileOpt = None,
+    role_arn: RoleArnOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
@@ -392,6 +417,7 @@ def rotate(
             assume_context=None,
             principal=principal,
             exposed_since=exposed_since,
+            role_arn=role_arn,
         )
         _emit(report, fmt, output, only="rotation_plan")
 
@@ -400,22 +426,26 @@ def rotate(
 def collect(
     output: Annotated[Path, typer.Option("--output", "-o", help="Snapshot file to write (mode 0600).")],
     profile: ProfileOpt = None,
+    role_arn: RoleArnOpt = None,
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
     services: ServicesOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Collect the auditor's account (read-only) into a snapshot for offline analysis."""
+    """Collect the auditor's account(s) (read-only) into a snapshot for offline analysis."""
     with _boundary(debug), _Progress() as progress:
         snap = api.collect(
-            _live_args(profile, region, all_regions, endpoint_url), services=services, observer=progress
+            _live_args(profile, region, all_regions, endpoint_url, role_arn),
+            services=services,
+            observer=progress,
         )
         api.save_snapshot(snap, output)
+    which = f"accounts {', '.join(snap.accounts)}" if len(snap.accounts) > 1 else f"account {snap.account_id}"
     err.print(
-        f"snapshot of account {snap.account_id} written to {output} "
+        f"snapshot of {which} written to {output} "
         f"({len(snap.users)} users, {len(snap.roles)} roles, {len(snap.datasets)} datasets, "
-        f"{len(snap.gaps)} coverage gaps)",
+        f"{len(snap.compute)} compute resources, {len(snap.gaps)} coverage gaps)",
         markup=False,
         soft_wrap=True,
     )

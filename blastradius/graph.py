@@ -175,7 +175,8 @@ class AccountModel:
         self.datasets: dict[str, Dataset] = {d.arn: d for d in snapshot.datasets}
         self.roles: dict[str, Role] = {r.arn: r for r in snapshot.roles}
         self.users: dict[str, User] = {u.arn: u for u in snapshot.users}
-        self._groups = {g.name: g for g in snapshot.groups}
+        # Group names are unique per account only: a merged snapshot may hold two groups of one name.
+        self._groups = {(_account_of(g.arn), g.name): g for g in snapshot.groups}
         self._principals: dict[str, Principal] = {}
         # service prefix -> every action datastores.toml classifies for that service's dataset types
         self._data_actions: dict[str, tuple[str, ...]] = {}
@@ -288,7 +289,7 @@ class AccountModel:
     def _build_user(self, user: User) -> Principal:
         policies = self._policy_set(user.arn, user.inline_policies, user.managed_policy_arns)
         for name in user.group_names:
-            group = self._groups.get(name)
+            group = self._groups.get((_account_of(user.arn), name))
             if group is None:
                 self.warnings.add(f"group {name} of {_short(user.arn)} was not in the snapshot")
                 continue
@@ -590,6 +591,51 @@ class PermissionGraph:
                 if not ok:
                     return False
         return True
+
+    def resource_edge(
+        self,
+        principal_arn: str,
+        target: str,
+        action: str,
+        *,
+        resource: str | None = None,
+        resource_account: str,
+        tags: Mapping[str, str] | None = None,
+        level: str = "read",
+    ) -> Edge | None:
+        """An ``access`` edge to a non-dataset resource whose resource policy is not collected (a Lambda
+        function's configuration, a CodeBuild project), decided by the engine like any other edge:
+        identity policies, boundary and the attacker-model context (across accounts, with no resource
+        policy, nothing is allowed). ``resource`` is the ARN evaluated (default ``target``; ``*`` for
+        actions without resource-level permissions). None when not allowed or the principal is unknown.
+        """
+        principal = self.model.principal(principal_arn)
+        if principal is None:
+            return None
+        decision = _decide(
+            self.model,
+            principal,
+            action,
+            resource or target,
+            None,
+            None,
+            resource_account=resource_account,
+            tags=tags or {},
+        )
+        if not decision.allowed:
+            return None
+        policy, statement = _evidence(decision)
+        return Edge(
+            source=principal_arn,
+            target=target,
+            kind=ACCESS,
+            certainty=_certainty(decision),
+            actions=(action,),
+            policy=policy,
+            statement=statement,
+            conditions=decision.conditions,
+            level=level,
+        )
 
     def has_grant(self, principal: Principal, key: Dataset) -> bool:
         """Whether a KMS grant on ``key`` names this principal (or its role sessions) as grantee."""

@@ -17,7 +17,8 @@ GAAD_SOURCE = "gaad"
 GAAD_WARNING = (
     "imported from `aws iam get-account-authorization-details` output: only IAM is known. Datasets "
     "(S3, DynamoDB, Secrets Manager, SSM, KMS) were not collected, so no data store can be shown as "
-    "reachable; access keys and login profiles are not in that output either"
+    "reachable; nor was compute (Lambda, EC2, CloudFormation, CodeBuild, SageMaker, ECS, Glue); access "
+    "keys and login profiles are not in that output either"
 )
 
 
@@ -76,6 +77,7 @@ def snapshot_from_gaad(data: object, *, source: str, collected_at: str) -> Snaps
         groups=iam.groups,
         roles=iam.roles,
         managed_policies=iam.managed_policies,
+        instance_profiles=iam.instance_profiles,
         services={"iam": OK, **dict.fromkeys(DATA_SERVICES, NOT_COLLECTED)},
         warnings=(GAAD_WARNING,),
     )

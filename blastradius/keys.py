@@ -208,8 +208,11 @@ def identify_offline(snapshot: Snapshot, key_id: str) -> KeyOwner:
                     last_used_service=key.last_used_service,
                     last_used_region=key.last_used_region,
                 )
-    if parsed.account_id is not None and parsed.account_id != snapshot.account_id:
+    # A merged snapshot (several accounts) lists them all in ``accounts``.
+    if parsed.account_id is not None and parsed.account_id not in (snapshot.account_id, *snapshot.accounts):
         _other_account(parsed, parsed.account_id, snapshot.account_id, "the snapshot's")
+    if parsed.account_id is not None and parsed.account_id != snapshot.account_id and parsed.kind == SESSION:
+        return _session_owner(parsed, parsed.account_id, "snapshot (offline decode)")
     if parsed.kind == SESSION:
         return _session_owner(parsed, snapshot.account_id, "snapshot (offline decode)")
     hint = "Collect a fresh snapshot (the key may be newer than it), or name the principal explicitly."

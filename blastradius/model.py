@@ -214,6 +214,8 @@ class CollectionGap:
     def describe(self) -> str:
         """One line for the report's coverage section."""
         where = f" on {self.resource}" if self.resource else ""
+        if self.account_id:
+            where += f" (account {self.account_id})"
         return f"{self.service} {self.operation} in {self.region}{where}: {self.error_code}" + (
             f" ({self.message})" if self.message else ""
         )
@@ -316,7 +318,8 @@ class Snapshot:
     organization: Organization | None = None
     instance_profiles: tuple[InstanceProfile, ...] = ()
     compute: tuple[ComputeResource, ...] = ()
-    # Other accounts merged into this snapshot (multi-account analysis); ``account_id`` is the first.
+    # Every account of a merged multi-account snapshot, ``account_id`` first (see merge.py); empty for a
+    # snapshot of one account.
     accounts: tuple[str, ...] = ()
     schema: str = SNAPSHOT_SCHEMA
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from blastradius.render.common import short_name
 from blastradius.report import (
     Coverage,
+    CredentialPivot,
     DatasetFinding,
     Escalation,
     KeyInfo,
@@ -64,8 +65,12 @@ def rotation_plan(
     coverage: Coverage | None = None,
     regions: Sequence[str] = (),
     now: datetime | str | None = None,
+    pivots: Sequence[CredentialPivot] = (),
 ) -> tuple[RotationStep, ...]:
     """The ordered runbook for this incident, from the rotation templates.
+
+    ``pivots`` are the credential pivots of the report; those in compute environment variables get
+    their own rotation commands (secrets and parameters are already covered by the datasets).
 
     ``coverage`` gives the blind spots to close and, with ``regions``, where to search CloudTrail
     (plus the IAM region, the key's last-used region and the datasets' regions). ``now`` is the
@@ -86,6 +91,7 @@ def rotation_plan(
         regions=regions,
         now=_timestamp(now or datetime.now(UTC)),
         templates=templates,
+        pivots=pivots,
     )
     steps: list[RotationStep] = []
     for template in templates.steps:
@@ -125,6 +131,7 @@ class _Facts:
         regions: Sequence[str],
         now: str,
         templates: RotationTemplates,
+        pivots: Sequence[CredentialPivot] = (),
     ) -> None:
         account = account_id or key.account_id
         principal_arn = key.principal_arn
@@ -187,6 +194,9 @@ class _Facts:
                 and _can_read(d)
             ],
             "escalation_event": _escalation_events(escalations, templates, iam_region, regions),
+            "lambda_pivot": _compute_pivots(pivots, "lambda-function"),
+            "codebuild_pivot": _compute_pivots(pivots, "codebuild-project"),
+            "ecs_pivot": _compute_pivots(pivots, "ecs-task-definition"),
             "gap": [{"gap": g} for g in _gaps(coverage)],
         }
         owner = (
@@ -340,6 +350,21 @@ def _other_users(principals: Sequence[PrincipalReach], user_name: str | None) ->
         if name != user_name and p.via != "origin":
             found.setdefault(p.arn, {"other_user_name": name, "other_user_arn": p.arn})
     return sorted(found.values(), key=lambda u: u["other_user_arn"])
+
+
+def _compute_pivots(pivots: Sequence[CredentialPivot], kind: str) -> list[dict[str, str]]:
+    """Compute resources of ``kind`` whose environment holds credentials the key can read."""
+    return [
+        {
+            "resource_name": p.name,
+            "resource_arn": p.arn,
+            "region": p.region,
+            "env_names": ", ".join(p.names),
+            "reader": short_name(p.path[-1].from_) if p.path else "the key",
+        }
+        for p in sorted(pivots, key=lambda p: p.arn)
+        if p.kind == kind
+    ]
 
 
 def _can_read(d: DatasetFinding) -> bool:

@@ -169,6 +169,41 @@ class Escalation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialPivot:
+    """A credential for something else that the key can read: a secret, a parameter, a data store holding
+    key files, or compute environment variables whose names say credential (their values are never read).
+
+    Whatever that credential opens (a database, an API, another cloud) is part of the blast radius and
+    must be rotated at its issuer. ``kind`` is the dataset or compute type; ``names`` the matching
+    environment variable names (compute only); ``path`` how the key gets to read it.
+    """
+
+    arn: str
+    kind: str
+    name: str
+    region: str
+    reasons: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    certainty: str = DEFINITE
+    conditions: tuple[str, ...] = ()
+    path: tuple[PathStep, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "arn": self.arn,
+            "kind": self.kind,
+            "name": self.name,
+            "region": self.region,
+            "names": list(self.names),
+            "reasons": list(self.reasons),
+            "certainty": self.certainty,
+            "conditions": list(self.conditions),
+            "path": [s.to_json() for s in self.path],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeyInfo:
     """The leaked key and its owner, as far as identification got."""
 
@@ -206,6 +241,9 @@ class Coverage:
     gaps: tuple[CollectionGap, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "collect"
+    # Every account the analysis covered (several when snapshots were merged); services of a merged
+    # snapshot also have "<account>/<service>" entries (see merge.py).
+    accounts: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -227,10 +265,12 @@ class Coverage:
                     "error": g.error_code,
                     "message": g.message,
                     "resource": g.resource,
+                    "account_id": g.account_id,
                 }
                 for g in self.gaps
             ],
             "warnings": list(self.warnings),
+            "accounts": list(self.accounts),
         }
 
 
@@ -270,6 +310,7 @@ class Report:
     escalations: tuple[Escalation, ...]
     coverage: Coverage
     rotation_plan: tuple[RotationStep, ...] = ()
+    credential_pivots: tuple[CredentialPivot, ...] = ()
     schema: str = REPORT_SCHEMA
 
     def to_json(self) -> dict[str, Any]:
@@ -283,4 +324,5 @@ class Report:
             "escalations": [e.to_json() for e in self.escalations],
             "coverage": self.coverage.to_json(),
             "rotation_plan": [s.to_json() for s in self.rotation_plan],
+            "credential_pivots": [p.to_json() for p in self.credential_pivots],
         }

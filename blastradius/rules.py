@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from blastradius.errors import RulePackError
-from blastradius.model import DATASET_TYPES
+from blastradius.model import COMPUTE_TYPES, DATASET_TYPES
 from blastradius.report import LEVELS, SENSITIVITIES
 
 SENSITIVITY_PACK = "sensitivity.toml"
@@ -526,6 +526,8 @@ SENSITIVITY_TARGETS: Mapping[str, tuple[str, ...]] = {
     "tag": ("term", "tag", "value"),
     "detail": ("term", "detail", "value"),
     "type": ("type",),
+    # Names of compute environment variables (never their values): Lambda, CodeBuild, ECS.
+    "env_var": ("term", "var"),
 }
 
 
@@ -595,7 +597,8 @@ def _parse_sensitivity(pack: PackFile) -> SensitivityRules:
         terms = r.strings(table["terms"], (*path, "terms")) if "terms" in table else ()
         keys = r.strings(table["keys"], (*path, "keys")) if "keys" in table else ()
         extensions = r.strings(table["extensions"], (*path, "extensions")) if "extensions" in table else ()
-        types = r.strings(table["types"], (*path, "types"), choices=DATASET_TYPES) if "types" in table else ()
+        kinds = COMPUTE_TYPES if on == "env_var" else DATASET_TYPES
+        types = r.strings(table["types"], (*path, "types"), choices=kinds) if "types" in table else ()
         for i, ext in enumerate(extensions):
             if not ext.startswith("."):
                 raise r.error((*path, "extensions", i), f"an extension starts with a dot, found {ext!r}")
@@ -611,6 +614,7 @@ def _parse_sensitivity(pack: PackFile) -> SensitivityRules:
             "detail": ("keys", "terms"),
             "type": ("types",),
             "object_key": (),
+            "env_var": ("terms",),
         }[on]
         for key in needs:
             if key not in table:
@@ -693,6 +697,10 @@ ROTATION_COLLECTIONS: Mapping[str, tuple[str, ...]] = {
         "access",
     ),
     "pivot_object": ("dataset_name", "dataset_type", "dataset_arn", "region", "reasons"),
+    # Compute whose environment variable names look like credentials, per type (their commands differ).
+    "lambda_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
+    "codebuild_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
+    "ecs_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
     "escalation_event": ("event_name", "event_regions", "technique"),
     "gap": ("gap",),
 }

@@ -52,11 +52,18 @@ def auditor_policy_actions() -> set[str]:
 
 @pytest.mark.usefixtures("moto")
 def test_collection_is_read_only_and_covered_by_the_readme_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every AWS call of identify + collect is a Get/List/Describe the README's policy allows."""
+    """Every AWS call of identify + collect is a Get/List/Describe/BatchGet the README's policy allows.
+
+    The account also runs one of each compute resource, so that the per-resource calls of the compute
+    collectors (BatchGetProjects, DescribeNotebookInstance, DescribeTaskDefinition) are recorded too.
+    """
+    from compute_account import build_compute
+
     from blastradius import api
     from blastradius.demo import REGION, build_incident_account
 
     incident = build_incident_account()
+    build_compute(boto3.Session(region_name=REGION), REGION)
     calls: set[str] = set()
     original = boto3.Session.client
 
@@ -77,6 +84,9 @@ def test_collection_is_read_only_and_covered_by_the_readme_policy(monkeypatch: p
     assert len(calls) > 20
     for call in calls:
         operation = call.split(":", 1)[1]
-        assert operation.startswith(("Get", "List", "Describe")), f"{call} is not read-only"
+        assert operation.startswith(("Get", "List", "Describe", "BatchGet")), f"{call} is not read-only"
+    for per_resource in ("codebuild:BatchGetProjects", "sagemaker:DescribeNotebookInstance"):
+        assert per_resource in calls
+    assert "ecs:DescribeTaskDefinition" in calls and "ec2:DescribeInstances" in calls
     actions = {ACTION_FOR_OPERATION.get(c, c) for c in calls}
     assert actions <= auditor_policy_actions(), sorted(actions - auditor_policy_actions())

@@ -13,6 +13,7 @@ from blastradius.model import CollectionGap
 from blastradius.remediate import UNKNOWN_USER, rotation_plan
 from blastradius.report import (
     Coverage,
+    CredentialPivot,
     DatasetFinding,
     Escalation,
     Grant,
@@ -338,6 +339,16 @@ def test_vocabulary_of_rotation_toml_matches_the_facts(session: bool) -> None:
         regions=(),
         now=NOW,
         templates=RULES.rotation,
+        pivots=tuple(
+            CredentialPivot(
+                arn=f"arn:aws:x:us-east-1:{ACCOUNT}:{kind}/x",
+                kind=kind,
+                name="x",
+                region="us-east-1",
+                names=("PWD",),
+            )
+            for kind in ("lambda-function", "codebuild-project", "ecs-task-definition")
+        ),
     )
     assert set(facts.variables) == set(ROTATION_VARIABLES)
     assert set(facts.collections) == set(ROTATION_COLLECTIONS)

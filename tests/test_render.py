@@ -332,6 +332,7 @@ def test_json_render_is_the_contract_and_deterministic() -> None:
         "escalations",
         "coverage",
         "rotation_plan",
+        "credential_pivots",
     ]
 
 

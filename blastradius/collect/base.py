@@ -19,7 +19,17 @@ from typing import Any, Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from blastradius.aws import error_code, error_message
-from blastradius.model import CollectionGap, Dataset, Group, ManagedPolicy, Organization, Role, User
+from blastradius.model import (
+    CollectionGap,
+    ComputeResource,
+    Dataset,
+    Group,
+    InstanceProfile,
+    ManagedPolicy,
+    Organization,
+    Role,
+    User,
+)
 
 GLOBAL_REGION = "global"
 # Raw records list the operations that failed for them under this key.
@@ -140,6 +150,17 @@ class Recorder:
             return ServiceResult(service=self.service, region=self.region, gaps=gaps, listing_error=error)
         return ServiceResult(service=self.service, region=self.region, datasets=datasets, gaps=gaps)
 
+    def compute_result(
+        self, resources: Iterable[ComputeResource] | None, *, listing_operation: str
+    ) -> ServiceResult:
+        """The ``ServiceResult`` of a compute collector: ``resources`` None means the listing failed."""
+        gaps = self.gaps
+        if resources is None:
+            error = first_listing_error(gaps, listing_operation) or "Unknown"
+            return ServiceResult(service=self.service, region=self.region, gaps=gaps, listing_error=error)
+        ordered = tuple(sorted(resources, key=lambda r: r.arn))
+        return ServiceResult(service=self.service, region=self.region, compute=ordered, gaps=gaps)
+
     def paginate(
         self,
         client: Any,
@@ -193,6 +214,7 @@ class IamEntities:
     groups: tuple[Group, ...] = ()
     roles: tuple[Role, ...] = ()
     managed_policies: tuple[ManagedPolicy, ...] = ()
+    instance_profiles: tuple[InstanceProfile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,6 +226,7 @@ class ServiceResult:
     region: str
     datasets: tuple[Dataset, ...] = ()
     iam: IamEntities | None = None
+    compute: tuple[ComputeResource, ...] = ()  # compute collectors (functions, instances, stacks, ...)
     # The organization the account belongs to (Organizations collector only; None: in none, or unread).
     organization: Organization | None = None
     gaps: tuple[CollectionGap, ...] = ()
@@ -212,12 +235,13 @@ class ServiceResult:
 
     @property
     def count(self) -> int:
-        """How many items were collected (datasets, IAM principals, or organization policies)."""
+        """How many items were collected (datasets, compute resources, IAM principals, or organization
+        policies)."""
         if self.iam is not None:
             return len(self.iam.users) + len(self.iam.roles)
         if self.organization is not None:
             return len(self.organization.policies)
-        return len(self.datasets)
+        return len(self.datasets) + len(self.compute)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,6 +284,20 @@ def iso(value: object) -> str | None:
 def present(value: object) -> str | None:
     """A string field, None when empty or "N/A" (GetAccessKeyLastUsed's answer for a never-used key)."""
     return None if value in (None, "", "N/A") else str(value)
+
+
+def env_names(
+    variables: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None, key: str = "name"
+) -> tuple[str, ...]:
+    """Environment variable *names*, sorted; values are never kept (they may be credentials).
+
+    Takes a name -> value mapping (Lambda) or a list of ``{"name": ..., "value": ...}`` (ECS, CodeBuild).
+    """
+    if not variables:
+        return ()
+    if isinstance(variables, Mapping):
+        return tuple(sorted(str(k) for k in variables))
+    return tuple(sorted({str(v[key]) for v in variables if v.get(key)}))
 
 
 def not_collected(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,16 @@ from blastradius.collect.base import (
     present,
     tags_dict,
 )
-from blastradius.model import AccessKey, Group, JsonDict, ManagedPolicy, PolicyDocument, Role, User
+from blastradius.model import (
+    AccessKey,
+    Group,
+    InstanceProfile,
+    JsonDict,
+    ManagedPolicy,
+    PolicyDocument,
+    Role,
+    User,
+)
 
 SERVICE = "iam"
 GAAD_OPERATION = "GetAccountAuthorizationDetails"
@@ -246,6 +255,24 @@ def normalise_role(raw: Mapping[str, Any]) -> Role:
     )
 
 
+def normalise_instance_profiles(roles: Iterable[Mapping[str, Any]]) -> tuple[InstanceProfile, ...]:
+    """Instance profiles from GAAD's ``RoleDetailList[].InstanceProfileList``, sorted by ARN.
+
+    GAAD lists a profile under each role it holds (a profile holds at most one role), so every profile
+    that can hand a role to an instance is here; profiles holding no role are not, and need not be.
+    """
+    found: dict[str, tuple[str, set[str]]] = {}
+    for role in roles:
+        for profile in role.get("InstanceProfileList") or ():
+            _, arns = found.setdefault(profile["Arn"], (profile["InstanceProfileName"], set()))
+            arns.update(r["Arn"] for r in profile.get("Roles") or () if r.get("Arn"))
+            arns.add(role["Arn"])
+    return tuple(
+        InstanceProfile(arn=arn, name=name, role_arns=tuple(sorted(roles_)))
+        for arn, (name, roles_) in sorted(found.items())
+    )
+
+
 def normalise_managed_policy(raw: Mapping[str, Any]) -> ManagedPolicy:
     """A GAAD ``Policies`` entry (or GetPolicy + its default version) -> ``ManagedPolicy``.
 
@@ -304,6 +331,7 @@ def normalise_iam(
         ),
         roles=tuple(sorted((normalise_role(r) for r in gaad.get("RoleDetailList", [])), key=lambda r: r.arn)),
         managed_policies=tuple(normalise_managed_policy(policies[arn]) for arn in sorted(policies)),
+        instance_profiles=normalise_instance_profiles(gaad.get("RoleDetailList", [])),
     )
 
 

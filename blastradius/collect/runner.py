@@ -14,11 +14,18 @@ import boto3
 
 from blastradius.aws import AUTH_ERROR_DIAGNOSES, ClientFactory, caller_identity, home_region
 from blastradius.collect.base import GLOBAL_REGION, Collector, IamEntities, Scope, ServiceResult
+from blastradius.collect.cloudformation import collect_cloudformation
+from blastradius.collect.codebuild import collect_codebuild
 from blastradius.collect.dynamodb import collect_dynamodb
+from blastradius.collect.ec2 import collect_ec2, resolve_instance_roles
+from blastradius.collect.ecs import collect_ecs
+from blastradius.collect.glue import collect_glue
 from blastradius.collect.iam import collect_iam
 from blastradius.collect.kms import collect_kms, resolve_kms_references
+from blastradius.collect.lambda_ import collect_lambda
 from blastradius.collect.organizations import collect_organizations
 from blastradius.collect.s3 import collect_s3
+from blastradius.collect.sagemaker import collect_sagemaker
 from blastradius.collect.secretsmanager import collect_secretsmanager
 from blastradius.collect.ssm import collect_ssm
 from blastradius.errors import UsageError
@@ -48,8 +55,18 @@ COLLECTORS: dict[str, Collector] = {
             regional=False,
             description="organization, OU path, SCPs and RCPs (management or delegated admin only)",
         ),
+        # Compute that runs with a role: what escalation techniques reuse, and environment variable
+        # names that may hold credentials (never their values).
+        Collector(name="lambda", run=collect_lambda, description="functions: role, env var names"),
+        Collector(name="ec2", run=collect_ec2, description="instances with instance profiles"),
+        Collector(name="cloudformation", run=collect_cloudformation, description="stacks: service role"),
+        Collector(name="codebuild", run=collect_codebuild, description="projects: service role"),
+        Collector(name="sagemaker", run=collect_sagemaker, description="notebook instances: role"),
+        Collector(name="ecs", run=collect_ecs, description="task definitions (latest revision): roles"),
+        Collector(name="glue", run=collect_glue, description="dev endpoints: role"),
     )
 }
+COMPUTE_SERVICES = ("lambda", "ec2", "cloudformation", "codebuild", "sagemaker", "ecs", "glue")
 DATA_SERVICES = tuple(name for name in COLLECTORS if name != "iam")
 
 
@@ -173,6 +190,11 @@ def _assemble(
     datasets, warnings = resolve_kms_references(
         [d for r in results for d in r.datasets], account_id=account_id, partition=partition
     )
+    compute, profile_warnings = resolve_instance_roles(
+        [c for r in results for c in r.compute],
+        iam.instance_profiles,
+        iam_collected=any(r.iam is not None for r in results),
+    )
     gaps = sorted(
         (g for r in results for g in r.gaps),
         key=lambda g: (g.service, g.region, g.operation, g.resource or ""),
@@ -197,6 +219,8 @@ def _assemble(
         datasets=tuple(sorted(datasets, key=lambda d: (d.type, d.arn))),
         gaps=tuple(gaps),
         services=services,
-        warnings=(*notes, *warnings),
+        warnings=(*notes, *warnings, *profile_warnings),
         organization=organization,
+        instance_profiles=iam.instance_profiles,
+        compute=tuple(sorted(compute, key=lambda c: (c.type, c.arn))),
     )

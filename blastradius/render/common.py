@@ -16,7 +16,7 @@ from blastradius.report import (
 )
 
 # The report's sections, in the order the human renderers print them; ``only`` picks one.
-SECTIONS = ("datasets", "escalations", "coverage", "rotation_plan")
+SECTIONS = ("datasets", "escalations", "credential_pivots", "coverage", "rotation_plan")
 
 
 def sections(only: str | None) -> tuple[str, ...]:

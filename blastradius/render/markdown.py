@@ -114,6 +114,16 @@ def _escalations(out: list[str], report: Report) -> None:
     out.append("")
 
 
+def _pivots(out: list[str], report: Report) -> None:
+    if not report.credential_pivots:
+        return
+    out += ["## Credential pivots", ""]
+    for p in report.credential_pivots:
+        what = ", ".join(p.names) if p.names else ", ".join(p.reasons)
+        out.append(f"- {_code(p.name)} ({p.kind}, {p.certainty}): {_cell(what)}")
+    out.append("")
+
+
 def _coverage(out: list[str], report: Report) -> None:
     cov = report.coverage
     out += [
@@ -150,6 +160,7 @@ def _rotation(out: list[str], report: Report) -> None:
 _SECTIONS: dict[str, Callable[[list[str], Report], None]] = {
     "datasets": _datasets,
     "escalations": _escalations,
+    "credential_pivots": _pivots,
     "coverage": _coverage,
     "rotation_plan": _rotation,
 }

@@ -163,6 +163,30 @@ def _escalations(console: Console, report: Report) -> None:
             console.print(_facts(rows, 6))
 
 
+def _pivots(console: Console, report: Report) -> None:
+    """Credentials for something else the key can read (values never read): each must be rotated."""
+    if not report.credential_pivots:
+        return
+    _heading(console, f"Credential pivots ({len(report.credential_pivots)})")
+    for pivot in report.credential_pivots:
+        line = Text.assemble(
+            (pivot.kind, ""),
+            "  ",
+            (pivot.name, "bold"),
+            "  ",
+            (pivot.certainty, "yellow" if pivot.certainty == CONDITIONAL else ""),
+        )
+        console.print(Padding(line, (0, 0, 0, 2)))
+        rows: list[tuple[str, Text | str]] = []
+        if pivot.names:
+            rows.append(("variables", ", ".join(pivot.names)))
+        elif pivot.reasons:
+            rows.append(("why", ", ".join(pivot.reasons)))
+        if pivot.path:
+            rows.append(("path", describe_path(pivot.path)))
+        console.print(_facts(rows, 6))
+
+
 def _coverage(console: Console, report: Report) -> None:
     """Always shown: a report without it would read as 'safe' where it only means 'not seen'."""
     cov = report.coverage
@@ -207,6 +231,7 @@ def _rotation(console: Console, report: Report) -> None:
 _SECTIONS: dict[str, Callable[[Console, Report], None]] = {
     "datasets": _datasets,
     "escalations": _escalations,
+    "credential_pivots": _pivots,
     "coverage": _coverage,
     "rotation_plan": _rotation,
 }
