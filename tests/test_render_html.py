@@ -23,7 +23,7 @@ from blastradius.model import CollectionGap
 from blastradius.render import RENDERERS, render
 from blastradius.render.graph import attack_graph
 from blastradius.render.html import MAX_DRAWN_DATASETS
-from blastradius.report import Report
+from blastradius.report import CredentialPivot, PathStep, Report
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -417,48 +417,13 @@ def test_evidence_section_says_what_the_key_did_and_how_much_is_dark() -> None:
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:billing-export"
 
 
-class _PivotSelfViewReport(Report):
-    """The incident as a self-view, with credential pivots: a secret it lists, and a function's env."""
+class _SelfViewReport(Report):
+    """A report with the ``self_view`` section of the JSON contract (the key read about itself)."""
 
     __slots__ = ()
 
     def to_json(self) -> dict[str, Any]:
         document = Report.to_json(self)
-        to_lambda = {
-            "from": USER,
-            "to": LAMBDA,
-            "kind": "access",
-            "actions": ["lambda:GetFunctionConfiguration"],
-            "policy": "app-data",
-            "statement": "Fn",
-            "certainty": "definite",
-            "conditions": [],
-        }
-        secret = next(d for d in document["datasets"] if d["arn"] == SECRET)
-        document["credential_pivots"] = [
-            {
-                "arn": SECRET,
-                "kind": "secretsmanager-secret",
-                "name": "prod/db-password",
-                "region": "us-east-1",
-                "names": [],
-                "reasons": ["name contains 'password'"],
-                "certainty": "conditional",
-                "conditions": ["aws:SourceIp 203.0.113.0/24"],
-                "path": secret["path"],
-            },
-            {
-                "arn": LAMBDA,
-                "kind": "lambda-function",
-                "name": "billing-export",
-                "region": "us-east-1",
-                "names": ["DB_PASSWORD"],
-                "reasons": ["environment variable DB_PASSWORD"],
-                "certainty": "definite",
-                "conditions": [],
-                "path": [to_lambda],
-            },
-        ]
         document["self_view"] = {
             "partial": True,
             "calls": [
@@ -485,8 +450,40 @@ class _PivotSelfViewReport(Report):
 
 
 def pivot_report() -> Report:
+    """The incident with credential pivots: the secret it can read, and a function's environment."""
     base = incident_report()
-    return _PivotSelfViewReport(**{f: getattr(base, f) for f in Report.__dataclass_fields__})
+    secret = next(d for d in base.datasets if d.arn == SECRET)
+    to_lambda = PathStep(
+        from_=USER,
+        to=LAMBDA,
+        kind="access",
+        actions=("lambda:GetFunctionConfiguration",),
+        policy="app-data",
+        statement="Fn",
+    )
+    pivots = (
+        CredentialPivot(
+            arn=SECRET,
+            kind="secretsmanager-secret",
+            name="prod/db-password",
+            region="us-east-1",
+            reasons=("name contains 'password'",),
+            certainty="conditional",
+            conditions=secret.conditions,
+            path=secret.path,
+        ),
+        CredentialPivot(
+            arn=LAMBDA,
+            kind="lambda-function",
+            name="billing-export",
+            region="us-east-1",
+            names=("DB_PASSWORD",),
+            reasons=("environment variable DB_PASSWORD",),
+            path=(to_lambda,),
+        ),
+    )
+    fields = {f: getattr(base, f) for f in Report.__dataclass_fields__}
+    return _SelfViewReport(**{**fields, "credential_pivots": pivots})
 
 
 def test_credential_pivots_are_listed_and_drawn() -> None:
@@ -501,7 +498,7 @@ def test_credential_pivots_are_listed_and_drawn() -> None:
     text = render(report, "html")
     page = Page(text)
     words = " ".join(page.text)
-    assert "Credential pivots (2)" in words and "environment variable DB_PASSWORD" in words
+    assert "Credential pivots (2)" in words and "DB_PASSWORD" in words
     assert (
         "─lambda:GetFunctionConfiguration (policy app-data, statement 'Fn')→ function:billing-export" in words
     )

@@ -14,7 +14,7 @@ keeps every one of them.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,21 +98,6 @@ def edge_label(kinds: list[str], levels: set[str], actions: set[str], techniques
     return "; ".join(parts)
 
 
-def step_of(step: Mapping[str, Any]) -> PathStep:
-    """A path step back from its contract form (``from``, ``to``, ``kind``, ``actions``, …)."""
-    return PathStep(
-        from_=str(step["from"]),
-        to=str(step["to"]),
-        kind=str(step["kind"]),
-        actions=tuple(step.get("actions") or ()),
-        policy=step.get("policy"),
-        statement=step.get("statement"),
-        certainty=str(step.get("certainty", DEFINITE)),
-        conditions=tuple(step.get("conditions") or ()),
-        technique=step.get("technique"),
-    )
-
-
 def key_node(report: Report) -> str:
     """The id of the leaked key's node (its access key id, which no ARN can equal)."""
     return report.key.access_key_id
@@ -139,13 +124,10 @@ def attack_graph(report: Report) -> nx.DiGraph:
             edges.setdefault((step.from_, step.to), _Edge()).add(step, level)
 
     findings = ranked(report.datasets)
-    # Fields of newer reports are read from the JSON contract, where reports that have them carry them:
-    # "did touch" (CloudTrail evidence) per dataset, and the credential pivots with their paths.
-    doc = report.to_json()
-    touched_of = {d["arn"]: d.get("touched") for d in doc["datasets"]}
-    pivots = [p for p in doc.get("credential_pivots") or [] if isinstance(p, Mapping) and p.get("arn")]
-    for pivot in pivots:
-        add_path(step_of(s) for s in pivot.get("path") or [])
+    # "Did touch" (CloudTrail evidence) is read from the JSON contract, where reports that have it carry it.
+    touched_of = {d["arn"]: d.get("touched") for d in report.to_json()["datasets"]}
+    for pivot in report.credential_pivots:
+        add_path(pivot.path)
     for finding in findings:
         # Levels come from the grants (each with its own path); the main path only when there are none.
         add_path(finding.path, finding.strongest if finding.access and not finding.grants else None)
@@ -159,7 +141,8 @@ def attack_graph(report: Report) -> nx.DiGraph:
     origin = report.key.principal_arn or next((p.arn for p in report.principals if p.via == "origin"), None)
     dataset_arns = {f.arn for f in findings}
     # A pivot that is not a listed dataset (a function whose environment names a credential) is a target.
-    pivot_only = {str(p["arn"]): p for p in pivots if p["arn"] not in dataset_arns}
+    pivot_arns = {p.arn for p in report.credential_pivots}
+    pivot_only = {p.arn: p for p in report.credential_pivots if p.arn not in dataset_arns}
     principal_arns = {p.arn for p in report.principals}
     for a, b in edges:
         principal_arns.update(x for x in (a, b) if x not in dataset_arns and x not in pivot_only)
@@ -213,18 +196,18 @@ def attack_graph(report: Report) -> nx.DiGraph:
         touched = touched_of.get(finding.arn)
         if touched is not None:
             attrs["touched"] = "yes" if touched else "not seen"
-        if any(p["arn"] == finding.arn for p in pivots) or finding.credential_pivot:
+        if finding.credential_pivot or finding.arn in pivot_arns:
             attrs["pivot"] = "yes"
         graph.add_node(finding.arn, **attrs)
     for arn, pivot in sorted(pivot_only.items()):
         graph.add_node(
             arn,
             kind=PIVOT,
-            label=f"{pivot.get('kind', 'pivot')} {pivot.get('name', short_name(arn))}",
+            label=f"{pivot.kind} {pivot.name}",
             arn=arn,
             layer=into.get(arn, max(layers.values(), default=0)) + 1,
-            certainty=str(pivot.get("certainty", DEFINITE)),
-            names=", ".join(str(n) for n in pivot.get("names") or []),
+            certainty=pivot.certainty,
+            names=", ".join(pivot.names),
             pivot="yes",
         )
 

@@ -31,7 +31,7 @@ from blastradius.render.common import (
     short_name,
     summary_counts,
 )
-from blastradius.render.graph import DATASET, KEY, PIVOT, attack_graph, layout, step_of
+from blastradius.render.graph import DATASET, KEY, PIVOT, attack_graph, layout
 from blastradius.report import CONDITIONAL, DatasetFinding, Report, level_rank
 
 # Report fields this renderer shows in their own sections; any other top-level field (added by a
@@ -200,7 +200,6 @@ def render_html(
     for section in sections(only):
         _SECTIONS[section](body, report, doc)
         if section == "datasets" and only is None:  # "did touch" and sizing next to "could reach"
-            _pivots(body, report, doc)
             _evidence(body, report, doc)
             _notification(body, report, doc)
     if only is None:
@@ -764,25 +763,29 @@ def _evidence(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
 
 def _pivots(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
     """Credentials for something else the key can read: what they open is part of the blast radius."""
-    pivots = [p for p in doc.get("credential_pivots") or [] if isinstance(p, Mapping)]
+    pivots = report.credential_pivots
     if not pivots:
         return
     out.append(f'<section id="pivots"><h2>Credential pivots ({len(pivots)})</h2>')
     out.append(
-        '<p class="muted">Credentials the key can read (their values are never read by blastradius): '
-        "whatever they open must be rotated at its issuer.</p>"
+        '<p class="muted">Credentials the key can read (blastradius never reads their values): whatever '
+        "they open must be rotated at its issuer.</p>"
     )
-    rows = [
-        {
-            **{
-                k: p.get(k) for k in ("kind", "name", "region", "names", "reasons", "certainty", "conditions")
-            },
-            "path": describe_path([step_of(s) for s in p.get("path") or []]),
-        }
-        for p in pivots
-    ]
-    out.append(_records_table(rows))
-    out.append("</section>")
+    out.append(
+        "<table><thead><tr><th>Kind</th><th>Name</th><th>Region</th><th>Why</th><th>Certainty</th>"
+        "<th>Path</th></tr></thead><tbody>"
+    )
+    for p in pivots:
+        why = ", ".join(p.names) if p.names else ", ".join(p.reasons)
+        certainty = _certainty(p.certainty) + (
+            f' <span class="conditional">if {_e("; ".join(p.conditions))}</span>' if p.conditions else ""
+        )
+        out.append(
+            f"<tr><td>{_e(p.kind)}</td><td><code>{_e(p.name)}</code></td><td>{_e(p.region or '—')}</td>"
+            f"<td>{_e(why or '—')}</td><td>{certainty}</td>"
+            f"<td>{_e(describe_path(p.path) if p.path else '—')}</td></tr>"
+        )
+    out.append("</tbody></table></section>")
 
 
 def _self_view(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
@@ -880,6 +883,7 @@ def _extra_fields(out: list[str], report: Report, doc: Mapping[str, Any]) -> Non
 _SECTIONS: dict[str, Callable[[list[str], Report, Mapping[str, Any]], None]] = {
     "datasets": _datasets,
     "escalations": _escalations,
+    "credential_pivots": _pivots,
     "coverage": _coverage,
     "rotation_plan": _rotation,
 }
