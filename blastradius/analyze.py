@@ -6,11 +6,15 @@ key give the same JSON; the CLI's live mode collects a snapshot first and then c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from blastradius.classify import classify
+from blastradius.collect.cloudtrail import CloudTrailEvidence
+from blastradius.collect.cloudtrail import utc_text as _z
+from blastradius.evidence import ObjectCount, not_collected, notification_rows, summarize, window_start
 from blastradius.graph import PermissionGraph, build_graph
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
@@ -24,6 +28,7 @@ from blastradius.report import (
     DatasetFinding,
     Grant,
     KeyInfo,
+    NotificationRow,
     PathStep,
     PrincipalReach,
     Report,
@@ -131,8 +136,20 @@ def analyze_snapshot(
     context_overrides: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
     exposed_since: str | None = None,
+    trail_evidence: CloudTrailEvidence | None = None,
+    evidence_absent_reason: str = "offline analysis of a snapshot",
+    object_counts: Mapping[str, ObjectCount] | None = None,
+    object_counter: ObjectCounter | None = None,
 ) -> Report:
-    """Analyse one leaked key against a snapshot: reach, classify, rank, plan."""
+    """Analyse one leaked key against a snapshot: reach, classify, rank, plan.
+
+        ``trail_evidence`` (CloudTrail events of the key, see ``collect.cloudtrail``) overlays "did touch"
+        on "could reach"; without it the report says why (``evidence_absent_reason``) and "touched" is
+        unknown. ``object_counts`` (bucket ARN → bounded object count), or ``object_counter`` (called with
+    the notification rows and the reachable principals, e.g. a bounded live listing), sizes S3 buckets for the
+        notification table. A key whose status is Inactive reaches nothing: ``datasets`` is empty and
+        what it would reach if re-activated is in ``if_reactivated``.
+    """
     rules = rules or load_rules()
     now = now or utc_now()
     parsed = parse_access_key_id(key_id)
@@ -154,6 +171,14 @@ def analyze_snapshot(
     principals = _principals(result)
     pivots = credential_pivots(graph, principals, findings, rules)
     warnings.extend(graph.model.warnings.items)
+    start, start_source = window_start(exposed_since, key_info.created)
+    if trail_evidence is not None:
+        evidence, marked = summarize(
+            trail_evidence, datasets=findings, key=key_info, window_source=start_source, now=now
+        )
+        findings = list(marked)
+    else:
+        evidence = not_collected(start, start_source, _z(now), evidence_absent_reason)
     coverage = Coverage(
         services=dict(snapshot.services),
         regions=snapshot.regions,
@@ -166,6 +191,10 @@ def analyze_snapshot(
     if key_info.principal_arn and ":user/" in key_info.principal_arn:
         user = graph.model.users.get(key_info.principal_arn)
         user_name = user.name if user else key_info.principal_arn.rsplit("/", 1)[-1]
+    notification = notification_rows(findings, object_counts)
+    if object_counter is not None and any(n.type == "s3-bucket" for n in notification):
+        counted = object_counter(notification, [p.arn for p in principals])
+        notification = notification_rows(findings, {**(object_counts or {}), **counted})
     plan = rotation_plan(
         key=key_info,
         principals=principals,
@@ -179,14 +208,52 @@ def analyze_snapshot(
         coverage=coverage,
         now=now,
         rules=rules.rotation,
+        actions_seen=evidence.actions_seen,
+        records={n.arn: _records_text(n) for n in notification if n.estimated_records is not None},
+        persistence=evidence.persistence,
     )
+    reachable: tuple[DatasetFinding, ...] = tuple(findings)
+    if_reactivated: tuple[DatasetFinding, ...] = ()
+    if key_info.status == "Inactive":
+        # An inactive key is refused by AWS ("Manage access keys for IAM users": an inactive key cannot
+        # be used to sign requests): it reaches nothing now. The plan and the notification table still
+        # use what it could reach while it was active — that is the exposure.
+        reachable, if_reactivated = (), tuple(findings)
+        principals = [p for p in principals if p.via == "origin"]
+        coverage = dataclasses.replace(
+            coverage,
+            warnings=(
+                *coverage.warnings,
+                f"key {key_info.access_key_id} is Inactive: it reaches nothing now; if re-activated it "
+                f"would reach {len(if_reactivated)} dataset(s) (listed under if_reactivated)",
+            ),
+        )
+        key_info = dataclasses.replace(
+            key_info,
+            note=(key_info.note + " " if key_info.note else "")
+            + f"Inactive: reaches nothing now; {len(if_reactivated)} dataset(s) if re-activated.",
+        )
     return Report(
         generated_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         key=key_info,
         principals=tuple(principals),
-        datasets=tuple(findings),
+        datasets=reachable,
         escalations=(),
         coverage=coverage,
         rotation_plan=plan,
+        evidence=evidence,
+        notification=notification,
+        if_reactivated=if_reactivated,
         credential_pivots=pivots,
     )
+
+
+# Sizes S3 buckets of the notification table: (rows, reachable principal ARNs) -> counts by bucket ARN.
+ObjectCounter = Callable[[Sequence[NotificationRow], Sequence[str]], Mapping[str, ObjectCount]]
+
+
+def _records_text(row: NotificationRow) -> str:
+    assert row.estimated_records is not None
+    if row.type == "s3-bucket":
+        return f"{'at least ' if 'at least' in row.records_basis else ''}{row.estimated_records:,} objects"
+    return f"{row.estimated_records:,} records"

@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,17 @@ import boto3
 
 from blastradius import aws
 from blastradius.analyze import analyze_snapshot, key_info_from_owner, utc_now
+from blastradius.apply import ApplyObserver, ApplyResult, apply_plan, default_audit_log
+from blastradius.collect.cloudtrail import (
+    EVENT_HISTORY_DAYS,
+    CloudTrailEvidence,
+    collect_key_evidence,
+    evidence_from_lookup_output,
+    parse_time,
+)
 from blastradius.collect.runner import Observer, collect_account
 from blastradius.errors import IdentifyError, UsageError
+from blastradius.evidence import ObjectCount, readable_prefixes
 from blastradius.importers import load_snapshot
 from blastradius.keys import (
     KeyOwner,
@@ -31,7 +41,7 @@ from blastradius.keys import (
 )
 from blastradius.merge import merge_snapshots
 from blastradius.model import Snapshot, dump_snapshot
-from blastradius.report import Report
+from blastradius.report import KeyInfo, NotificationRow, Report
 
 if TYPE_CHECKING:
     from blastradius.explain import Explanation
@@ -41,6 +51,7 @@ __all__ = [
     "LeakedCredentials",
     "LiveOptions",
     "analyze",
+    "apply_containment",
     "collect",
     "explain",
     "load_snapshot",
@@ -300,8 +311,17 @@ def analyze(
     observer: Observer | None = None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    evidence: bool = True,
+    events_file: Path | None = None,
+    session: boto3.Session | None = None,
 ) -> Report:
     """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
+
+    Live, ``evidence`` (default on) also reads CloudTrail with the auditor credentials: the key's events
+    in the exposure window (LookupEvents by AccessKeyId in every collected region and the IAM region)
+    and the trails' configuration; and counts the objects of sensitive buckets (bounded listing) for the
+    notification table. Offline, ``events_file`` is saved ``aws cloudtrail lookup-events`` output.
+    ``session`` replaces the session built from ``live.profile`` (scripts that bring their own).
 
     ``exposed_since`` (ISO 8601 date or time) starts the investigation window of the runbook; by
     default it is the key's creation date.
@@ -319,6 +339,9 @@ def analyze(
         else:
             snap = load_snapshots(snapshot)
         key_info = key_info_from_owner(_named_owner(snap, key_id, principal)) if principal else None
+        trail = None
+        if events_file is not None:
+            trail = _events_from_file(events_file, snap, key_id, key_info, exposed_since)
         return analyze_snapshot(
             snap,
             key_id,
@@ -326,25 +349,119 @@ def analyze(
             key_info=key_info,
             context_overrides=context_overrides,
             exposed_since=exposed_since,
+            trail_evidence=trail,
         )
+    if events_file is not None:
+        raise UsageError("--cloudtrail-events applies with --snapshot; live, CloudTrail is read directly")
     if principal is not None:
         raise UsageError("--principal only applies with --snapshot", hint="Live, AWS tells the key's owner.")
     live = live or LiveOptions()
     accounts = _accounts(live)
+    if session is not None:
+        accounts[0] = _Account(session, "the session given")
     # Regions first: a misspelt --region must fail before any call is sent to a region that is not there.
     regions = aws.resolve_regions(accounts[0].session, live.regions, live.all_regions, live.endpoint_url)
     live = dataclasses.replace(live, regions=regions, all_regions=False)
-    owner = _identify_before_collect(_key_account(accounts, key_id, live).session, key_id, live, leaked)
+    key_session = _key_account(accounts, key_id, live).session
+    owner = _identify_before_collect(key_session, key_id, live, leaked)
     snap = _collect(accounts, regions, live.endpoint_url, observer=observer)
     owner = _complete_owner(owner, snap)
+    key_info = key_info_from_owner(owner)
+    # CloudTrail and the object counts: the auditor credentials of the key's own account.
+    clients = aws.ClientFactory(key_session, live.endpoint_url)
+    trail = None
+    if evidence:
+        trail = _live_evidence(clients, snap, key_id, key_info, exposed_since)
     return analyze_snapshot(
         snap,
         key_id,
         rules=rules,
-        key_info=key_info_from_owner(owner),
+        key_info=key_info,
         context_overrides=context_overrides,
         exposed_since=exposed_since,
+        trail_evidence=trail,
+        evidence_absent_reason="--no-evidence",
+        object_counter=(
+            (lambda rows, principals: _count_sensitive_buckets(clients, rows, principals, snap, key_info))
+            if evidence
+            else None
+        ),
     )
+
+
+def _window(exposed_since: str | None, key_info: KeyInfo) -> tuple[datetime, datetime]:
+    from blastradius.evidence import window_start
+
+    now = utc_now()
+    start, _ = window_start(exposed_since, key_info.created)
+    begin = parse_time(start) if start else now - timedelta(days=EVENT_HISTORY_DAYS)
+    return begin, now
+
+
+def _live_evidence(
+    clients: aws.ClientFactory, snap: Snapshot, key_id: str, key_info: KeyInfo, exposed_since: str | None
+) -> CloudTrailEvidence:
+    """The key's CloudTrail events (auditor credentials), in the IAM region and every collected region."""
+    begin, end = _window(exposed_since, key_info)
+    iam_region = {"aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}.get(snap.partition, "us-east-1")
+    regions = (iam_region, *snap.regions)
+    return collect_key_evidence(clients, key_id, regions, start=begin, end=end)
+
+
+def _events_from_file(
+    path: Path, snap: Snapshot, key_id: str, key_info: KeyInfo | None, exposed_since: str | None
+) -> CloudTrailEvidence:
+    from blastradius.model import load_json_file
+
+    owner = key_info or key_info_from_owner(identify_offline(snap, key_id))
+    begin, end = _window(exposed_since, owner)
+    try:
+        return evidence_from_lookup_output(
+            load_json_file(path),
+            parse_access_key_id(key_id).access_key_id,
+            start=begin.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            end=end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            source=str(path),
+        )
+    except ValueError as e:
+        raise UsageError(str(e), hint="Save it with `aws cloudtrail lookup-events ... --output json`.") from e
+
+
+def _count_sensitive_buckets(
+    clients: aws.ClientFactory,
+    rows: Sequence[NotificationRow],
+    principal_arns: Sequence[str],
+    snap: Snapshot,
+    key_info: KeyInfo,
+) -> dict[str, ObjectCount]:
+    """Bounded object counts of the S3 buckets in the notification table, under the prefixes the key's
+    principals may read (failures: left uncounted, and the row says so)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from blastradius.collect.s3 import COUNT_BOUND, count_objects
+
+    counts: dict[str, ObjectCount] = {}
+    home = snap.regions[0] if snap.regions else "us-east-1"
+    principals = [*principal_arns, *([key_info.principal_arn] if key_info.principal_arn else [])]
+    for row in rows:
+        if row.type != "s3-bucket":
+            continue
+        region = row.region if row.region != "unknown" else home
+        prefixes = readable_prefixes(snap, principals, row.name) or ("",)
+        total, truncated = 0, False
+        try:
+            for prefix in prefixes:
+                count, cut = count_objects(
+                    clients("s3", region), row.name, prefix=prefix, bound=COUNT_BOUND - total
+                )
+                total += count
+                if cut or total >= COUNT_BOUND:
+                    truncated = cut or total >= COUNT_BOUND
+                    break
+        except (ClientError, BotoCoreError):
+            continue
+        counts[row.arn] = ObjectCount(count=total, truncated=truncated, bound=COUNT_BOUND, prefixes=prefixes)
+    return counts
 
 
 def explain(
@@ -390,3 +507,26 @@ def write_private(path: Path, text: str) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def apply_containment(
+    report: Report,
+    live: LiveOptions | None = None,
+    *,
+    audit_log: Path | None = None,
+    observer: ApplyObserver | None = None,
+    session: boto3.Session | None = None,
+) -> ApplyResult:
+    """Execute the report's automatable containment steps (``rotate --apply``) with the auditor's
+    credentials, which need the write permissions listed in the README; see ``blastradius.apply``."""
+    live = live or LiveOptions()
+    session = session or aws.make_session(live.profile)
+    region = live.regions[0] if live.regions else aws.home_region(session)
+    iam = aws.client(session, "iam", region, live.endpoint_url)
+    return apply_plan(
+        report.rotation_plan,
+        iam,
+        audit_log=audit_log or default_audit_log(report.key.access_key_id),
+        key_id=report.key.access_key_id,
+        observer=observer,
+    )

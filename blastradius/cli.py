@@ -124,6 +124,20 @@ PrincipalOpt = Annotated[
         "e.g. get-account-authorization-details output, which holds no access keys.",
     ),
 ]
+NoEvidenceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-evidence",
+        help="Live: skip CloudTrail (what the key did) and the bounded object counts of sensitive buckets.",
+    ),
+]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cloudtrail-events",
+        help="With --snapshot: saved `aws cloudtrail lookup-events` output (JSON) as the key's evidence.",
+    ),
+]
 ServicesOpt = Annotated[
     list[str] | None, typer.Option("--services", help="Collect only these services (repeatable).")
 ]
@@ -308,6 +322,8 @@ def _analyze(
     assume_context: list[str] | None,
     principal: str | None = None,
     exposed_since: str | None = None,
+    no_evidence: bool = False,
+    cloudtrail_events: Path | None = None,
     role_arn: list[str] | None = None,
 ) -> Report:
     overrides = _parse_context(assume_context)
@@ -324,7 +340,10 @@ def _analyze(
             context_overrides=overrides,
             principal=principal,
             exposed_since=since,
+            events_file=cloudtrail_events,
         )
+    if cloudtrail_events is not None:
+        raise UsageError("--cloudtrail-events applies with --snapshot; live, CloudTrail is read directly")
     leaked = _read_secret() if secret_stdin else None
     if leaked is not None:
         err.print(
@@ -342,6 +361,7 @@ def _analyze(
             observer=progress,
             principal=principal,
             exposed_since=since,
+            evidence=not no_evidence,
         )
 
 
@@ -362,9 +382,11 @@ def analyze(
     fail_on: FailOnOpt = FailOn.none,
     policies: PoliciesOpt = None,
     assume_context: ContextOpt = None,
+    no_evidence: NoEvidenceOpt = False,
+    cloudtrail_events: EventsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Which data can this leaked key reach, by which path — and what to do now."""
+    """Which data can this leaked key reach, by which path, did it touch it — and what to do now."""
     with _boundary(debug):
         _check_format(fmt)
         report = _analyze(
@@ -379,10 +401,54 @@ def analyze(
             assume_context=assume_context,
             principal=principal,
             exposed_since=exposed_since,
+            no_evidence=no_evidence,
+            cloudtrail_events=cloudtrail_events,
             role_arn=role_arn,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
+
+
+class _ApplyProgress:
+    """``rotate --apply`` progress on stderr."""
+
+    def on_action(self, step: object, action: object) -> None:
+        del step, action
+
+    def on_outcome(self, outcome: object) -> None:
+        from blastradius.apply import Outcome
+
+        assert isinstance(outcome, Outcome)
+        mark = {"changed": "✓", "unchanged": "=", "failed": "✗"}[outcome.result]
+        err.print(f"  {mark} {outcome.action.description}: {outcome.detail}", markup=False, soft_wrap=True)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_apply(report: Report, yes: bool) -> bool:
+    """Show what --apply will do; ask unless --yes; refuse without a TTY and without --yes."""
+    from blastradius.apply import automatable
+
+    todo = automatable(report.rotation_plan)
+    if not todo:
+        err.print("nothing to apply: the plan has no automatable step (is the key's user known?)")
+        return False
+    err.print(f"rotate --apply will make these {len(todo)} call(s) with your credentials:", markup=False)
+    for step, action in todo:
+        err.print(
+            f"  step {step.step} {action.operation} {action.target} — {action.description}", markup=False
+        )
+    err.print("Nothing else is executed: the other steps stay commands for you to run.", markup=False)
+    if yes:
+        return True
+    if not _stdin_is_terminal():
+        raise UsageError(
+            "--apply asks for confirmation, but stdin is not a terminal",
+            hint="Review the plan (run without --apply) and pass --yes to apply it from a script.",
+        )
+    return typer.confirm("Apply these containment calls now?", default=False, err=True)
 
 
 @app.command()
@@ -400,11 +466,33 @@ def rotate(
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     policies: PoliciesOpt = None,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Execute the containment steps that are safe to automate (deactivate the key, deny old "
+            "sessions, mark the key compromised), after confirmation. Nothing else is executed.",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --apply: do not ask (for scripts).")] = False,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-log",
+            help="With --apply: JSON-lines log of every call and its result "
+            "(mode 0600; default ./blastradius-apply-KEY.jsonl).",
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the rotation / remediation runbook for a leaked key (nothing is executed)."""
+    """Print the rotation / remediation runbook for a leaked key; --apply executes its containment part."""
     with _boundary(debug):
         _check_format(fmt)
+        if apply and snapshot is not None:
+            raise UsageError(
+                "--apply acts on the live account; it cannot be combined with --snapshot",
+                hint="Run rotate --apply with the auditor's credentials (--profile) so the plan is current.",
+            )
         report = _analyze(
             key=key,
             snapshot=snapshot,
@@ -420,6 +508,17 @@ def rotate(
             role_arn=role_arn,
         )
         _emit(report, fmt, output, only="rotation_plan")
+        if not apply or not _confirm_apply(report, yes):
+            return
+        result = api.apply_containment(
+            report,
+            _live_args(profile, region, all_regions, endpoint_url),
+            audit_log=audit_log,
+            observer=_ApplyProgress(),
+        )
+        err.print(result.statement(), markup=False, soft_wrap=True)
+    if result.failed is not None:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -456,11 +555,26 @@ def demo(
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
     fail_on: FailOnOpt = FailOn.none,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Then apply the runbook's containment to the demo account (no confirmation: it is an "
+            "in-process fake), analyze again and show the diff.",
+        ),
+    ] = False,
+    audit_log: Annotated[
+        Path | None, typer.Option("--audit-log", help="With --apply: where to write the audit log.")
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Replay a leaked-key incident in an embedded moto account: full report and runbook, no AWS needed."""
     from blastradius import demo as demo_mod
 
+    if apply:
+        with _boundary(debug):
+            _demo_apply(fmt, output, audit_log)
+        return
     with _boundary(debug):
         _check_format(fmt)
         err.print(
@@ -471,6 +585,55 @@ def demo(
         report = demo_mod.run_demo()
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
+
+
+def _demo_apply(fmt: str, output: Path | None, audit_log: Path | None) -> None:
+    import json
+    import tempfile
+
+    from blastradius import demo as demo_mod
+    from blastradius.diff import render_diff
+
+    _check_format(fmt)
+    if fmt not in ("table", "json", "markdown"):
+        raise UsageError(f"demo --apply prints table, json or markdown, not {fmt!r}")
+    log = audit_log or Path(tempfile.mkdtemp(prefix="blastradius-demo-")) / "apply.jsonl"
+    err.print(
+        "[bold]demo --apply:[/] the incident, then the runbook's containment applied to the demo's moto "
+        "account WITHOUT asking (it is an in-process fake; `rotate --apply` on a real account asks first), "
+        "then the analysis again and the diff.",
+        markup=True,
+    )
+    result = demo_mod.run_demo_apply(log, observer=_ApplyProgress())
+    err.print(result.applied.statement(), markup=False, soft_wrap=True)
+    if fmt == "json":
+        text = json.dumps(
+            {
+                "before": result.before.to_json(),
+                "apply": [
+                    {"step": o.step, **o.action.to_json(), "result": o.result, "detail": o.detail}
+                    for o in result.applied.outcomes
+                ],
+                "after": result.after.to_json(),
+                "diff": result.diff.to_json(),
+            },
+            indent=2,
+        )
+    else:
+        rule = "\n---\n\n" if fmt == "markdown" else "\n" + "─" * 100 + "\n"
+        text = (
+            render(result.before, fmt)
+            + rule
+            + ("## After containment\n\n" if fmt == "markdown" else "AFTER CONTAINMENT\n")
+            + render_diff(result.diff, fmt)
+        )
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        api.write_private(output, text)
+        err.print(f"report written to {output}", markup=False, soft_wrap=True)
+    if result.applied.failed is not None:
+        raise typer.Exit(2)
 
 
 class SimFormat(enum.StrEnum):
@@ -518,6 +681,32 @@ def simulate(
             err.print(f"error: {message}", markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(2)
+
+
+@app.command()
+def diff(
+    before: Annotated[Path, typer.Argument(help="The report before remediation (--format json).")],
+    after: Annotated[Path, typer.Argument(help="The report after remediation (--format json).")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Output format: table, json, markdown.")
+    ] = "table",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = FailOn.none,
+    debug: DebugOpt = False,
+) -> None:
+    """What appeared or disappeared between two reports; exit 1 if AFTER still reaches --fail-on data."""
+    from blastradius.diff import diff_files, render_diff
+
+    with _boundary(debug):
+        result = diff_files(before, after)
+        text = render_diff(result, fmt)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            api.write_private(output, text)
+            err.print(f"diff written to {output}", markup=False, soft_wrap=True)
+    if fail_on is not FailOn.none and result.at_or_above(fail_on.value):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -14,10 +14,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
 
+from blastradius.apply import ApplyObserver, ApplyResult
+from blastradius.diff import ReportDiff
 from blastradius.report import Report
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -280,6 +285,180 @@ def build_incident_account(
     return Incident(leaked_key_id=leaked, leaked_user=LEAKED_USER, account_id=ACCOUNT)
 
 
+ATTACKER_IP = "198.51.100.23"  # TEST-NET-2 (RFC 5737): documentation addresses only
+SESSION_KEY = "ASIAIOSFODNN7EXAMPLE"  # the AWS documentation's example session key id
+TRAIL_BUCKET = "tconnect-cloudtrail-logs"
+
+
+def add_management_trail(session: boto3.Session | None = None, *, endpoint_url: str | None = None) -> None:
+    """A multi-region trail that logs management events only (no data events), as many accounts have."""
+    session = session or boto3.Session(region_name=REGION)
+    s3 = session.client("s3", region_name=REGION, endpoint_url=endpoint_url)
+    s3.create_bucket(Bucket=TRAIL_BUCKET)
+    cloudtrail = session.client("cloudtrail", region_name=REGION, endpoint_url=endpoint_url)
+    cloudtrail.create_trail(Name="management-events", S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True)
+    cloudtrail.put_event_selectors(
+        TrailName="management-events",
+        EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}],
+    )
+    cloudtrail.start_logging(Name="management-events")
+
+
+def incident_events(key_id: str, start: datetime) -> dict[str, list[dict[str, Any]]]:
+    """What the attacker did with the key (and with the role session it obtained), per access key id,
+    as LookupEvents returns it (newest first).
+
+    moto does not implement CloudTrail LookupEvents, so the demo replays these recorded events, shaped
+    as the CloudTrail API Reference documents them (``CloudTrailEvent`` is the record as a JSON string).
+    The Scan of the customers table is a *data* event: event history never holds it, and neither does
+    the demo's trail (management events only) — exactly the blind spot the report must state.
+    """
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/{LEAKED_USER}"
+    calls: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None, str | None]] = [
+        ("sts", "GetCallerIdentity", None, None, None),
+        ("iam", "ListAttachedUserPolicies", {"userName": LEAKED_USER}, None, "AccessDenied"),
+        ("dynamodb", "ListTables", None, None, "AccessDeniedException"),
+        ("dynamodb", "DescribeTable", {"tableName": CUSTOMERS_TABLE}, None, None),
+        ("secretsmanager", "GetSecretValue", {"secretId": DB_SECRET}, None, None),
+        ("secretsmanager", "GetSecretValue", {"secretId": REPORTING_SECRET}, None, "AccessDeniedException"),
+        (
+            "sts",
+            "AssumeRole",
+            {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/{SYNC_ROLE}", "roleSessionName": "sync"},
+            {"credentials": {"accessKeyId": SESSION_KEY, "expiration": "redacted"}},
+            None,
+        ),
+        ("iam", "CreateAccessKey", {"userName": LEAKED_USER}, None, "AccessDenied"),
+        # With the role session: listing every bucket (a management event; the role may not).
+        ("s3", "ListBuckets", None, None, "AccessDenied"),
+    ]
+    session_identity = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{SYNC_ROLE}/sync",
+        "accountId": ACCOUNT,
+        "accessKeyId": SESSION_KEY,
+    }
+    events: dict[str, list[dict[str, Any]]] = {key_id: [], SESSION_KEY: []}
+    for n, (service, name, request, response, error) in enumerate(calls, 1):
+        by_session = n == len(calls)
+        when = (start + timedelta(minutes=3 * n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event_id = f"d3m0{n:04d}-0000-4000-8000-000000000000"
+        record: dict[str, Any] = {
+            "eventVersion": "1.09",
+            "userIdentity": session_identity
+            if by_session
+            else {
+                "type": "IAMUser",
+                "arn": user_arn,
+                "accountId": ACCOUNT,
+                "accessKeyId": key_id,
+                "userName": LEAKED_USER,
+            },
+            "eventTime": when,
+            "eventSource": f"{service}.amazonaws.com",
+            "eventName": name,
+            "awsRegion": REGION,
+            "sourceIPAddress": ATTACKER_IP,
+            "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64",
+            "requestParameters": request,
+            "responseElements": response,
+            "eventID": event_id,
+            "readOnly": name.startswith(("Get", "List", "Describe")),
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Management",
+        }
+        if error:
+            record["errorCode"] = error
+            record["errorMessage"] = "User is not authorized to perform this operation"
+        signer = SESSION_KEY if by_session else key_id
+        events[signer].append(
+            {
+                "EventId": event_id,
+                "EventName": name,
+                "ReadOnly": str(record["readOnly"]).lower(),
+                "AccessKeyId": signer,
+                "EventTime": when,
+                "EventSource": f"{service}.amazonaws.com",
+                "Username": "sync" if by_session else LEAKED_USER,
+                "Resources": [],
+                "CloudTrailEvent": json.dumps(record),
+            }
+        )
+    return {key: items[::-1] for key, items in events.items()}
+
+
+def replay_lookup_events(
+    session: boto3.Session, events: dict[str, list[dict[str, Any]]], *, page_size: int = 5
+) -> None:
+    """Answer the session's LookupEvents calls with ``events`` of the key asked for (in REGION; none
+    elsewhere), paginated.
+
+    A botocore ``before-call`` handler that returns a response short-circuits the request, the
+    mechanism botocore's own Stubber uses; every other call still goes to moto.
+    """
+
+    def handler(
+        params: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]]:
+        body = params.get("body") or b"{}"
+        request = json.loads(body.decode() if isinstance(body, bytes) else body)
+        offset = int(request.get("NextToken") or 0)
+        asked = next(
+            (
+                a["AttributeValue"]
+                for a in request.get("LookupAttributes", [])
+                if a["AttributeKey"] == "AccessKeyId"
+            ),
+            None,
+        )
+        mine = events.get(str(asked), []) if context.get("client_region") == REGION else []
+        # The window, as LookupEvents applies it (the JSON protocol sends times as epoch seconds).
+        low, high = (request.get(k) for k in ("StartTime", "EndTime"))
+        mine = [e for e in mine if _within(e["EventTime"], low, high)]
+        page: dict[str, Any] = {"Events": mine[offset : offset + page_size]}
+        if offset + page_size < len(mine):
+            page["NextToken"] = str(offset + page_size)
+        return AWSResponse("https://cloudtrail.amazonaws.com/", 200, {}, None), page
+
+    session.events.register("before-call.cloudtrail.LookupEvents", handler)
+
+
+def _within(when: str, low: object, high: object) -> bool:
+    moment = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+    return (not isinstance(low, int | float) or moment >= low) and (
+        not isinstance(high, int | float) or moment <= high
+    )
+
+
+def _demo_session(incident: Incident) -> tuple[boto3.Session, datetime]:
+    """The auditor's session with the attacker's recorded events replayed, and the key's creation time."""
+    session = boto3.Session(region_name=REGION)
+    created: datetime = boto3.client("iam", region_name=REGION).list_access_keys(
+        UserName=incident.leaked_user
+    )["AccessKeyMetadata"][0]["CreateDate"]
+    replay_lookup_events(session, incident_events(incident.leaked_key_id, created))
+    return session, created
+
+
+@contextmanager
+def demo_clock(now: datetime) -> Iterator[None]:
+    """The analysis clock (``SOURCE_DATE_EPOCH``) at ``now``, unless the caller already pinned it.
+
+    The demo's key is created seconds before the analysis; the replayed attack takes the half hour
+    after its creation, so the demo's analysis runs "an hour after the key was created".
+    """
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(now.timestamp()))
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
 def run_demo() -> Report:
     """Build the incident account in-process and run the real ``analyze`` pipeline on it."""
     from moto import mock_aws
@@ -288,4 +467,42 @@ def run_demo() -> Report:
 
     with isolated_aws_env(), mock_aws():
         incident = build_incident_account()
-        return api.analyze(incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)))
+        add_management_trail()
+        session, created = _demo_session(incident)
+        with demo_clock(created + timedelta(hours=1)):
+            return api.analyze(
+                incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)), session=session
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppliedDemo:
+    """``demo --apply``: the report before, the containment result, the report after, and their diff."""
+
+    before: Report
+    applied: ApplyResult
+    after: Report
+    diff: ReportDiff
+
+
+def run_demo_apply(audit_log: Path, observer: ApplyObserver | None = None) -> AppliedDemo:
+    """The demo incident, then ``rotate --apply``'s containment on the demo's moto account (no
+    confirmation: the account is a throw-away in-process fake), then ``analyze`` again and ``diff``."""
+    from moto import mock_aws
+
+    from blastradius import api
+    from blastradius.diff import diff_reports
+
+    live = api.LiveOptions(regions=(REGION,))
+    with isolated_aws_env(), mock_aws():
+        incident = build_incident_account()
+        add_management_trail()
+        session, created = _demo_session(incident)
+        with demo_clock(created + timedelta(hours=1)):
+            before = api.analyze(incident.leaked_key_id, live=live, session=session)
+        applied = api.apply_containment(before, live, audit_log=audit_log, observer=observer, session=session)
+        with demo_clock(created + timedelta(hours=1, minutes=5)):
+            after = api.analyze(incident.leaked_key_id, live=live, session=session)
+    return AppliedDemo(
+        before=before, applied=applied, after=after, diff=diff_reports(before.to_json(), after.to_json())
+    )

@@ -18,11 +18,13 @@ from datetime import UTC, datetime
 
 from blastradius.render.common import short_name
 from blastradius.report import (
+    ApplyAction,
     Coverage,
     CredentialPivot,
     DatasetFinding,
     Escalation,
     KeyInfo,
+    PersistenceEvent,
     PrincipalReach,
     RotationStep,
     level_rank,
@@ -65,6 +67,9 @@ def rotation_plan(
     coverage: Coverage | None = None,
     regions: Sequence[str] = (),
     now: datetime | str | None = None,
+    actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
+    records: Mapping[str, str] | None = None,
+    persistence: Sequence[PersistenceEvent] = (),
     pivots: Sequence[CredentialPivot] = (),
 ) -> tuple[RotationStep, ...]:
     """The ordered runbook for this incident, from the rotation templates.
@@ -91,6 +96,9 @@ def rotation_plan(
         regions=regions,
         now=_timestamp(now or datetime.now(UTC)),
         templates=templates,
+        actions_seen=actions_seen,
+        records=records or {},
+        persistence=persistence,
         pivots=pivots,
     )
     steps: list[RotationStep] = []
@@ -109,9 +117,18 @@ def rotation_plan(
                 why=template.why.format_map(facts.variables),
                 commands=commands,
                 details=facts.lines(template.details, quote=False),
+                actions=facts.actions(template.automate),
             )
         )
     return tuple(steps)
+
+
+def compromised_description(now: str) -> str:
+    """The access key description (a user tag keyed by the key id) that marks the key compromised.
+
+    Only characters IAM allows in tag values: letters, digits, spaces and ``_ . : / = + - @``.
+    """
+    return f"COMPROMISED - contained {now} by blastradius"
 
 
 class _Facts:
@@ -131,8 +148,12 @@ class _Facts:
         regions: Sequence[str],
         now: str,
         templates: RotationTemplates,
+        actions_seen: Sequence[tuple[str, Sequence[str]]] = (),
+        records: Mapping[str, str] | None = None,
+        persistence: Sequence[PersistenceEvent] = (),
         pivots: Sequence[CredentialPivot] = (),
     ) -> None:
+        sized = records or {}
         account = account_id or key.account_id
         principal_arn = key.principal_arn
         if principal_arn is None and user_name and account:
@@ -171,7 +192,12 @@ class _Facts:
                     "dataset_type": d.type,
                     "dataset_arn": d.arn,
                     "region": d.region,
-                    "records": f"{d.estimated_records:,}" if d.estimated_records is not None else "unknown",
+                    "records": sized.get(d.arn)
+                    or (
+                        f"{d.estimated_records:,} records"
+                        if d.estimated_records is not None
+                        else "unknown number of records"
+                    ),
                     "reasons": ", ".join(d.sensitivity_reasons) or "no reason recorded",
                     "sensitivity": d.sensitivity,
                     "certainty": d.certainty,
@@ -198,6 +224,24 @@ class _Facts:
             "codebuild_pivot": _compute_pivots(pivots, "codebuild-project"),
             "ecs_pivot": _compute_pivots(pivots, "ecs-task-definition"),
             "gap": [{"gap": g} for g in _gaps(coverage)],
+            "created_key": [
+                {"created_key_user": _created_user(p), "created_key_id": p.created_access_key_id}
+                for p in persistence
+                if p.error_code is None and p.created_access_key_id
+            ],
+            "persistence_event": [
+                {
+                    "persistence_time": p.time,
+                    "persistence_event": p.event_name,
+                    "persistence_target": p.target,
+                }
+                for p in persistence
+                if p.error_code is None
+            ],
+            "seen_action": [
+                {"seen_action": action, "seen_resources": ", ".join(resources)}
+                for action, resources in actions_seen
+            ],
         }
         owner = (
             f"user/{user_name}"
@@ -220,6 +264,7 @@ class _Facts:
         }
         self.variables: dict[str, str] = {
             "key_id": key.access_key_id,
+            "compromised_description": compromised_description(now),
             "key_kind": key.kind,
             "key_status": key.status or "unknown",
             "user_name": user_name or UNKNOWN_USER,
@@ -233,6 +278,7 @@ class _Facts:
             "since_source": since_source,
             "deny_policy_name": settings["deny_policy_name"],
             "deny_policy_json": json.dumps(deny_policy, separators=(",", ":")),
+            "narrowed_policy_json": json.dumps(_narrowed_policy(actions_seen), separators=(",", ":")),
             "compromised_tag_key": settings["compromised_tag_key"],
             "incident_tag_key": settings["incident_tag_key"],
             "regions_words": " ".join(shlex.quote(r) for r in regions),
@@ -243,6 +289,7 @@ class _Facts:
             "dataset_count": str(len(datasets)),
             "escalation_count": str(len(escalations)),
             "gap_count": str(len(self.collections["gap"])),
+            "seen_action_count": str(len(self.collections["seen_action"])),
         }
         self._quoted = _shell_quoted(self.variables)
         long_term = key.kind != "session"
@@ -258,6 +305,73 @@ class _Facts:
             self.conditions.add("owner_unknown")
         for name, items in self.collections.items():
             self.conditions.add(f"has_{name}" if items else f"no_{name}")
+
+    def actions(self, automate: str | None) -> tuple[ApplyAction, ...]:
+        """The write calls ``rotate --apply`` makes for a step (``automate`` from rotation.toml).
+
+        Only what is safe and within the auditor's account: a role of another account needs that
+        account's credentials, so its command is printed and not executed; nothing is done when the
+        key's user is unknown (the commands carry placeholders then).
+        """
+        v = self.variables
+        user = v["user_name"] if self.holds(("user_known",)) else None
+        user_arn = v["principal_arn"]
+        if automate is None or user is None:
+            return ()
+        if automate == "deactivate-key":
+            return (
+                ApplyAction(
+                    operation="iam:UpdateAccessKey",
+                    target=user_arn,
+                    parameters={"UserName": user, "AccessKeyId": v["key_id"], "Status": "Inactive"},
+                    description=f"deactivate access key {v['key_id']} of user/{user}",
+                ),
+            )
+        if automate == "tag-compromised":
+            return (
+                ApplyAction(
+                    operation="iam:TagUser",
+                    target=user_arn,
+                    parameters={
+                        "UserName": user,
+                        "TagKey": v["key_id"],
+                        "TagValue": v["compromised_description"],
+                    },
+                    description=f"describe key {v['key_id']} as compromised (user/{user} tag {v['key_id']})",
+                ),
+            )
+        policy = {"PolicyName": v["deny_policy_name"], "PolicyDocument": v["deny_policy_json"]}
+        out = [
+            ApplyAction(
+                operation="iam:PutUserPolicy",
+                target=user_arn,
+                parameters={"UserName": user, **policy},
+                description=f"deny sessions issued before {v['now']} to user/{user}",
+            )
+        ]
+        for other in self.collections["other_user"]:
+            if other["other_user_arn"].split(":")[4] == v["account_id"]:
+                out.append(
+                    ApplyAction(
+                        operation="iam:PutUserPolicy",
+                        target=other["other_user_arn"],
+                        parameters={"UserName": other["other_user_name"], **policy},
+                        description=f"deny sessions issued before {v['now']} to "
+                        f"user/{other['other_user_name']}",
+                    )
+                )
+        for role in self.collections["role"]:
+            if role["role_account"] != v["account_id"]:
+                continue  # another account's credentials are needed: the printed command covers it
+            out.append(
+                ApplyAction(
+                    operation="iam:PutRolePolicy",
+                    target=role["role_arn"],
+                    parameters={"RoleName": role["role_name"], **policy},
+                    description=f"deny sessions issued before {v['now']} to role/{role['role_name']}",
+                )
+            )
+        return tuple(out)
 
     def holds(self, when: Iterable[str]) -> bool:
         """Whether every condition holds."""
@@ -277,6 +391,28 @@ class _Facts:
                 values = _shell_quoted(item) if quote else item
                 out.append(line.text.format_map({**base, **values}))
         return tuple(dict.fromkeys(out))
+
+
+def _created_user(event: PersistenceEvent) -> str:
+    """The user a CreateAccessKey event created the key for ("user NAME" in its target)."""
+    for part in event.target.split(", "):
+        if part.startswith("user "):
+            return part[len("user ") :]
+    return UNKNOWN_USER
+
+
+def _narrowed_policy(actions_seen: Sequence[tuple[str, Sequence[str]]]) -> dict[str, object]:
+    """A draft policy with only the actions the key was seen using, on the resources seen."""
+    by_resources: dict[tuple[str, ...], list[str]] = {}
+    for action, resources in actions_seen:
+        by_resources.setdefault(tuple(resources) or ("*",), []).append(action)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": f"Seen{n}", "Effect": "Allow", "Action": sorted(actions), "Resource": list(resources)}
+            for n, (resources, actions) in enumerate(sorted(by_resources.items()), 1)
+        ],
+    }
 
 
 def _shell_quoted(values: Mapping[str, str]) -> dict[str, str]:

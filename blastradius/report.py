@@ -81,6 +81,29 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TouchSummary:
+    """The key's CloudTrail events of one name on one dataset: how many, how many refused, when."""
+
+    event_name: str
+    count: int
+    errors: int
+    first: str
+    last: str
+    via: str | None = None  # the temporary key (obtained with the leaked key) that made these calls
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "event_name": self.event_name,
+            "count": self.count,
+            "errors": self.errors,
+            "first": self.first,
+            "last": self.last,
+            "via": self.via,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DatasetFinding:
     """A dataset the key can reach, with how strongly, how surely, why it matters and by which path."""
 
@@ -99,6 +122,11 @@ class DatasetFinding:
     kms_key: str | None = None
     credential_pivot: bool = False
     personal_data: bool = False  # a sensitivity rule marked the match as personal data (notify step)
+    # "Did touch" over "could reach": None = no CloudTrail evidence was gathered (unknown), False = none
+    # of the events seen names this dataset, True = at least one successful event does.
+    touched: bool | None = None
+    touched_by: tuple[TouchSummary, ...] = ()
+    touch_note: str | None = None  # what the evidence cannot show for this dataset (data events)
 
     @property
     def strongest(self) -> str:
@@ -121,6 +149,9 @@ class DatasetFinding:
             "kms_key": self.kms_key,
             "credential_pivot": self.credential_pivot,
             "personal_data": self.personal_data,
+            "touched": self.touched,
+            "touched_by": [t.to_json() for t in self.touched_by],
+            "touch_note": self.touch_note,
             "path": [s.to_json() for s in self.path],
             "grants": [g.to_json() for g in self.grants],
         }
@@ -275,6 +306,235 @@ class Coverage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityRow:
+    """What the key did: events of one name, from one source IP, in one region (with first/last time)."""
+
+    service: str
+    event_name: str
+    region: str
+    source_ip: str | None
+    count: int
+    errors: int
+    first: str
+    last: str
+    error_codes: tuple[str, ...] = ()
+    via: str | None = None  # a temporary key obtained with the leaked key (None: the leaked key itself)
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "via": self.via,
+            "service": self.service,
+            "event_name": self.event_name,
+            "region": self.region,
+            "source_ip": self.source_ip,
+            "count": self.count,
+            "errors": self.errors,
+            "error_codes": list(self.error_codes),
+            "first": self.first,
+            "last": self.last,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersistenceEvent:
+    """An identity change the key made (or tried): a user, key, login profile, policy version, role, trust."""
+
+    event_name: str
+    time: str
+    region: str
+    target: str
+    source_ip: str | None = None
+    error_code: str | None = None  # None: it succeeded
+    created_access_key_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "event_name": self.event_name,
+            "time": self.time,
+            "region": self.region,
+            "target": self.target,
+            "source_ip": self.source_ip,
+            "succeeded": self.error_code is None,
+            "error_code": self.error_code,
+            "created_access_key_id": self.created_access_key_id,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrailSummary:
+    """A trail as the evidence section shows it: logging? what? delivered where?"""
+
+    name: str
+    arn: str
+    home_region: str
+    multi_region: bool
+    logging: bool | None
+    s3_bucket: str | None
+    management_events: bool | None
+    data_event_types: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "name": self.name,
+            "arn": self.arn,
+            "home_region": self.home_region,
+            "multi_region": self.multi_region,
+            "logging": self.logging,
+            "s3_bucket": self.s3_bucket,
+            "management_events": self.management_events,
+            "data_event_types": list(self.data_event_types),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UncoveredSpan:
+    """A part of the exposure window (in one region, or ``all``) where no evidence could be read."""
+
+    start: str
+    end: str
+    region: str
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {"start": self.start, "end": self.end, "region": self.region, "why": self.why}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evidence:
+    """What the key was seen doing in the exposure window, and how much of the window is dark.
+
+    ``status``: collected | partial (some regions failed) | failed (none could be read) | not collected
+    (offline, or ``--no-evidence``): then "did touch" is unknown, never "no".
+    """
+
+    status: str
+    window_start: str | None
+    window_end: str
+    window_source: str
+    source: str = "cloudtrail:LookupEvents"
+    regions: tuple[str, ...] = ()
+    event_count: int = 0
+    error_count: int = 0
+    activity: tuple[ActivityRow, ...] = ()
+    persistence: tuple[PersistenceEvent, ...] = ()
+    touched: tuple[str, ...] = ()  # ARNs of reachable datasets the key touched
+    session_keys: tuple[str, ...] = ()  # temporary keys issued to the key (search them next)
+    # IAM actions the leaked key itself used successfully, with the resources seen ("*": not named):
+    # the draft of a narrowed replacement policy (the window's events include the attacker's).
+    actions_seen: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    trails: tuple[TrailSummary, ...] = ()
+    data_events_logged: bool | None = None
+    data_events: str = ""
+    uncovered: tuple[UncoveredSpan, ...] = ()
+    uncovered_days: float | None = None
+    statement: str = ""
+    truncated_regions: tuple[str, ...] = ()
+    gaps: tuple[CollectionGap, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "status": self.status,
+            "source": self.source,
+            "window": {"start": self.window_start, "end": self.window_end, "source": self.window_source},
+            "regions": list(self.regions),
+            "event_count": self.event_count,
+            "error_count": self.error_count,
+            "activity": [a.to_json() for a in self.activity],
+            "persistence": [p.to_json() for p in self.persistence],
+            "touched": list(self.touched),
+            "session_keys": list(self.session_keys),
+            "actions_seen": [{"action": a, "resources": list(r)} for a, r in self.actions_seen],
+            "trails": [t.to_json() for t in self.trails],
+            "data_events_logged": self.data_events_logged,
+            "data_events": self.data_events,
+            "uncovered": [u.to_json() for u in self.uncovered],
+            "uncovered_days": self.uncovered_days,
+            "statement": self.statement,
+            "truncated_regions": list(self.truncated_regions),
+            "gaps": [_gap_json(g) for g in self.gaps],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationRow:
+    """One sensitive dataset for the data-protection officer: how many records, which fields, touched?"""
+
+    arn: str
+    name: str
+    type: str
+    region: str
+    sensitivity: str
+    personal_data: bool
+    access: tuple[str, ...]
+    certainty: str
+    estimated_records: int | None
+    records_basis: str
+    sensitive_fields: tuple[str, ...]
+    reasons: tuple[str, ...]
+    touched: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "arn": self.arn,
+            "name": self.name,
+            "type": self.type,
+            "region": self.region,
+            "sensitivity": self.sensitivity,
+            "personal_data": self.personal_data,
+            "access": list(self.access),
+            "certainty": self.certainty,
+            "estimated_records": self.estimated_records,
+            "records_basis": self.records_basis,
+            "sensitive_fields": list(self.sensitive_fields),
+            "reasons": list(self.reasons),
+            "touched": self.touched,
+        }
+
+
+def _gap_json(g: CollectionGap) -> dict[str, Any]:
+    return {
+        "service": g.service,
+        "region": g.region,
+        "operation": g.operation,
+        "error": g.error_code,
+        "message": g.message,
+        "resource": g.resource,
+        "account_id": g.account_id,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyAction:
+    """One write call that ``rotate --apply`` may make for a step (data; ``blastradius.apply`` runs it).
+
+    ``operation`` is the IAM API action (``iam:UpdateAccessKey``, ``iam:PutUserPolicy``,
+    ``iam:PutRolePolicy``, ``iam:TagUser``); ``parameters`` its arguments (policy documents as JSON text).
+    """
+
+    operation: str
+    target: str  # the ARN (or name) the call changes
+    parameters: Mapping[str, str]
+    description: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Contract form."""
+        return {
+            "operation": self.operation,
+            "target": self.target,
+            "parameters": dict(self.parameters),
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RotationStep:
     """One runbook step: what to do, why, and the exact commands for this incident."""
 
@@ -285,6 +545,13 @@ class RotationStep:
     commands: tuple[str, ...] = ()
     id: str = ""  # the rotation.toml step id (stable across wording changes)
     details: tuple[str, ...] = ()  # notes for this incident: datasets to notify about, gaps, roles
+    # Safe to automate (``rotate --apply``): the calls to make. Empty: printed only, never executed.
+    actions: tuple[ApplyAction, ...] = ()
+
+    @property
+    def automatable(self) -> bool:
+        """Whether ``rotate --apply`` executes this step."""
+        return bool(self.actions)
 
     def to_json(self) -> dict[str, Any]:
         """Contract form."""
@@ -296,6 +563,8 @@ class RotationStep:
             "why": self.why,
             "commands": list(self.commands),
             "details": list(self.details),
+            "automatable": self.automatable,
+            "actions": [a.to_json() for a in self.actions],
         }
 
 
@@ -310,6 +579,11 @@ class Report:
     escalations: tuple[Escalation, ...]
     coverage: Coverage
     rotation_plan: tuple[RotationStep, ...] = ()
+    evidence: Evidence | None = None
+    notification: tuple[NotificationRow, ...] = ()
+    # An Inactive key reaches nothing; what it would reach if re-activated is kept here (same shape as
+    # ``datasets``), so that "datasets = what the key can reach" stays true.
+    if_reactivated: tuple[DatasetFinding, ...] = ()
     credential_pivots: tuple[CredentialPivot, ...] = ()
     schema: str = REPORT_SCHEMA
 
@@ -325,4 +599,7 @@ class Report:
             "coverage": self.coverage.to_json(),
             "rotation_plan": [s.to_json() for s in self.rotation_plan],
             "credential_pivots": [p.to_json() for p in self.credential_pivots],
+            "evidence": self.evidence.to_json() if self.evidence is not None else None,
+            "notification": [n.to_json() for n in self.notification],
+            "if_reactivated": [d.to_json() for d in self.if_reactivated],
         }

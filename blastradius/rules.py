@@ -653,6 +653,9 @@ ROTATION_PHASES = ("contain", "investigate", "eradicate", "recover", "notify")
 # Placeholders every template may use (remediate.py fills them; tests check both sides agree).
 ROTATION_VARIABLES = (
     "key_id",
+    "compromised_description",
+    "narrowed_policy_json",
+    "seen_action_count",
     "key_kind",
     "key_status",
     "user_name",
@@ -703,6 +706,9 @@ ROTATION_COLLECTIONS: Mapping[str, tuple[str, ...]] = {
     "ecs_pivot": ("resource_name", "resource_arn", "region", "env_names", "reader"),
     "escalation_event": ("event_name", "event_regions", "technique"),
     "gap": ("gap",),
+    "seen_action": ("seen_action", "seen_resources"),
+    "created_key": ("created_key_user", "created_key_id"),
+    "persistence_event": ("persistence_time", "persistence_event", "persistence_target"),
 }
 # Conditions a step, command or detail can require (all must hold).
 ROTATION_CONDITIONS = (
@@ -717,6 +723,8 @@ ROTATION_CONDITIONS = (
     *(f"has_{c}" for c in ROTATION_COLLECTIONS),
     *(f"no_{c}" for c in ROTATION_COLLECTIONS),
 )
+# What ``rotate --apply`` may execute for a step (``automate = "..."``): see blastradius.apply.
+ROTATION_AUTOMATIONS = ("deactivate-key", "deny-old-sessions", "tag-compromised")
 # Settings remediate.py reads from [settings].
 ROTATION_SETTINGS = ("deny_policy_name", "compromised_tag_key", "incident_tag_key")
 
@@ -741,6 +749,7 @@ class StepTemplate:
     when: tuple[str, ...] = ()
     commands: tuple[LineTemplate, ...] = ()
     details: tuple[LineTemplate, ...] = ()
+    automate: str | None = None  # one of ROTATION_AUTOMATIONS: rotate --apply executes this step
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -774,7 +783,7 @@ def _parse_rotation(pack: PackFile) -> RotationTemplates:
         table = r.table(
             raw,
             path,
-            allowed=("id", "phase", "title", "why", "when", "command", "detail"),
+            allowed=("id", "phase", "title", "why", "when", "command", "detail", "automate"),
             required=("id", "phase", "title", "why"),
         )
         step_id = r.string(table["id"], (*path, "id"))
@@ -798,6 +807,11 @@ def _parse_rotation(pack: PackFile) -> RotationTemplates:
                 when=_conditions(r, table, path),
                 commands=_line_templates(r, table.get("command", []), (*path, "command"), "run"),
                 details=_line_templates(r, table.get("detail", []), (*path, "detail"), "text"),
+                automate=(
+                    r.string(table["automate"], (*path, "automate"), choices=ROTATION_AUTOMATIONS)
+                    if "automate" in table
+                    else None
+                ),
             )
         )
     return RotationTemplates(

@@ -52,7 +52,8 @@ def auditor_policy_actions() -> set[str]:
 
 @pytest.mark.usefixtures("moto")
 def test_collection_is_read_only_and_covered_by_the_readme_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every AWS call of identify + collect is a Get/List/Describe/BatchGet the README's policy allows.
+    """Every AWS call of identify + collect + evidence is a Get/List/Describe/BatchGet (or CloudTrail's
+    read-only LookupEvents) that the README's policy allows.
 
     The account also runs one of each compute resource, so that the per-resource calls of the compute
     collectors (BatchGetProjects, DescribeNotebookInstance, DescribeTaskDefinition) are recorded too.
@@ -82,9 +83,12 @@ def test_collection_is_read_only_and_covered_by_the_readme_policy(monkeypatch: p
     monkeypatch.setattr(boto3.Session, "client", recording_client)
     api.analyze(incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)))
     assert len(calls) > 20
+    assert "cloudtrail:LookupEvents" in calls  # the evidence step ran, with the auditor's client
     for call in calls:
         operation = call.split(":", 1)[1]
-        assert operation.startswith(("Get", "List", "Describe", "BatchGet")), f"{call} is not read-only"
+        assert operation.startswith(("Get", "List", "Describe", "BatchGet", "LookupEvents")), (
+            f"{call} is not read-only"
+        )
     for per_resource in ("codebuild:BatchGetProjects", "sagemaker:DescribeNotebookInstance"):
         assert per_resource in calls
     assert "ecs:DescribeTaskDefinition" in calls and "ec2:DescribeInstances" in calls

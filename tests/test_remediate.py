@@ -19,6 +19,7 @@ from blastradius.report import (
     Grant,
     KeyInfo,
     PathStep,
+    PersistenceEvent,
     PrincipalReach,
     RotationStep,
 )
@@ -339,6 +340,16 @@ def test_vocabulary_of_rotation_toml_matches_the_facts(session: bool) -> None:
         regions=(),
         now=NOW,
         templates=RULES.rotation,
+        actions_seen=(("dynamodb:DescribeTable", ("*",)),),
+        persistence=(
+            PersistenceEvent(
+                event_name="CreateAccessKey",
+                time="2026-11-20T10:05:00Z",
+                region="us-east-1",
+                target="user backdoor",
+                created_access_key_id="AKIAI44QH8DHBEXAMPLE",
+            ),
+        ),
         pivots=tuple(
             CredentialPivot(
                 arn=f"arn:aws:x:us-east-1:{ACCOUNT}:{kind}/x",

@@ -323,7 +323,8 @@ def test_json_render_is_the_contract_and_deterministic() -> None:
     text = render(report, "json")
     assert json.loads(text) == report.to_json()
     assert text == render(incident_report(), "json")
-    assert list(json.loads(text)) == [
+    # The contract's fields first, in order; later issues add fields after them (evidence, ...).
+    assert list(json.loads(text))[:9] == [
         "schema",
         "generated_at",
         "key",

@@ -249,3 +249,25 @@ def collect_s3(scope: Scope) -> ServiceResult:
         None if raw is None else normalise_s3(raw, account_id=scope.account_id, partition=scope.partition)
     )
     return recorder.result(datasets, listing_operation="ListBuckets")
+
+
+# Notification sizing: objects in a bucket, from a bounded ListObjectsV2 listing (keys only, never
+# object contents). 1,000 keys per page (the API maximum), so the default bound costs at most 10 calls.
+COUNT_BOUND = 10_000
+
+
+def count_objects(
+    client: Any, bucket: str, *, bound: int = COUNT_BOUND, prefix: str = ""
+) -> tuple[int, bool]:
+    """(objects counted under ``prefix``, whether the listing stopped at ``bound`` before the end).
+    Errors propagate."""
+    count = 0
+    kwargs: dict[str, Any] = {"Bucket": bucket, "MaxKeys": min(1000, bound), "Prefix": prefix}
+    while True:
+        page = client.list_objects_v2(**kwargs)
+        count += int(page.get("KeyCount", len(page.get("Contents", []))))
+        if not page.get("IsTruncated"):
+            return count, False
+        if count >= bound:
+            return count, True
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]

@@ -222,3 +222,26 @@ def summary_counts(report: Report) -> str:
         + f" — {n_d} dataset{'s' if n_d != 1 else ''}"
         + (f": {by_level}" if by_level else "")
     )
+
+
+def touched_text(finding: DatasetFinding) -> str:
+    """ "Did touch" for one reachable dataset, in words (from the CloudTrail evidence)."""
+    if finding.touched is None:
+        return "unknown (no CloudTrail evidence)"
+    events = ", ".join(
+        f"{t.event_name} x{t.count}" + (f" ({t.errors} refused)" if t.errors else "")
+        for t in finding.touched_by
+    )
+    if finding.touched:
+        first = min(t.first for t in finding.touched_by)
+        last = max(t.last for t in finding.touched_by)
+        return f"TOUCHED: {events}, {first} → {last}"
+    text = "not seen touching it" + (f" (only refused calls: {events})" if events else "")
+    if finding.touch_note:
+        text += f"; {finding.touch_note}"
+    return text
+
+
+def touched_flag(touched: bool | None) -> str:
+    """A one-word "did touch" column: yes / not seen / unknown."""
+    return "unknown" if touched is None else "yes" if touched else "not seen"

@@ -16,6 +16,8 @@ from blastradius.render.common import (
     sections,
     short_name,
     summary_counts,
+    touched_flag,
+    touched_text,
 )
 from blastradius.report import Report
 
@@ -76,17 +78,25 @@ def _datasets(out: list[str], report: Report) -> None:
     out += ["## Datasets", ""]
     if not findings:
         note = "No reachable dataset found."
-        if not report.coverage.complete:
+        if report.if_reactivated:
+            note = (
+                f"None: the key is Inactive. If re-activated it would reach {len(report.if_reactivated)} "
+                "dataset(s): " + ", ".join(_code(f.name) for f in ranked(report.if_reactivated)) + "."
+            )
+        elif not report.coverage.complete:
             note += " Coverage is incomplete: unknown, not safe."
         out += [note, ""]
+        _evidence(out, report)
+        _notification(out, report)
         return
-    out.append("| # | Sensitivity | Type | Name | Access | Certainty | Records | Why |")
-    out.append("|---|---|---|---|---|---|---:|---|")
+    out.append("| # | Sensitivity | Type | Name | Access | Certainty | Records | Touched | Why |")
+    out.append("|---|---|---|---|---|---|---:|---|---|")
     for n, f in enumerate(findings, 1):
         records = f"{f.estimated_records:,}" if f.estimated_records is not None else "unknown"
         out.append(
             f"| {n} | {f.sensitivity} | {f.type} | {_cell(_code(f.name))} | {access_text(f)} | "
-            f"{f.certainty} | {records} | {_cell(', '.join(f.sensitivity_reasons))} |"
+            f"{f.certainty} | {records} | {touched_flag(f.touched)} | "
+            f"{_cell(', '.join(f.sensitivity_reasons))} |"
         )
     out += ["", "## Paths", ""]
     for n, f in enumerate(findings, 1):
@@ -97,7 +107,72 @@ def _datasets(out: list[str], report: Report) -> None:
             out.append(f"- Conditions: {'; '.join(f.conditions)}")
         for level, path in extra_grants(f):
             out.append(f"- {level}: {path}")
+        out.append(f"- Touched: {touched_text(f)}")
         out.append("")
+    _evidence(out, report)
+    _notification(out, report)
+
+
+def _evidence(out: list[str], report: Report) -> None:
+    ev = report.evidence
+    if ev is None:
+        return
+    out += [f"## Evidence ({ev.status})", ""]
+    out.append(f"- **Window:** {ev.window_start or 'unknown'} → {ev.window_end} (start: {ev.window_source})")
+    out.append(f"- **Summary:** {ev.statement}")
+    if ev.status != "not collected":
+        regions = ", ".join(ev.regions) or "-"
+        out.append(f"- **Events:** {ev.event_count} ({ev.error_count} refused), regions {regions}")
+        out.append(f"- **Data events:** {ev.data_events}")
+        for t in ev.trails:
+            logging = "logging" if t.logging else "not logging" if t.logging is False else "status unknown"
+            out.append(
+                f"- **Trail** {_code(t.name)}: {logging}; "
+                f"data events: {', '.join(t.data_event_types) or 'none'}; "
+                f"delivers to {_code('s3://' + (t.s3_bucket or '-'))}"
+            )
+    out.extend(f"- **Dark:** {u.region} {u.start} → {u.end}: {u.why}" for u in ev.uncovered)
+    out.extend(f"- **Gap:** {g.describe()}" for g in ev.gaps)
+    out.extend(f"- **Warning:** {w}" for w in ev.warnings)
+    out.append("")
+    if ev.activity:
+        out.append("| Service | Event | Region | Source IP | Count | Refused | First | Last | Via session |")
+        out.append("|---|---|---|---|---:|---:|---|---|---|")
+        for a in ev.activity:
+            out.append(
+                f"| {a.service} | {_cell(a.event_name)} | {a.region} | {_cell(a.source_ip or '-')} | "
+                f"{a.count} | {a.errors} | {a.first} | {a.last} | {a.via or '-'} |"
+            )
+        out.append("")
+    if ev.persistence:
+        out += ["### Persistence created by the key", ""]
+        for p in ev.persistence:
+            outcome = "done" if p.error_code is None else f"refused ({p.error_code})"
+            extra = f", new key {_code(p.created_access_key_id)}" if p.created_access_key_id else ""
+            out.append(f"- {p.time} {_code(p.event_name)} {_cell(p.target)}{extra} — {outcome}")
+        out.append("")
+    if ev.session_keys:
+        out += [
+            "Session keys it obtained (searched one hop; search further from their own AssumeRole calls): "
+            + ", ".join(map(_code, ev.session_keys)),
+            "",
+        ]
+
+
+def _notification(out: list[str], report: Report) -> None:
+    if not report.notification:
+        return
+    out += ["## Notification sizing", ""]
+    out.append("| Dataset | Type | Records | Sensitive fields | Access | Touched | Records basis |")
+    out.append("|---|---|---:|---|---|---|---|")
+    for n in report.notification:
+        records = f"{n.estimated_records:,}" if n.estimated_records is not None else "unknown"
+        fields = ", ".join(n.sensitive_fields) or ", ".join(n.reasons)
+        out.append(
+            f"| {_cell(_code(n.name))} | {n.type} | {records} | {_cell(fields)} | {'+'.join(n.access)} | "
+            f"{touched_flag(n.touched)} | {_cell(n.records_basis)} |"
+        )
+    out.append("")
 
 
 def _escalations(out: list[str], report: Report) -> None:
@@ -149,7 +224,8 @@ def _rotation(out: list[str], report: Report) -> None:
     if not report.rotation_plan:
         out += ["Not computed.", ""]
     for step in report.rotation_plan:
-        out += [f"### {step.step}. {step.title} ({step.phase})", "", step.why, ""]
+        automated = " — `rotate --apply` does this" if step.automatable else ""
+        out += [f"### {step.step}. {step.title} ({step.phase}){automated}", "", step.why, ""]
         if step.details:
             out.extend(f"- {d}" for d in step.details)
             out.append("")

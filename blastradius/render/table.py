@@ -27,6 +27,8 @@ from blastradius.render.common import (
     sections,
     short_name,
     summary_counts,
+    touched_flag,
+    touched_text,
 )
 from blastradius.report import CONDITIONAL, DatasetFinding, Report
 
@@ -99,9 +101,16 @@ def _datasets(console: Console, report: Report) -> None:
     _heading(console, f"Reachable datasets ({len(findings)})")
     if not findings:
         note = "none found"
-        if not report.coverage.complete:
+        if report.if_reactivated:
+            note = (
+                f"none: the key is Inactive. If re-activated it would reach {len(report.if_reactivated)} "
+                "dataset(s): " + ", ".join(f.name for f in ranked(report.if_reactivated))
+            )
+        elif not report.coverage.complete:
             note += " — but coverage is incomplete (see Coverage): unknown, not safe"
         console.print(Text(note))
+        _evidence(console, report)
+        _notification(console, report)
         return
     name_width = min(max(len(f.name) for f in findings), 48)
     type_width = max(len(f.type) for f in findings)
@@ -110,6 +119,98 @@ def _datasets(console: Console, report: Report) -> None:
         console.print()
         console.print(_finding_line(finding, name_width, type_width, access_width))
         console.print(_facts(_finding_facts(finding), 6))
+    _evidence(console, report)
+    _notification(console, report)
+
+
+def _evidence(console: Console, report: Report) -> None:
+    """What the key was seen doing ("did touch" over "could reach") and how much of the window is dark."""
+    ev = report.evidence
+    if ev is None:
+        return
+    _heading(console, f"Evidence: {ev.status} ({ev.source})")
+    rows: list[tuple[str, Text | str]] = [
+        ("window", f"{ev.window_start or 'unknown'} → {ev.window_end} (start: {ev.window_source})"),
+        ("summary", Text(ev.statement, style="" if ev.status == "collected" else "yellow")),
+    ]
+    if ev.status != "not collected":
+        rows.append(
+            ("events", f"{ev.event_count} ({ev.error_count} refused) in {', '.join(ev.regions) or '-'}")
+        )
+        rows.append(("data events", ev.data_events))
+        for t in ev.trails:
+            logging = "logging" if t.logging else "NOT logging" if t.logging is False else "status unknown"
+            data = ", ".join(t.data_event_types) or "no data events"
+            rows.append(("trail", f"{t.name} ({logging}; {data}) → s3://{t.s3_bucket or '-'}"))
+    rows.extend(
+        ("dark", Text(f"{u.region}: {u.start} → {u.end}: {u.why}", style="yellow")) for u in ev.uncovered
+    )
+    rows.extend(("gap", Text(g.describe(), style="yellow")) for g in ev.gaps)
+    rows.extend(("warning", Text(w, style="yellow")) for w in ev.warnings)
+    console.print(_facts(rows, 2))
+    if ev.activity:
+        console.print()
+        call_width = max(len(f"{a.service}:{a.event_name}") for a in ev.activity)
+        if any(a.via for a in ev.activity):
+            console.print(
+                Padding(Text("(↳ = made with a session key the key obtained)", style="dim"), (0, 0, 0, 2))
+            )
+        ip_width = max(len(a.source_ip or "-") for a in ev.activity)
+        for a in ev.activity:
+            when = a.first if a.first == a.last else f"{a.first} → {a.last}"
+            line = Text(
+                f"{'↳ ' if a.via else '  '}{a.service}:{a.event_name:<{call_width - len(a.service) - 1}}  "
+            )
+            line.append(f"{a.region:<14} {a.source_ip or '-':<{ip_width}}  x{a.count:<4} ")
+            if a.errors:
+                line.append(f"{a.errors} refused ({', '.join(a.error_codes)}) ", style="yellow")
+            line.append(when, style="dim")
+            if a.via:
+                line.append(f" via {a.via}", style="dim")
+            console.print(line, soft_wrap=True)
+    if ev.persistence:
+        console.print(
+            Padding(Text("persistence created (or attempted) by the key:", style="bold red"), (1, 0, 0, 2))
+        )
+        for p in ev.persistence:
+            outcome = "done" if p.error_code is None else f"refused ({p.error_code})"
+            extra = f", new key {p.created_access_key_id}" if p.created_access_key_id else ""
+            console.print(
+                Padding(Text(f"{p.time} {p.event_name} {p.target}{extra} — {outcome}"), (0, 0, 0, 4))
+            )
+    if ev.session_keys:
+        console.print(
+            Padding(
+                Text(
+                    "session keys it obtained (searched one hop, calls marked via): "
+                    + ", ".join(ev.session_keys)
+                ),
+                (0, 0, 0, 2),
+            )
+        )
+
+
+def _notification(console: Console, report: Report) -> None:
+    """The data-protection officer's table: sensitive readable datasets, records, fields, touched."""
+    if not report.notification:
+        return
+    _heading(console, f"Notification sizing ({len(report.notification)} dataset(s) with sensitive data)")
+    grid = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
+    for column in ("dataset", "type", "records", "sensitive fields", "access", "touched"):
+        grid.add_column(column, overflow="fold")
+    for n in report.notification:
+        records = f"{n.estimated_records:,}" if n.estimated_records is not None else "unknown"
+        grid.add_row(
+            n.name,
+            n.type,
+            records,
+            ", ".join(n.sensitive_fields) or ", ".join(n.reasons),
+            "+".join(n.access),
+            touched_flag(n.touched),
+        )
+    console.print(Padding(grid, (0, 0, 0, 2)))
+    for n in report.notification:
+        console.print(Padding(Text(f"{n.name}: records — {n.records_basis}", style="dim"), (0, 0, 0, 2)))
 
 
 def _finding_line(finding: DatasetFinding, name_width: int, type_width: int, access_width: int) -> Text:
@@ -138,6 +239,8 @@ def _finding_facts(finding: DatasetFinding) -> list[tuple[str, Text | str]]:
         rows.append((level, path))
     if finding.kms_key:
         rows.append(("kms", finding.kms_key))
+    if finding.touched is not None:
+        rows.append(("touched", Text(touched_text(finding), style="bold red" if finding.touched else "dim")))
     return rows
 
 
@@ -217,7 +320,11 @@ def _rotation(console: Console, report: Report) -> None:
         grid.add_column(overflow="fold")
         grid.add_row(
             Text(f"{step.step}.", style="bold"),
-            Text.assemble((step.title, "bold"), (f"  [{step.phase}]", "dim")),
+            Text.assemble(
+                (step.title, "bold"),
+                (f"  [{step.phase}]", "dim"),
+                ("  (rotate --apply does this)" if step.automatable else "", "cyan"),
+            ),
         )
         grid.add_row("", step.why)
         for detail in step.details:
