@@ -10,6 +10,8 @@ from typing import Protocol
 
 from blastradius.errors import UsageError
 from blastradius.render.common import SECTIONS, describe_path
+from blastradius.render.graph import render_dot, render_graphml
+from blastradius.render.html import render_html
 from blastradius.render.jsonfmt import render_json
 from blastradius.render.markdown import render_markdown
 from blastradius.render.table import render_table
@@ -31,7 +33,14 @@ RENDERERS: dict[str, Renderer] = {
     "table": render_table,
     "json": render_json,
     "markdown": render_markdown,
+    "html": render_html,
+    "dot": render_dot,
+    "graphml": render_graphml,
 }
+
+
+# Formats that export the attack graph only: they have no report sections (``only`` is refused).
+GRAPH_FORMATS = frozenset({"dot", "graphml"})
 
 
 def render(
@@ -47,4 +56,4 @@ def render(
     return renderer(report, color=color, width=width, only=only)
 
 
-__all__ = ["RENDERERS", "SECTIONS", "Renderer", "describe_path", "render"]
+__all__ = ["GRAPH_FORMATS", "RENDERERS", "SECTIONS", "Renderer", "describe_path", "render"]
