@@ -881,15 +881,17 @@ def audit_snapshot(
     context_overrides: Mapping[str, str] | None = None,
     now: dt.datetime | None = None,
     jobs: int | None = None,
+    escalation: bool = True,
 ) -> AuditReport:
     """Rank every access key of the snapshot by blast radius, with one graph for all keys.
 
     ``jobs``: processes expanding principals (default: the CPUs available); the report does not depend on it.
+    ``escalation``: include privilege-escalation techniques (escalate edges), as ``analyze`` does.
     """
     started = time.perf_counter()
     rules = rules or load_rules()
     now = now or utc_now()
-    graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now)
+    graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now, escalation=escalation)
     users = sorted((u for u in snapshot.users if u.access_keys), key=lambda u: u.arn)
     audit = build_audit_graph(graph, (u.arn for u in users), jobs=jobs or default_jobs())
     masks = _masks(audit.datasets, graph, rules)

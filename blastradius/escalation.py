@@ -794,7 +794,8 @@ class Evaluator:
         context = self.model.context(principal, tags, account)
         if extra:
             context = context.with_values({k: (v,) for k, v in extra.items()})
-        return _decide_any(principal, action, resources, policy, context, account, required)
+        rcps = self.model.rcps(resources[0], account) if resources else ()
+        return _decide_any(principal, action, resources, policy, context, account, required, rcps)
 
     def _new_resources(self, principal: Principal, step: Step, account: str) -> list[str]:
         """ARNs standing for "a resource the attacker creates and names": one per Allow pattern that fits."""
@@ -891,6 +892,8 @@ class Evaluator:
                 context,
                 dataset.account_id,
                 dataset.type == "kms-key",
+                # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
+                self.model.rcps(dataset.arn, dataset.account_id),
             )
             if decision.verdict is Verdict.ALLOW:
                 return decision

@@ -114,8 +114,15 @@ def test_every_key_is_ranked_by_blast_radius(estate: Estate, monkeypatch: pytest
 
     erin = rows["erin"]
     assert erin["admin_reachable"] is True and erin["admin_certainty"] == "definite"
-    assert erin["admin_principals"] == [f"arn:aws:iam::{ACCOUNT}:role/break-glass"]
-    assert erin["principals_reachable"] == 2  # break-glass, and exports-reader assumed from it
+    # The admin role itself, and (with escalation techniques) the synthetic admin of the account it leads to.
+    assert f"arn:aws:iam::{ACCOUNT}:role/break-glass" in erin["admin_principals"]
+    assert set(erin["admin_principals"]) <= {
+        f"arn:aws:iam::{ACCOUNT}:role/break-glass",
+        f"account-admin:{ACCOUNT}",
+    }
+    # break-glass, exports-reader assumed from it, and (an administrator escalates to anyone) every other
+    # principal of the account.
+    assert erin["principals_reachable"] >= 2
     assert erin["sensitivity"]["high"]["datasets"] >= 2  # admin reads every table and bucket
 
     dave = rows["dave"]
@@ -140,7 +147,9 @@ def test_every_key_is_ranked_by_blast_radius(estate: Estate, monkeypatch: pytest
     for row in rows.values():
         assert row["age_days"] == 0 or row["age_days"] is None or row["age_days"] >= 0
         assert set(row["last_used"]) == {"date", "service", "region"}
-        assert row["escalation_possible"] is False  # no escalate edges in this account
+    # Only erin (through the break-glass administrator role) can escalate; nobody else holds an escalation
+    # technique's permissions.
+    assert {u for u, row in rows.items() if row["escalation_possible"]} == {"erin"}
 
     summary = document["summary"]
     assert summary["keys"] == 7 and summary["active_keys"] == 6
@@ -310,25 +319,31 @@ ADMIN = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 
 
 @pytest.mark.parametrize(
-    ("statement", "boundary", "expected"),
+    ("statement", "boundary", "expected", "principals"),
     [
-        (ADMIN, None, (True, "definite")),
+        # The role, and the synthetic admin of the account its iam:* lets it escalate to.
+        (ADMIN, None, (True, "definite"), 2),
         # aws:MultiFactorAuthPresent cannot be met with a long-term key: the admin is conditional.
         (
             {**ADMIN, "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
             None,
             (True, "conditional"),
+            2,
         ),
         # A permissions boundary limits the role to S3 (Permissions boundaries for IAM entities).
-        (ADMIN, {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, (False, None)),
-        # iam:* alone is not the whole account (no ec2, lambda, s3, kms).
-        ({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}, None, (False, None)),
+        (ADMIN, {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}, (False, None), 1),
+        # iam:* alone does not allow every action, but it escalates: the role can attach
+        # AdministratorAccess to itself (pathfinding.cloud iam paths), reaching the account admin.
+        ({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}, None, (True, "definite"), 2),
     ],
     ids=["allow-star", "mfa-conditional", "boundary-limits", "iam-only"],
 )
 def test_admin_reachable_follows_the_evaluation_logic(
-    statement: dict[str, Any], boundary: dict[str, Any] | None, expected: tuple[bool, str | None]
+    statement: dict[str, Any],
+    boundary: dict[str, Any] | None,
+    expected: tuple[bool, str | None],
+    principals: int,
 ) -> None:
     (key,) = audit_snapshot(_admin_snapshot(statement, boundary), jobs=1).keys
     assert (key.admin_reachable, key.admin_certainty) == expected
-    assert key.principals_reachable == 1
+    assert key.principals_reachable == principals

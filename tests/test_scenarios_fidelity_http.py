@@ -153,7 +153,11 @@ def test_rcp_deny_on_the_account_blocks_reading_the_vault(rcp_collected: Collect
     denies even a same-account principal whose identity policy allows; other buckets are unaffected."""
     found = rcp_collected.analyze()
     assert {"read", "write"} <= set(found["member-scratch"]["access"])
-    assert "read" not in found["member-vault"]["access"]
+    # s3:GetObject is denied by the RCP whatever the bucket policy says; read remains only by rewriting the
+    # bucket policy (an escalation) for the read actions the RCP does not name (e.g. s3:GetObjectVersion).
+    vault_read = [g for g in found["member-vault"]["grants"] if g["level"] == "read"]
+    assert all(any(step.get("technique") for step in g["path"]) for g in vault_read)
+    assert all("s3:GetObject" not in step["actions"] for g in vault_read for step in g["path"])
     assert "write" in found["member-vault"]["access"]  # the RCP denies only s3:GetObject
 
 
