@@ -238,6 +238,25 @@ def _fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
+def align_columns(lines: list[list[str]]) -> list[str]:
+    """Right-aligned columns, a rule under the first (header) line."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def parse_sizes(parser: argparse.ArgumentParser, text: str, repeat: int) -> list[int]:
+    """The ``--sizes`` list (principal counts), or a parser error; also checks ``--repeat``."""
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--sizes must be comma-separated integers, got {text!r}")
+    if not sizes or min(sizes) < 10 or repeat < 1:
+        parser.error("--sizes must be integers >= 10 and --repeat >= 1")
+    return sizes
+
+
 def render_table(rows: list[dict[str, Any]]) -> str:
     header = ["principals", "datasets", "size MB", "gen s", "json.load s", "analysis s", "ratio",
               "peak MB", "json MB", "reached"]  # fmt: skip
@@ -262,9 +281,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
                 reached,
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
+    out = align_columns(lines)
     for r in rows:
         if r.get("escalation_factor") is not None:
             out.append(
@@ -298,12 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         help="do not also time the analysis without escalation edges",
     )
     args = parser.parse_args(argv)
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-    if not sizes or min(sizes) < 10 or args.repeat < 1:
-        parser.error("--sizes must be integers >= 10 and --repeat >= 1")
+    sizes = parse_sizes(parser, args.sizes, args.repeat)
 
     rows: list[dict[str, Any]] = []
     try:

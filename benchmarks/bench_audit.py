@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from bench import BenchError, _cache_dir, ensure_snapshot  # noqa: E402
+from bench import BenchError, _cache_dir, align_columns, ensure_snapshot, parse_sizes  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -147,10 +147,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
                 f"{r['worker_peak_rss_bytes'] / 2**20:.0f}",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return "\n".join(align_columns(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,12 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per audit run")
     parser.add_argument("--jobs", type=int, default=2, help="audit processes (default: %(default)s)")
     args = parser.parse_args(argv)
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-    if not sizes or min(sizes) < 10 or args.repeat < 1:
-        parser.error("--sizes must be integers >= 10 and --repeat >= 1")
+    sizes = parse_sizes(parser, args.sizes, args.repeat)
     rows: list[dict[str, Any]] = []
     try:
         cache = _cache_dir(args.cache_dir)

@@ -17,10 +17,10 @@ from blastradius.collect.cloudtrail import utc_text as _z
 from blastradius.errors import UsageError
 from blastradius.escalation import escalations as fired_escalations
 from blastradius.evidence import ObjectCount, not_collected, notification_rows, summarize, window_start
-from blastradius.graph import Edge, PermissionGraph, build_graph
+from blastradius.graph import Edge, PermissionGraph, build_graph, path_step
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
-from blastradius.pivots import credential_pivots, path_step
+from blastradius.pivots import credential_pivots
 from blastradius.reach import Reach, Route, reach
 from blastradius.remediate import rotation_plan
 from blastradius.report import (
@@ -67,10 +67,6 @@ def key_info_from_owner(owner: KeyOwner, principal_arn: str | None = None) -> Ke
     )
 
 
-def _step(e: Edge) -> PathStep:
-    return dataclasses.replace(path_step(e), technique=e.technique)
-
-
 def _steps(route: Route, cache: dict[int, PathStep] | None = None) -> tuple[PathStep, ...]:
     """The route as report steps; ``cache`` shares the step of an edge between routes (by identity:
     the edges of a search live as long as it does)."""
@@ -79,12 +75,12 @@ def _steps(route: Route, cache: dict[int, PathStep] | None = None) -> tuple[Path
 
 def _edge_steps(edges: tuple[Edge, ...], cache: dict[int, PathStep] | None = None) -> tuple[PathStep, ...]:
     if cache is None:
-        return tuple(_step(e) for e in edges)
+        return tuple(path_step(e) for e in edges)
     out = []
     for e in edges:
         step = cache.get(id(e))
         if step is None:
-            step = cache[id(e)] = _step(e)
+            step = cache[id(e)] = path_step(e)
         out.append(step)
     return tuple(out)
 

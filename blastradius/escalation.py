@@ -45,6 +45,7 @@ from blastradius.graph import (
     _decide_any,
     _instance_of,
     _PrefixIndex,
+    path_step,
 )
 from blastradius.model import COMPUTE_TYPES, DATASET_TYPES, EC2_INSTANCE, ComputeResource, Dataset
 from blastradius.policy import Decision, Policy, PrincipalMatch, RequestPrincipal, Verdict, parse_policy
@@ -1085,7 +1086,7 @@ def escalations(
             data_side = item.technique.gain in ("access", "exfiltrate")
             if not (shown or not route or (first_order and not data_side)):
                 continue
-            steps = [_step(e) for e in route]
+            steps = [path_step(e) for e in route]
             steps.append(
                 PathStep(
                     from_=arn,
@@ -1122,20 +1123,6 @@ def escalations(
     for e in out:
         unique.setdefault((e.technique, e.from_, e.to, e.resource), e)  # the best path of each
     return list(unique.values())
-
-
-def _step(edge: Edge) -> PathStep:
-    return PathStep(
-        from_=edge.source,
-        to=edge.target,
-        kind=edge.kind,
-        actions=edge.actions,
-        policy=edge.policy,
-        statement=edge.statement,
-        certainty=edge.certainty,
-        conditions=edge.conditions,
-        technique=edge.technique,
-    )
 
 
 def pack_summary(pack: EscalationPack) -> list[dict[str, Any]]:

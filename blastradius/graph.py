@@ -62,7 +62,7 @@ from blastradius.policy import (
     parse_policy,
 )
 from blastradius.policy.s3access import effective_resource_policy
-from blastradius.report import CONDITIONAL, DEFINITE, LEVELS
+from blastradius.report import CONDITIONAL, DEFINITE, LEVELS, PathStep
 from blastradius.rules import RuleSet, expand_resource
 
 ASSUME = "assume"
@@ -87,6 +87,21 @@ class Edge:
     conditions: tuple[str, ...] = ()
     level: str | None = None  # access edges: list | read | write | admin
     technique: str | None = None  # escalate edges
+
+
+def path_step(edge: Edge) -> PathStep:
+    """An evidenced edge as a report path step."""
+    return PathStep(
+        from_=edge.source,
+        to=edge.target,
+        kind=edge.kind,
+        actions=edge.actions,
+        policy=edge.policy,
+        statement=edge.statement,
+        certainty=edge.certainty,
+        conditions=edge.conditions,
+        technique=edge.technique,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,14 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from blastradius.classify import credential_env_vars
-from blastradius.graph import Edge, PermissionGraph
+from blastradius.graph import Edge, PermissionGraph, path_step
 from blastradius.model import CODEBUILD_PROJECT, ECS_TASK_DEFINITION, LAMBDA_FUNCTION, ComputeResource
 from blastradius.report import (
     CONDITIONAL,
     DEFINITE,
     CredentialPivot,
     DatasetFinding,
-    PathStep,
     PrincipalReach,
 )
 from blastradius.rules import RuleSet
@@ -125,18 +124,3 @@ def _best_reader(
             if fallback is None:
                 fallback = (reach, edge)
     return fallback
-
-
-def path_step(edge: Edge) -> PathStep:
-    """An evidenced edge as a report path step."""
-    return PathStep(
-        from_=edge.source,
-        to=edge.target,
-        kind=edge.kind,
-        actions=edge.actions,
-        policy=edge.policy,
-        statement=edge.statement,
-        certainty=edge.certainty,
-        conditions=edge.conditions,
-        technique=edge.technique,
-    )
