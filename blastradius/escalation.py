@@ -38,6 +38,7 @@ from blastradius.graph import (
     ESCALATE,
     AccountModel,
     Edge,
+    GrantFloor,
     PermissionGraph,
     Principal,
     SkipGrant,
@@ -45,6 +46,7 @@ from blastradius.graph import (
     _decide_any,
     _instance_of,
     _PrefixIndex,
+    bits,
     path_step,
 )
 from blastradius.model import COMPUTE_TYPES, DATASET_TYPES, EC2_INSTANCE, ComputeResource, Dataset
@@ -380,6 +382,9 @@ class _Target:
     tags: Mapping[str, str] = field(default_factory=dict)
     dataset: Dataset | None = None
     notes: tuple[str, ...] = ()
+    # Set when the technique acts on an existing resource of this compute type that was not collected:
+    # its "target" steps are then evaluated on the ARNs such a resource could have (``_probe_resources``).
+    compute: str | None = None
 
 
 class Evaluator:
@@ -399,6 +404,8 @@ class Evaluator:
         self._groups_index = _PrefixIndex(self._groups_by_arn)
         self._trusting: dict[tuple[str, str], tuple[bool, tuple[str, ...]]] = {}
         self._compute: dict[str, list[ComputeResource]] = {}
+        self._compute_index: dict[str, _PrefixIndex] = {}
+        self._probed: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], Decision | None] = {}
         for c in snapshot.compute:
             self._compute.setdefault(c.type, []).append(c)
         self._profiles: dict[str, str] = {
@@ -423,15 +430,22 @@ class Evaluator:
             return  # the administrator already has every permission: nothing to escalate to
         fired = self.fired.setdefault(principal.arn, [])
         synthetic = is_synthetic(principal.arn)
+        floor = skip if isinstance(skip, GrantFloor) else None
+        # In a single-origin search, only the origin's data-side techniques are reported without being
+        # on a path (``escalations``); a copy outside the account is never on one.
+        others = floor is not None and floor.origin is not None and floor.origin != principal.arn
+        held = floor.escalated if floor is not None else None
         for technique in self._techniques:
             if synthetic and technique.gain == "group":
                 continue  # one group at a time: combining groups would make up a node per subset
+            if others and technique.gain == "exfiltrate":
+                continue
             # A resource policy may grant dataset actions without an identity Allow (handled per target).
             if technique.target != "dataset" and not all(
                 s.trust or self._may_allow(principal, s.action) for s in technique.steps
             ):
                 continue
-            for target in self._targets(principal, technique):
+            for target in self._targets(principal, technique, held):
                 found = self._evaluate(principal, technique, target)
                 if found is None:
                     continue
@@ -451,7 +465,7 @@ class Evaluator:
                     statement=statement,
                 )
                 fired.append(item)
-                yield from self._edges_for(principal, item, target, skip)
+                yield from self._edges_for(principal, item, target, skip, held)
 
     # -- prefilters -------------------------------------------------------------------------------
 
@@ -489,7 +503,9 @@ class Evaluator:
 
     # -- targets ----------------------------------------------------------------------------------
 
-    def _targets(self, principal: Principal, technique: Technique) -> Iterator[_Target]:
+    def _targets(
+        self, principal: Principal, technique: Technique, held: GrantFloor | None = None
+    ) -> Iterator[_Target]:
         model = self.model
         rp = principal.request_principal
         me = rp.arn
@@ -552,7 +568,7 @@ class Evaluator:
         elif kind == "existing":
             yield from self._existing(principal, technique)
         elif kind == "dataset":
-            yield from self._datasets(principal, technique)
+            yield from self._datasets(principal, technique, held)
         elif kind == "account":
             yield _Target(resource=f"arn:{self.partition}:iam::{account}:root", account=account)
 
@@ -619,7 +635,11 @@ class Evaluator:
         return found
 
     def _service_roles(
-        self, principal: Principal, technique: Technique, notes: tuple[str, ...]
+        self,
+        principal: Principal,
+        technique: Technique,
+        notes: tuple[str, ...],
+        compute: str | None = None,
     ) -> Iterator[_Target]:
         account = principal.account_id
         pass_step = next((s for s in technique.steps if s.on == "passed-role"), None)
@@ -648,6 +668,7 @@ class Evaluator:
                 account=account,
                 tags=role.tags,
                 notes=(*notes, *trust_notes, *extra),
+                compute=compute,
             )
 
     def _existing(self, principal: Principal, technique: Technique) -> Iterator[_Target]:
@@ -661,8 +682,17 @@ class Evaluator:
                 if compute_type
                 else ""
             )
-            yield from self._service_roles(principal, technique, (note,) if note else ())
+            yield from self._service_roles(principal, technique, (note,) if note else (), compute_type)
             return
+        first = next((s for s in technique.steps if s.on == "target" and not s.trust), None)
+        if first is not None:
+            # Only those the identity Allows of the first action on the resource may concern (a resource
+            # policy of these compute types is not modelled, so an identity Allow is needed).
+            index = self._compute_index.get(compute_type)
+            if index is None:
+                index = self._compute_index[compute_type] = _PrefixIndex(c.arn for c in resources)
+            concerned = self._select(index, principal, first.action)
+            resources = [c for c in resources if c.arn in concerned]
         for c in resources:
             if c.account_id != account:
                 continue
@@ -678,21 +708,35 @@ class Evaluator:
         services = self.model.snapshot.services
         return services.get(compute_type) == "ok" or services.get(_COMPUTE_SERVICE[compute_type]) == "ok"
 
-    def _datasets(self, principal: Principal, technique: Technique) -> Iterator[_Target]:
+    def _datasets(
+        self, principal: Principal, technique: Technique, held: GrantFloor | None
+    ) -> Iterator[_Target]:
+        """Datasets of the technique's type its first action may concern (by the identity Allows'
+        resource patterns) or whose resource policy names the principal, in ARN order; with ``held``,
+        not those already held at every level the technique gives (an escalation cannot improve them)."""
         model = self.model
         dataset_type = technique.dataset_type
+        assert dataset_type is not None
+        index = model.type_index(dataset_type)
+        if not index.arns:
+            return
         action = technique.steps[0].action
-        service = action.split(":", 1)[0]
-        candidates = {a for a in model.named_datasets(principal) if model.datasets[a].type == dataset_type}
+        candidates = model.named_mask(principal, dataset_type)
         if self._may_allow(principal, action):
-            index = model._datasets_by_service.get(service)
-            if index is not None:
-                for arn in self._select(index, principal, action):
-                    if model.datasets[arn].type == dataset_type:
-                        candidates.add(arn)
-        for arn in sorted(candidates):
-            d = model.datasets[arn]
-            yield _Target(resource=arn, account=d.account_id, tags=d.tags, dataset=d)
+            patterns = self._allow_patterns(principal, action)
+            if patterns is None:
+                candidates = (1 << len(index.arns)) - 1
+            else:
+                for pattern in dict.fromkeys(patterns):
+                    candidates |= model.pattern_mask(dataset_type, pattern)
+        if held is not None and technique.gain == "access" and technique.levels:
+            done = -1
+            for level in technique.levels:
+                done &= held.mask(dataset_type, level)
+            candidates &= ~done
+        for pos in bits(candidates):
+            d = index.datasets[pos]
+            yield _Target(resource=d.arn, account=d.account_id, tags=d.tags, dataset=d)
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -730,6 +774,21 @@ class Evaluator:
             k: v.format(partition=self.partition, region=self.default_region, account=account)
             for k, v in step.context.items()
         }
+        if step.on == "target" and target.compute is not None and not step.trust:
+            # The resource was not collected: any the Allows could name stands in, decided once per
+            # principal and step (the answer does not depend on the role the resource would run with).
+            key = (principal.arn, target.compute, step.action, tuple(sorted(extra.items())))
+            if key not in self._probed:
+                template = _COMPUTE_ARN.get(target.compute)
+                resources = (
+                    self._probe_resources(principal, template, step.action, account)
+                    if template is not None
+                    else [target.resource]
+                )
+                self._probed[key] = self._decide(
+                    principal, step.action, resources, None, {}, account, extra, required=False
+                )
+            return self._probed[key]
         if step.on == "target":
             resources = [target.resource]
             if target.dataset is not None:
@@ -774,7 +833,7 @@ class Evaluator:
             tags = {}
         else:  # new
             assert step.resource is not None
-            resources = self._new_resources(principal, step, account)
+            resources = self._probe_resources(principal, step.resource, step.action, account)
             tags = {}
         return self._decide(
             principal, step.action, resources, resource_policy, tags, account, extra, required=required
@@ -798,16 +857,16 @@ class Evaluator:
         rcps = self.model.rcps(resources[0], account) if resources else ()
         return _decide_any(principal, action, resources, policy, context, account, required, rcps)
 
-    def _new_resources(self, principal: Principal, step: Step, account: str) -> list[str]:
-        """ARNs standing for "a resource the attacker creates and names": one per Allow pattern that fits."""
-        assert step.resource is not None
-        template = step.resource.format(partition=self.partition, region="*", account=account)
-        if template == "*":
+    def _probe_resources(self, principal: Principal, template: str, action: str, account: str) -> list[str]:
+        """ARNs standing for "a resource the attacker creates and names" (or one that exists but was not
+        collected): one generic instance of ``template``, and one per Allow pattern for ``action`` that
+        fits it."""
+        glob = template.format(partition=self.partition, region="*", account=account)
+        if glob == "*":
             return ["*"]
-        glob = template
-        out = [step.resource.format(partition=self.partition, region=self.default_region, account=account)]
+        out = [template.format(partition=self.partition, region=self.default_region, account=account)]
         out[0] = out[0].replace("*", "blastradius-probe")
-        for pattern in self._allow_patterns(principal, step.action) or ():
+        for pattern in self._allow_patterns(principal, action) or ():
             pick = _instance_of(pattern)
             if fnmatch.fnmatchcase(pick, glob) and pick not in out:
                 out.append(pick)
@@ -939,7 +998,12 @@ class Evaluator:
         return node
 
     def _edges_for(
-        self, principal: Principal, item: Fired, target: _Target, skip: SkipGrant | None
+        self,
+        principal: Principal,
+        item: Fired,
+        target: _Target,
+        skip: SkipGrant | None,
+        held: GrantFloor | None = None,
     ) -> Iterator[Edge]:
         technique = item.technique
         if technique.gain == "exfiltrate":
@@ -948,7 +1012,9 @@ class Evaluator:
             dataset = target.dataset
             assert dataset is not None
             for level in technique.levels:
-                if skip is not None and skip(dataset.arn, level):
+                if (skip is not None and skip(dataset.arn, level)) or (
+                    held is not None and held(dataset.arn, level)
+                ):
                     continue
                 gained = self._after_rewrite(principal, dataset, level)
                 if gained is None:
@@ -979,6 +1045,17 @@ class Evaluator:
             technique=technique.id,
         )
 
+
+# What the ARN of a compute resource looks like (for resources that were not collected).
+_COMPUTE_ARN = {
+    "lambda-function": "arn:{partition}:lambda:{region}:{account}:function:*",
+    "ec2-instance": "arn:{partition}:ec2:{region}:{account}:instance/*",
+    "cloudformation-stack": "arn:{partition}:cloudformation:{region}:{account}:stack/*",
+    "codebuild-project": "arn:{partition}:codebuild:{region}:{account}:project/*",
+    "sagemaker-notebook": "arn:{partition}:sagemaker:{region}:{account}:notebook-instance/*",
+    "ecs-task-definition": "arn:{partition}:ecs:{region}:{account}:task-definition/*",
+    "glue-dev-endpoint": "arn:{partition}:glue:{region}:{account}:devEndpoint/*",
+}
 
 _COMPUTE_SERVICE = {
     "lambda-function": "lambda",

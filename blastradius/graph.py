@@ -306,6 +306,7 @@ class AccountModel:
         self._contexts: dict[str, Context] = {}
         self._resource_policies: dict[str, Policy | None] = {}
         self._datasets_by_service: dict[str, _PrefixIndex] = {}
+        self._pattern_masks: dict[tuple[str, str], int] = {}
         by_service: dict[str, list[str]] = {}
         for d in snapshot.datasets:
             by_service.setdefault(_service_of(d.arn), []).append(d.arn)
@@ -601,6 +602,18 @@ class AccountModel:
                 (d for d in self.datasets.values() if d.type == dataset_type), self.effective_policies
             )
             self._by_type[dataset_type] = found
+        return found
+
+    def pattern_mask(self, dataset_type: str, pattern: str) -> int:
+        """Datasets of a type a resource pattern may concern, as a bitset over ``type_index`` (cached)."""
+        key = (dataset_type, pattern)
+        found = self._pattern_masks.get(key)
+        if found is None:
+            index = self.type_index(dataset_type)
+            prefixes = self._type_prefixes.get(dataset_type)
+            if prefixes is None:
+                prefixes = self._type_prefixes[dataset_type] = _PrefixIndex(index.arns)
+            found = self._pattern_masks[key] = index.mask(prefixes.select(pattern))
         return found
 
     def concerned_mask(self, st: Statement, service: str, dataset_type: str) -> int:
@@ -1862,12 +1875,19 @@ class GrantFloor:
     grant is possible, by bitset rather than one dataset at a time. Callable as a ``SkipGrant``.
     """
 
-    __slots__ = ("_bits", "_ints", "_model")
+    __slots__ = ("_bits", "_ints", "_model", "escalated", "origin")
 
     def __init__(self, model: AccountModel) -> None:
         self._model = model
         self._bits: dict[tuple[str, str, bool], bytearray] = {}
         self._ints: dict[tuple[str, str, bool], int] = {}
+        # Grants held through no more escalations than the principal being expanded has taken: an
+        # escalation of that principal (one more) cannot improve them, so its data-side techniques skip
+        # them (set by ``reach``; None when the search does not track it).
+        self.escalated: GrantFloor | None = None
+        # The search's origin (set by ``reach``): only its data-side techniques can show in a report
+        # without being on a path (``escalation.escalations``).
+        self.origin: str | None = None
 
     def add(self, dataset: str, level: str, *, definite_only: bool = False) -> None:
         """Mark a grant as settled (or, with ``definite_only``, improvable only by a definite grant)."""

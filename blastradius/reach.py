@@ -134,6 +134,11 @@ def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False) -> Re
     queue: list[tuple[Cost, str]] = [((0, 0, 0), origin)]
     grants: dict[str, dict[str, Route]] = {}
     settled = GrantFloor(graph.model)
+    # Grants held through at most as many escalations as the principal being expanded: an escalation
+    # edge from it costs one more, so it cannot improve them (see GrantFloor.escalated).
+    escalated = settled.escalated = GrantFloor(graph.model)
+    settled.origin = origin
+    pending_escalated: list[tuple[int, str, str]] = []
     # (cost, dataset, level) of grants above the floor, and above the conditional floor
     pending: list[tuple[Cost, str, str]] = []
     pending_conditional: list[tuple[Cost, str, str]] = []
@@ -158,6 +163,9 @@ def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False) -> Re
         while pending_conditional and below(pending_conditional[0][0], conditional_floor):
             _, dataset, level = heapq.heappop(pending_conditional)
             settled.add(dataset, level, definite_only=True)
+        while pending_escalated and pending_escalated[0][0] <= cost[0]:
+            _, dataset, level = heapq.heappop(pending_escalated)
+            escalated.add(dataset, level)
         for edge in graph.expand(arn, settled):
             new_cost = _add(cost, _edge_cost(edge))
             if edge.kind == ACCESS:
@@ -168,6 +176,10 @@ def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False) -> Re
                     levels[edge.level] = Route(edges=(*route.edges, edge), cost=new_cost)
                     if all_paths:
                         grant_edges.setdefault(edge.target, {})[edge.level] = [edge]
+                    if new_cost[0] <= cost[0]:
+                        escalated.add(edge.target, edge.level)
+                    else:
+                        heapq.heappush(pending_escalated, (new_cost[0], edge.target, edge.level))
                     if below(new_cost, floor):
                         settled.add(edge.target, edge.level)
                     else:
