@@ -831,10 +831,15 @@ class Evaluator:
             if not resources:
                 return None
             tags = {}
-        else:  # new
+        else:  # new: what the attacker creates does not depend on the target (decided once)
             assert step.resource is not None
-            resources = self._probe_resources(principal, step.resource, step.action, account)
-            tags = {}
+            key = (principal.arn, f"new:{account}:{step.resource}", step.action, tuple(sorted(extra.items())))
+            if key not in self._probed:
+                resources = self._probe_resources(principal, step.resource, step.action, account)
+                self._probed[key] = self._decide(
+                    principal, step.action, resources, None, {}, account, extra, required=False
+                )
+            return self._probed[key]
         return self._decide(
             principal, step.action, resources, resource_policy, tags, account, extra, required=required
         )
