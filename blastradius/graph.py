@@ -216,7 +216,7 @@ def mask_of(positions: Iterable[int]) -> int:
 class DatasetIndex:
     """The datasets of one type in ARN order: bit ``i`` of a mask over this type is ``arns[i]``."""
 
-    __slots__ = ("_signatures", "arns", "datasets", "policy_mask", "position")
+    __slots__ = ("_accounts", "_signatures", "arns", "datasets", "policy_mask", "position")
 
     def __init__(self, datasets: Iterable[Dataset], policies: Mapping[str, object | None]) -> None:
         self.datasets: tuple[Dataset, ...] = tuple(sorted(datasets, key=lambda d: d.arn))
@@ -225,6 +225,19 @@ class DatasetIndex:
         # Datasets with a resource (or key) policy: always decided per dataset.
         self.policy_mask = mask_of(i for i, d in enumerate(self.datasets) if policies.get(d.arn) is not None)
         self._signatures: dict[int, tuple[object, ...]] = {}
+        self._accounts: dict[str, int] | None = None
+
+    def foreign_bare(self, account: str) -> int:
+        """Datasets of another account than ``account`` without a resource policy: a principal of
+        ``account`` can never be granted these ("Cross-account policy evaluation logic": the resource's
+        account must allow through a resource-based policy as well as the identity side)."""
+        if self._accounts is None:
+            by_account: dict[str, list[int]] = {}
+            for i, d in enumerate(self.datasets):
+                by_account.setdefault(d.account_id, []).append(i)
+            self._accounts = {a: mask_of(positions) for a, positions in by_account.items()}
+        everything = (1 << len(self.arns)) - 1
+        return everything & ~self._accounts.get(account, 0) & ~self.policy_mask
 
     def signature(self, position: int) -> tuple[object, ...]:
         """What a request context takes from the dataset: its account and tags."""
@@ -1951,6 +1964,7 @@ def access_edges(
         if not index.arns:
             continue
         named_mask = model.named_mask(principal, dataset_type)
+        foreign = index.foreign_bare(principal.account_id)
         per_dataset = named_mask | index.mask(picked) | model.rcp_mask(dataset_type)
         may_name = index.policy_mask & (model.may_name_mask(principal, dataset_type) | per_dataset)
         for level in LEVELS:
@@ -1962,6 +1976,7 @@ def access_edges(
             for cls in classes:
                 for st in cls.allows:
                     candidates |= model.concerned_mask(st, spec.service, dataset_type)
+            candidates &= ~foreign
             definite_only = 0
             if floor is not None:
                 candidates &= ~floor.mask(dataset_type, level)
