@@ -18,6 +18,7 @@ from blastradius.errors import UsageError
 from blastradius.escalation import escalations as fired_escalations
 from blastradius.evidence import ObjectCount, not_collected, notification_rows, summarize, window_start
 from blastradius.graph import Edge, PermissionGraph, build_graph, path_step
+from blastradius.jsonio import gc_paused
 from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
 from blastradius.pivots import credential_pivots
@@ -156,6 +157,7 @@ def _principals(result: Reach) -> list[PrincipalReach]:
     return out
 
 
+@gc_paused()
 def analyze_snapshot(
     snapshot: Snapshot,
     key_id: str,

@@ -11,6 +11,7 @@ from typing import Any
 from blastradius.collect.iam import GAAD_LISTS, normalise_iam
 from blastradius.collect.runner import DATA_SERVICES, NOT_COLLECTED, OK
 from blastradius.errors import SnapshotError
+from blastradius.jsonio import gc_paused
 from blastradius.model import Snapshot, load_json_file
 
 GAAD_SOURCE = "gaad"
@@ -26,7 +27,8 @@ def load_snapshot(path: Path) -> Snapshot:
     """Read a blastradius snapshot or GAAD output; anything else is a ``SnapshotError`` naming the file."""
     data = load_json_file(path)
     if isinstance(data, dict) and "schema" in data:
-        return Snapshot.from_json(data, source=str(path))
+        with gc_paused():
+            return Snapshot.from_json(data, source=str(path))
     if is_gaad(data):
         return snapshot_from_gaad(data, source=str(path), collected_at=_mtime(path))
     found = (

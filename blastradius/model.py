@@ -15,7 +15,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, NewType, TypeVar
 
+from blastradius import jsonio
 from blastradius.errors import SnapshotError
+from blastradius.jsonio import gc_paused
 
 Arn = NewType("Arn", str)
 AccountId = NewType("AccountId", str)
@@ -643,7 +645,8 @@ def _fast_build(cls: type[T], value: object) -> T:
 
 def dump_snapshot(snapshot: Snapshot, path: Path) -> None:
     """Write the snapshot as JSON with mode 0600 (it describes an account's security posture)."""
-    data = json.dumps(snapshot.to_json(), indent=1, sort_keys=False)
+    with gc_paused():
+        data = jsonio.dumps(snapshot.to_json())
     # Create with 0600 from the start (no window where the file is world-readable), and tighten
     # an existing file too.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -669,7 +672,7 @@ def load_json_file(path: Path) -> object:
     if not text.strip():
         raise SnapshotError(f"{path}: the file is empty", hint="Collect the snapshot again.")
     try:
-        return json.loads(text)
+        return jsonio.loads(text)
     except json.JSONDecodeError as e:
         # A cut-off file fails at its very end, or inside a string that runs to the end (json reports
         # the position where that string starts).

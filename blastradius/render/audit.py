@@ -6,7 +6,6 @@ printed as text (never rich markup).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from io import StringIO
 
@@ -14,6 +13,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from blastradius import jsonio
 from blastradius.audit import AuditReport, KeyAudit
 from blastradius.errors import UsageError
 from blastradius.render.common import short_name
@@ -177,7 +177,7 @@ def render_audit_markdown(report: AuditReport, *, color: bool = False, width: in
 def render_audit_json(report: AuditReport, *, color: bool = False, width: int | None = None) -> str:
     """The ``blastradius.audit/v1`` document, 2-space indented, fields in contract order."""
     del color, width
-    return json.dumps(report.to_json(), indent=2, sort_keys=False)
+    return jsonio.dumps(report.to_json())
 
 
 AUDIT_RENDERERS: dict[str, Callable[..., str]] = {

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
+from blastradius.jsonio import dumps, gc_paused
 from blastradius.render.common import sections
 from blastradius.report import Report
 
 
+@gc_paused()
 def render_json(
     report: Report, *, color: bool = False, width: int | None = None, only: str | None = None
 ) -> str:
@@ -20,4 +20,4 @@ def render_json(
     if only is not None:
         (section,) = sections(only)
         document = {k: document[k] for k in ("schema", "generated_at", "key", section)}
-    return json.dumps(document, indent=2, sort_keys=False)
+    return dumps(document)

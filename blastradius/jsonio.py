@@ -1,0 +1,54 @@
+"""JSON in and out at the size of a large organisation, and the garbage collector around bulk work.
+
+A 10,000-principal snapshot is ~90 MB of JSON and a broad key's report several hundred MB: the standard
+library's encoder falls back to pure Python as soon as ``indent`` is set, and Python's cyclic garbage
+collector rescans the whole (acyclic, long-lived) heap again and again while millions of small objects
+are being built. So:
+
+* ``dumps`` writes with orjson, in the same form as ``json.dumps(document, indent=2)`` (2-space
+  indent, ``": "`` after keys, insertion order kept), UTF-8 rather than ``\\u`` escapes;
+* ``loads`` parses with the standard library (orjson would read integers beyond 64 bits as floats), with
+  the collector paused;
+* ``gc_paused`` suspends the cyclic collector during bulk building (snapshot loading, analysis, report
+  serialisation). Reference counting still frees everything that is not in a cycle; cycles made in the
+  meantime are collected after the block, by the collector's next regular pass.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import orjson
+
+
+def dumps(document: object) -> str:
+    """``document`` (plain JSON data: dict/list/str/int/float/bool/None) as 2-space indented JSON."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode("utf-8")
+    except TypeError:  # not plain JSON data (e.g. an integer beyond 64 bits): the standard library
+        return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def loads(text: str) -> object:
+    """Parse JSON text with the standard library (exact for integers of any size, precise errors) while
+    the cyclic collector is paused: without collections, parsing is about twice as fast."""
+    with gc_paused():
+        return json.loads(text)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Suspend the cyclic garbage collector for the block (re-entrant; restores the previous state)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+__all__ = ["dumps", "gc_paused", "loads"]
