@@ -1957,6 +1957,8 @@ def access_edges(
     base = model.base_context(principal)
     picked = model.picked(principal)
     floor = skip if isinstance(skip, GrantFloor) else None
+    key_uncertain: dict[tuple[str, str, str], bool] = {}  # (KMS key, type, level) -> _key_use_uncertain
+    key_effects: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (KMS key, type, level) -> _key_effect
     policies: dict[str, Policy | None] = {}
     contexts: dict[str, _DatasetContext] = {}
     for dataset_type, spec in stores.types.items():
@@ -2024,11 +2026,18 @@ def access_edges(
                     found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])
                 if found is None:
                     continue
-                if definite_only >> pos & 1 and (
-                    found[1] != DEFINITE or _key_use_uncertain(graph, principal, dataset, level)
-                ):
-                    continue  # held already at a cost only a definite grant could improve
-                edge = _access_edge(graph, principal, dataset, level, found)
+                if definite_only >> pos & 1:
+                    if found[1] != DEFINITE:
+                        continue  # held already at a cost only a definite grant could improve
+                    if dataset.kms_key is not None:
+                        memo = (dataset.kms_key, dataset_type, level)
+                        uncertain = key_uncertain.get(memo)
+                        if uncertain is None:
+                            uncertain = _key_use_uncertain(graph, principal, dataset, level)
+                            key_uncertain[memo] = uncertain
+                        if uncertain:
+                            continue  # the key keeps it conditional: no better than what is held
+                edge = _access_edge(graph, principal, dataset, level, found, key_effects)
                 if edge is not None:
                     yield edge
 
@@ -2158,32 +2167,57 @@ def _mask_decide(
     return definite, slow
 
 
+# _key_effect: the key denies what the level needs (nothing to add: no edge).
+_SEALED: tuple[str, ...] = ("sealed",)
+
+
+def _key_effect(
+    graph: PermissionGraph, principal: Principal, key: str, dataset_type: str, level: str
+) -> tuple[str, ...]:
+    """What a dataset's KMS key does to a grant of ``level``: ``_SEALED``, or the conditions it adds
+    (empty: the key surely allows every KMS action the level needs)."""
+    conditions: list[str] = []
+    for kms_action in graph.model.rules.datastores.kms_actions(dataset_type, level):
+        if graph.key_surely_allowed(principal, key, kms_action):
+            continue  # what key_use would answer: ALLOW, no conditions
+        if graph.key_surely_denied(principal, key, kms_action):
+            return _SEALED
+        kms = graph.key_use(principal, key, kms_action)
+        if kms is None:
+            conditions.append(f"needs {kms_action} on {key}, a key that was not collected")
+        elif not kms.allowed:
+            return _SEALED
+        elif kms.verdict is Verdict.CONDITIONAL:
+            conditions.extend(f"{kms_action}: {c}" for c in kms.conditions)
+            if not kms.conditions:
+                conditions.append(f"{kms_action} on {key} is conditional")
+    return tuple(conditions)
+
+
 def _access_edge(
     graph: PermissionGraph,
     principal: Principal,
     dataset: Dataset,
     level: str,
     found: tuple[str, str, list[str], str | None, str | None],
+    memo: dict[tuple[str, str, str], tuple[str, ...]] | None = None,
 ) -> Edge | None:
-    """The access edge for a grant, once the dataset's KMS key (if any) is accounted for."""
+    """The access edge for a grant, once the dataset's KMS key (if any) is accounted for.
+
+    ``memo`` (per principal) shares the key's verdict between the datasets encrypted with one key."""
     action, certainty, conditions, policy_name, statement = found
-    stores = graph.model.rules.datastores
-    kms_actions = stores.kms_actions(dataset.type, level) if dataset.kms_key else ()
-    for kms_action in kms_actions:
-        assert dataset.kms_key is not None
-        if graph.key_surely_allowed(principal, dataset.kms_key, kms_action):
-            continue  # what key_use would answer: ALLOW, no conditions
-        if graph.key_surely_denied(principal, dataset.kms_key, kms_action):
-            return None
-        kms = graph.key_use(principal, dataset.kms_key, kms_action)
-        if kms is None:
-            certainty = CONDITIONAL
-            conditions.append(f"needs {kms_action} on {dataset.kms_key}, a key that was not collected")
-        elif not kms.allowed:
+    if dataset.kms_key is not None:
+        memo_key = (dataset.kms_key, dataset.type, level)
+        effect = memo.get(memo_key) if memo is not None else None
+        if effect is None:
+            effect = _key_effect(graph, principal, dataset.kms_key, dataset.type, level)
+            if memo is not None:
+                memo[memo_key] = effect
+        if effect is _SEALED:
             return None  # the data stays sealed without the key (Key policies in AWS KMS)
-        elif kms.verdict is Verdict.CONDITIONAL:
+        if effect:
             certainty = CONDITIONAL
-            conditions.extend(f"{kms_action}: {c}" for c in kms.conditions)
+            conditions.extend(effect)
     return Edge(
         source=principal.arn,
         target=dataset.arn,
