@@ -1,7 +1,14 @@
 """The ``blastradius`` command line: one small function per command, one error boundary, no logic.
 
-Exit codes: 0 — done, nothing at or above ``--fail-on``; 1 — a reachable dataset at or above
-``--fail-on``; 2 — usage error or nothing useful could be produced (with a one-paragraph diagnosis).
+Exit codes (``analyze``, ``audit``, ``demo``; the report is written whatever the code):
+
+- 0 — done: nothing at or above ``--fail-on`` and, when ``--fail-on`` is set, coverage complete
+  (``--fail-on none``, the default, always exits 0 on a produced report);
+- 1 — a reachable dataset at or above ``--fail-on`` (``audit``: reached by an *active* key);
+- 2 — usage error, or nothing useful could be produced (with a one-paragraph diagnosis);
+- 3 — nothing at or above ``--fail-on`` found, but coverage is incomplete for a service whose gap
+  could hide such a dataset (``Coverage.blind_spots``): not a verified "clean", named on stderr.
+
 stdout carries the report only; progress, warnings and diagnostics go to stderr.
 """
 
@@ -26,7 +33,7 @@ from blastradius.errors import BlastRadiusError, UsageError
 from blastradius.keys import parse_access_key_id
 from blastradius.model import Snapshot
 from blastradius.render import RENDERERS, render
-from blastradius.report import Report, sensitivity_rank
+from blastradius.report import Coverage, Report, sensitivity_rank
 
 app = typer.Typer(
     name="blastradius",
@@ -96,7 +103,12 @@ OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to FILE (mode 0600).")
 ]
 FailOnOpt = Annotated[
-    FailOn, typer.Option("--fail-on", help="Exit 1 when a reachable dataset is at or above this sensitivity.")
+    FailOn,
+    typer.Option(
+        "--fail-on",
+        help="Exit 1 when a reachable dataset is at or above this sensitivity; exit 3 when none is found "
+        "but coverage is incomplete (a gap could hide one).",
+    ),
 ]
 PathsOpt = Annotated[
     PathsMode,
@@ -249,12 +261,32 @@ def _write(text: str, output: Path | None) -> None:
     err.print(f"report written to {output}", markup=False, soft_wrap=True)
 
 
+EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 3
+
+
 def _exit_for(report: Report, fail_on: FailOn) -> None:
+    """Exit 1 on a dataset at or above ``--fail-on``, else 3 when coverage could hide one."""
     if fail_on is FailOn.none:
         return
     threshold = sensitivity_rank(fail_on.value)
     if any(sensitivity_rank(d.sensitivity) >= threshold for d in report.datasets):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
+    _exit_if_blind(report.coverage, fail_on)
+
+
+def _exit_if_blind(coverage: Coverage, fail_on: FailOn) -> None:
+    """Exit 3 when nothing at or above ``--fail-on`` was found but a gap could hide it (unknown ≠ clean)."""
+    blind = coverage.blind_spots()
+    if blind:
+        err.print(
+            f"no reachable dataset at or above --fail-on {fail_on.value} was found, but coverage is "
+            f"incomplete for {', '.join(blind)}: not a verified clean result (exit {EXIT_INCOMPLETE}; "
+            "the report's coverage section lists every gap).",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def _read_secret() -> api.LeakedCredentials:
@@ -648,7 +680,9 @@ def audit(
     fail_on: Annotated[
         FailOn,
         typer.Option(
-            "--fail-on", help="Exit 1 when an active key reaches a dataset at or above this sensitivity."
+            "--fail-on",
+            help="Exit 1 when an active key reaches a dataset at or above this sensitivity; exit 3 when "
+            "none does but coverage is incomplete (a gap could hide one).",
         ),
     ] = FailOn.none,
     policies: PoliciesOpt = None,
@@ -684,7 +718,9 @@ def audit(
         width = max(100, shutil.get_terminal_size().columns) if tty else None
         _write(render_audit(report, fmt, color=tty, width=width), output)
     if fails(report, fail_on.value):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
+    if fail_on is not FailOn.none:
+        _exit_if_blind(report.coverage, fail_on)
 
 
 @app.command()
@@ -828,7 +864,12 @@ def diff(
         str, typer.Option("--format", "-f", help="Output format: table, json, markdown.")
     ] = "table",
     output: OutputOpt = None,
-    fail_on: FailOnOpt = FailOn.none,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            "--fail-on", help="Exit 1 when AFTER still reaches a dataset at or above this sensitivity."
+        ),
+    ] = FailOn.none,
     debug: DebugOpt = False,
 ) -> None:
     """What appeared or disappeared between two reports; exit 1 if AFTER still reaches --fail-on data."""
