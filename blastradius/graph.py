@@ -49,6 +49,7 @@ from blastradius.model import (
     User,
 )
 from blastradius.policy import (
+    RCP_SUPPORTED_SERVICES,
     Context,
     Decision,
     Policy,
@@ -121,11 +122,11 @@ class Principal:
     scps: tuple[tuple[Policy, ...], ...] = ()
 
 
-# Services whose resources RCPs constrain ("Resource control policies (RCPs)", AWS Organizations User
-# Guide, "List of AWS services that support RCPs"; also the AWS Control Tower page "Controls implemented
-# with resource control policies (RCPs)"): requests to resources of other services ignore them. AWS adds
-# services to that list over time: extend this set when the guide does.
-RCP_SERVICES = frozenset({"s3", "sts", "kms", "sqs", "secretsmanager"})
+# ARN services of the resources RCPs may constrain, a pre-filter of ``rcps``: the services RCPs support
+# (``policy.evaluate.RCP_SUPPORTED_SERVICES``: AWS Organizations User Guide, "List of AWS services that
+# support RCPs", with its source and date), plus "iam" because the resource sts:AssumeRole authorizes is an
+# IAM role ARN. ``decide`` then applies RCPs by the request's action only (iam:* actions: never).
+RCP_SERVICES = RCP_SUPPORTED_SERVICES | {"iam"}
 
 
 def _account_of(arn: str) -> str:
