@@ -540,12 +540,20 @@ class AccountModel:
         Principal keys come from the snapshot (its tags are complete, so other principal tags are
         absent); the attacker calls directly, so ``aws:ViaAWSService`` is false; the clock is the
         analysis time; ``--assume-context`` overrides win over everything.
+
+        ``aws:TokenIssueTime`` is present only in requests signed with temporary credentials ("AWS global
+        condition context keys"): a user signs with its long-term access key, so it is absent (a
+        ``DateLessThan`` on it is then false, its ``...IfExists`` form true, ``Null: true`` true); a role
+        acts through a session the attacker creates now, so its token is issued now.
         """
         cached = self._contexts.get(principal.arn)
         if cached is None:
+            clock = _clock(self.now)
+            session = {"aws:TokenIssueTime": clock["aws:CurrentTime"]} if principal.kind == "role" else {}
             cached = Context.for_principal(
                 principal.request_principal,
-                values={"aws:ViaAWSService": ("false",), **_clock(self.now)},
+                values={"aws:ViaAWSService": ("false",), **clock, **session},
+                absent=() if session else ("aws:TokenIssueTime",),
                 overrides=self.overrides,
                 now=self.now,
             )
