@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,7 +32,8 @@ from blastradius import api
 from blastradius.errors import BlastRadiusError, UsageError
 from blastradius.keys import parse_access_key_id
 from blastradius.model import Snapshot
-from blastradius.render import RENDERERS, render
+from blastradius.render import GRAPH_FORMATS, RENDERERS, render
+from blastradius.render.audit import AUDIT_RENDERERS, render_audit
 from blastradius.report import Coverage, Report, sensitivity_rank
 
 app = typer.Typer(
@@ -98,7 +99,21 @@ EndpointOpt = Annotated[
         help="Send every AWS call to this endpoint (e.g. a moto server).",
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(RENDERERS)}.")]
+# What each command can print: ``rotate`` prints one report section (the runbook), which the graph
+# exports do not have; ``audit`` has renderers of its own.
+REPORT_FORMATS = tuple(RENDERERS)
+RUNBOOK_FORMATS = tuple(f for f in RENDERERS if f not in GRAPH_FORMATS)
+AUDIT_FORMATS = tuple(AUDIT_RENDERERS)
+
+
+def _format_option(formats: tuple[str, ...]) -> Any:
+    """``--format/-f`` whose help lists exactly ``formats``."""
+    return typer.Option("--format", "-f", help=f"Output format: {', '.join(formats)}.")
+
+
+FormatOpt = Annotated[str, _format_option(REPORT_FORMATS)]
+RunbookFormatOpt = Annotated[str, _format_option(RUNBOOK_FORMATS)]
+AuditFormatOpt = Annotated[str, _format_option(AUDIT_FORMATS)]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to FILE (mode 0600).")
 ]
@@ -211,9 +226,9 @@ def _boundary(debug: bool) -> Iterator[None]:
             root.setLevel(saved_level)
 
 
-def _check_format(fmt: str) -> str:
-    if fmt not in RENDERERS:
-        raise UsageError(f"unknown format {fmt!r}", hint=f"Choose among: {', '.join(RENDERERS)}.")
+def _check_format(fmt: str, formats: tuple[str, ...] = REPORT_FORMATS, what: str = "format") -> str:
+    if fmt not in formats:
+        raise UsageError(f"unknown {what} {fmt!r}", hint=f"Choose among: {', '.join(formats)}.")
     return fmt
 
 
@@ -580,7 +595,7 @@ def rotate(
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
     secret_stdin: SecretStdinOpt = False,
-    fmt: FormatOpt = "table",
+    fmt: RunbookFormatOpt = "table",
     output: OutputOpt = None,
     policies: PoliciesOpt = None,
     apply: Annotated[
@@ -604,7 +619,7 @@ def rotate(
 ) -> None:
     """Print the rotation / remediation runbook for a leaked key; --apply executes its containment part."""
     with _boundary(debug):
-        _check_format(fmt)
+        _check_format(fmt, RUNBOOK_FORMATS)
         if apply and snapshot is not None:
             raise UsageError(
                 "--apply acts on the live account; it cannot be combined with --snapshot",
@@ -675,7 +690,7 @@ def audit(
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: AuditFormatOpt = "table",
     output: OutputOpt = None,
     fail_on: Annotated[
         FailOn,
@@ -695,13 +710,9 @@ def audit(
 ) -> None:
     """Every access key of the account ranked by blast radius (one graph for all keys)."""
     from blastradius.audit import fails
-    from blastradius.render.audit import AUDIT_RENDERERS, render_audit
 
     with _boundary(debug):
-        if fmt not in AUDIT_RENDERERS:
-            raise UsageError(
-                f"unknown audit format {fmt!r}", hint=f"Choose among: {', '.join(AUDIT_RENDERERS)}."
-            )
+        _check_format(fmt, AUDIT_FORMATS, "audit format")
         overrides = _parse_context(assume_context)
         source: list[Path] | Snapshot | None = snapshot
         if snapshot and role_arn:
