@@ -11,7 +11,6 @@ warning, and each per-entity call that fails is a gap naming its operation and e
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from blastradius.aws import ClientFactory
 from blastradius.collect.base import GLOBAL_REGION, Scope, ServiceResult
@@ -43,47 +41,39 @@ def _doc(action: str, resource: str = "*") -> str:
 
 
 @pytest.fixture
-def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    """A moto account: users with inline, attached and group policies, a boundary, tags; a role with a
-    boundary-only policy, tags and an instance profile; an unattached customer policy."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        session = boto3.Session(region_name="us-east-1")
-        iam = session.client("iam")
-        iam.create_policy(PolicyName="ExportsRead", Path="/data/", PolicyDocument=_doc("s3:GetObject"))
-        iam.create_policy(PolicyName="Unused", PolicyDocument=_doc("sqs:*"))
-        iam.create_policy(PolicyName="Boundary", PolicyDocument=_doc("s3:*"))
-        iam.create_user(
-            UserName="tconnect-web",
-            Tags=[{"Key": "team", "Value": "web"}],
-        )
-        iam.put_user_policy(
-            UserName="tconnect-web", PolicyName="app-data", PolicyDocument=_doc("dynamodb:Scan")
-        )
-        iam.attach_user_policy(UserName="tconnect-web", PolicyArn=f"{ARN}:policy/data/ExportsRead")
-        iam.create_group(GroupName="developers")
-        iam.put_group_policy(GroupName="developers", PolicyName="dev", PolicyDocument=_doc("logs:*"))
-        iam.attach_group_policy(GroupName="developers", PolicyArn=f"{ARN}:policy/data/ExportsRead")
-        iam.add_user_to_group(GroupName="developers", UserName="tconnect-web")
-        iam.create_access_key(UserName="tconnect-web")
-        iam.create_user(UserName="console-admin")
-        iam.create_login_profile(UserName="console-admin", Password="Example-Passw0rd!")
-        iam.create_role(
-            RoleName="data-sync",
-            Path="/app/",
-            AssumeRolePolicyDocument=TRUST,
-            PermissionsBoundary=f"{ARN}:policy/Boundary",
-            Tags=[{"Key": "env", "Value": "prod"}],
-        )
-        iam.put_role_policy(RoleName="data-sync", PolicyName="sync", PolicyDocument=_doc("s3:PutObject"))
-        iam.attach_role_policy(RoleName="data-sync", PolicyArn=f"{ARN}:policy/data/ExportsRead")
-        iam.create_instance_profile(InstanceProfileName="data-sync")
-        iam.add_role_to_instance_profile(InstanceProfileName="data-sync", RoleName="data-sync")
-        yield session
+def account(moto: None) -> boto3.Session:
+    """A moto account: users with inline, attached and group policies, tags; a role with a boundary-only
+    policy, tags and an instance profile; an unattached customer policy."""
+    session = boto3.Session(region_name="us-east-1")
+    iam = session.client("iam")
+    iam.create_policy(PolicyName="ExportsRead", Path="/data/", PolicyDocument=_doc("s3:GetObject"))
+    iam.create_policy(PolicyName="Unused", PolicyDocument=_doc("sqs:*"))
+    iam.create_policy(PolicyName="Boundary", PolicyDocument=_doc("s3:*"))
+    iam.create_user(
+        UserName="tconnect-web",
+        Tags=[{"Key": "team", "Value": "web"}],
+    )
+    iam.put_user_policy(UserName="tconnect-web", PolicyName="app-data", PolicyDocument=_doc("dynamodb:Scan"))
+    iam.attach_user_policy(UserName="tconnect-web", PolicyArn=f"{ARN}:policy/data/ExportsRead")
+    iam.create_group(GroupName="developers")
+    iam.put_group_policy(GroupName="developers", PolicyName="dev", PolicyDocument=_doc("logs:*"))
+    iam.attach_group_policy(GroupName="developers", PolicyArn=f"{ARN}:policy/data/ExportsRead")
+    iam.add_user_to_group(GroupName="developers", UserName="tconnect-web")
+    iam.create_access_key(UserName="tconnect-web")
+    iam.create_user(UserName="console-admin")
+    iam.create_login_profile(UserName="console-admin", Password="Example-Passw0rd!")
+    iam.create_role(
+        RoleName="data-sync",
+        Path="/app/",
+        AssumeRolePolicyDocument=TRUST,
+        PermissionsBoundary=f"{ARN}:policy/Boundary",
+        Tags=[{"Key": "env", "Value": "prod"}],
+    )
+    iam.put_role_policy(RoleName="data-sync", PolicyName="sync", PolicyDocument=_doc("s3:PutObject"))
+    iam.attach_role_policy(RoleName="data-sync", PolicyArn=f"{ARN}:policy/data/ExportsRead")
+    iam.create_instance_profile(InstanceProfileName="data-sync")
+    iam.add_role_to_instance_profile(InstanceProfileName="data-sync", RoleName="data-sync")
+    return session
 
 
 def _refuse(client: Any, operations: dict[str, str | None]) -> list[str]:

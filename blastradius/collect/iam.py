@@ -170,10 +170,14 @@ def get_iam_per_entity(iam: Any, recorder: Recorder, max_workers: int) -> Raw | 
     roles = recorder.paginate(iam, "list_roles", "Roles")
     if users is None and groups is None and roles is None:
         return None
+
+    def details(kind: str, listed: list[Raw] | None) -> list[Raw]:
+        return for_each(listed or [], lambda e: _entity_detail(iam, recorder, kind, e), max_workers)
+
     return {
-        "UserDetailList": for_each(users or [], lambda u: _user_detail(iam, recorder, u), max_workers),
-        "GroupDetailList": for_each(groups or [], lambda g: _group_detail(iam, recorder, g), max_workers),
-        "RoleDetailList": for_each(roles or [], lambda r: _role_detail(iam, recorder, r), max_workers),
+        "UserDetailList": details("User", users),
+        "GroupDetailList": details("Group", groups),
+        "RoleDetailList": details("Role", roles),
         "Policies": _managed_policies(iam, recorder, max_workers),
     }
 
@@ -207,39 +211,30 @@ def _attached_policies(iam: Any, recorder: Recorder, kind: str, name: str, arn: 
     return [{"PolicyName": p["PolicyName"], "PolicyArn": p["PolicyArn"]} for p in attached or ()]
 
 
-def _user_detail(iam: Any, recorder: Recorder, listed: Raw) -> Raw:
-    name, arn = listed["UserName"], listed["Arn"]
+def _entity_detail(iam: Any, recorder: Recorder, kind: str, listed: Raw) -> Raw:
+    """A GAAD ``{kind}DetailList`` entry from its List* entry and per-entity reads (kind: User, Group, Role).
+
+    Users and roles are read again with GetUser / GetRole: their List calls omit the permissions
+    boundary, tags and (roles) last use.
+    """
+    name, arn = listed[f"{kind}Name"], listed["Arn"]
     detail = dict(listed)
-    ok, response = recorder.call("GetUser", iam.get_user, resource=arn, UserName=name)
-    if ok:
-        detail.update(response["User"])
-    detail["UserPolicyList"] = _inline_policies(iam, recorder, "User", name, arn)
-    detail["AttachedManagedPolicies"] = _attached_policies(iam, recorder, "User", name, arn)
-    groups = recorder.paginate(iam, "list_groups_for_user", "Groups", resource=arn, UserName=name)
-    detail["GroupList"] = [g["GroupName"] for g in groups or ()]
-    return detail
-
-
-def _group_detail(iam: Any, recorder: Recorder, listed: Raw) -> Raw:
-    name, arn = listed["GroupName"], listed["Arn"]
-    detail = dict(listed)
-    detail["GroupPolicyList"] = _inline_policies(iam, recorder, "Group", name, arn)
-    detail["AttachedManagedPolicies"] = _attached_policies(iam, recorder, "Group", name, arn)
-    return detail
-
-
-def _role_detail(iam: Any, recorder: Recorder, listed: Raw) -> Raw:
-    name, arn = listed["RoleName"], listed["Arn"]
-    detail = dict(listed)
-    ok, response = recorder.call("GetRole", iam.get_role, resource=arn, RoleName=name)
-    if ok:
-        detail.update(response["Role"])
-    detail["RolePolicyList"] = _inline_policies(iam, recorder, "Role", name, arn)
-    detail["AttachedManagedPolicies"] = _attached_policies(iam, recorder, "Role", name, arn)
-    profiles = recorder.paginate(
-        iam, "list_instance_profiles_for_role", "InstanceProfiles", resource=arn, RoleName=name
-    )
-    detail["InstanceProfileList"] = list(profiles or ())
+    if kind != "Group":
+        ok, response = recorder.call(
+            f"Get{kind}", getattr(iam, f"get_{kind.lower()}"), resource=arn, **{f"{kind}Name": name}
+        )
+        if ok:
+            detail.update(response[kind])
+    detail[f"{kind}PolicyList"] = _inline_policies(iam, recorder, kind, name, arn)
+    detail["AttachedManagedPolicies"] = _attached_policies(iam, recorder, kind, name, arn)
+    if kind == "User":
+        groups = recorder.paginate(iam, "list_groups_for_user", "Groups", resource=arn, UserName=name)
+        detail["GroupList"] = [g["GroupName"] for g in groups or ()]
+    elif kind == "Role":
+        profiles = recorder.paginate(
+            iam, "list_instance_profiles_for_role", "InstanceProfiles", resource=arn, RoleName=name
+        )
+        detail["InstanceProfileList"] = list(profiles or ())
     return detail
 
 
