@@ -619,6 +619,11 @@ def rotate(
 ) -> None:
     """Print the rotation / remediation runbook for a leaked key; --apply executes its containment part."""
     with _boundary(debug):
+        if fmt in GRAPH_FORMATS:
+            raise UsageError(
+                f"--format {fmt} exports the attack graph and has no runbook section",
+                hint=f"Choose among: {', '.join(RUNBOOK_FORMATS)}.",
+            )
         _check_format(fmt, RUNBOOK_FORMATS)
         if apply and snapshot is not None:
             raise UsageError(

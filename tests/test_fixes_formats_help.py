@@ -40,7 +40,14 @@ def test_help_lists_only_supported_formats(command: str, expected: list[str]) ->
 @pytest.mark.parametrize("fmt", ["dot", "graphml"])
 def test_rotate_refuses_graph_formats_as_a_usage_error(fmt: str) -> None:
     result = invoke("rotate", "--key", FIXTURE_KEY, "--snapshot", GOOD_SNAPSHOT, "--format", fmt)
-    assert_diagnosis(result, rf"unknown format '{fmt}'.*Choose among: table, json, markdown, html\.")
+    assert_diagnosis(
+        result, rf"--format {fmt} exports the attack graph.*Choose among: table, json, markdown, html\."
+    )
+
+
+def test_rotate_refuses_an_unknown_format() -> None:
+    result = invoke("rotate", "--key", FIXTURE_KEY, "--snapshot", GOOD_SNAPSHOT, "--format", "yaml")
+    assert_diagnosis(result, r"unknown format 'yaml'.*Choose among: table, json, markdown, html\.")
 
 
 def test_rotate_prints_the_runbook_in_every_listed_format() -> None:
