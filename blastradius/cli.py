@@ -1,7 +1,14 @@
 """The ``blastradius`` command line: one small function per command, one error boundary, no logic.
 
-Exit codes: 0 — done, nothing at or above ``--fail-on``; 1 — a reachable dataset at or above
-``--fail-on``; 2 — usage error or nothing useful could be produced (with a one-paragraph diagnosis).
+Exit codes (``analyze``, ``audit``, ``demo``; the report is written whatever the code):
+
+- 0 — done: nothing at or above ``--fail-on`` and, when ``--fail-on`` is set, coverage complete
+  (``--fail-on none``, the default, always exits 0 on a produced report);
+- 1 — a reachable dataset at or above ``--fail-on`` (``audit``: reached by an *active* key);
+- 2 — usage error, or nothing useful could be produced (with a one-paragraph diagnosis);
+- 3 — nothing at or above ``--fail-on`` found, but coverage is incomplete for a service whose gap
+  could hide such a dataset (``Coverage.blind_spots``): not a verified "clean", named on stderr.
+
 stdout carries the report only; progress, warnings and diagnostics go to stderr.
 """
 
@@ -15,7 +22,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,8 +32,9 @@ from blastradius import api
 from blastradius.errors import BlastRadiusError, UsageError
 from blastradius.keys import parse_access_key_id
 from blastradius.model import Snapshot
-from blastradius.render import RENDERERS, render
-from blastradius.report import Report, sensitivity_rank
+from blastradius.render import GRAPH_FORMATS, RENDERERS, render
+from blastradius.render.audit import AUDIT_RENDERERS, render_audit
+from blastradius.report import Coverage, Report, sensitivity_rank
 
 app = typer.Typer(
     name="blastradius",
@@ -91,12 +99,31 @@ EndpointOpt = Annotated[
         help="Send every AWS call to this endpoint (e.g. a moto server).",
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(RENDERERS)}.")]
+# What each command can print: ``rotate`` prints one report section (the runbook), which the graph
+# exports do not have; ``audit`` has renderers of its own.
+REPORT_FORMATS = tuple(RENDERERS)
+RUNBOOK_FORMATS = tuple(f for f in RENDERERS if f not in GRAPH_FORMATS)
+AUDIT_FORMATS = tuple(AUDIT_RENDERERS)
+
+
+def _format_option(formats: tuple[str, ...]) -> Any:
+    """``--format/-f`` whose help lists exactly ``formats``."""
+    return typer.Option("--format", "-f", help=f"Output format: {', '.join(formats)}.")
+
+
+FormatOpt = Annotated[str, _format_option(REPORT_FORMATS)]
+RunbookFormatOpt = Annotated[str, _format_option(RUNBOOK_FORMATS)]
+AuditFormatOpt = Annotated[str, _format_option(AUDIT_FORMATS)]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to FILE (mode 0600).")
 ]
 FailOnOpt = Annotated[
-    FailOn, typer.Option("--fail-on", help="Exit 1 when a reachable dataset is at or above this sensitivity.")
+    FailOn,
+    typer.Option(
+        "--fail-on",
+        help="Exit 1 when a reachable dataset is at or above this sensitivity; exit 3 when none is found "
+        "but coverage is incomplete (a gap could hide one).",
+    ),
 ]
 PathsOpt = Annotated[
     PathsMode,
@@ -199,9 +226,9 @@ def _boundary(debug: bool) -> Iterator[None]:
             root.setLevel(saved_level)
 
 
-def _check_format(fmt: str) -> str:
-    if fmt not in RENDERERS:
-        raise UsageError(f"unknown format {fmt!r}", hint=f"Choose among: {', '.join(RENDERERS)}.")
+def _check_format(fmt: str, formats: tuple[str, ...] = REPORT_FORMATS, what: str = "format") -> str:
+    if fmt not in formats:
+        raise UsageError(f"unknown {what} {fmt!r}", hint=f"Choose among: {', '.join(formats)}.")
     return fmt
 
 
@@ -249,12 +276,32 @@ def _write(text: str, output: Path | None) -> None:
     err.print(f"report written to {output}", markup=False, soft_wrap=True)
 
 
+EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 3
+
+
 def _exit_for(report: Report, fail_on: FailOn) -> None:
+    """Exit 1 on a dataset at or above ``--fail-on``, else 3 when coverage could hide one."""
     if fail_on is FailOn.none:
         return
     threshold = sensitivity_rank(fail_on.value)
     if any(sensitivity_rank(d.sensitivity) >= threshold for d in report.datasets):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
+    _exit_if_blind(report.coverage, fail_on)
+
+
+def _exit_if_blind(coverage: Coverage, fail_on: FailOn) -> None:
+    """Exit 3 when nothing at or above ``--fail-on`` was found but a gap could hide it (unknown ≠ clean)."""
+    blind = coverage.blind_spots()
+    if blind:
+        err.print(
+            f"no reachable dataset at or above --fail-on {fail_on.value} was found, but coverage is "
+            f"incomplete for {', '.join(blind)}: not a verified clean result (exit {EXIT_INCOMPLETE}; "
+            "the report's coverage section lists every gap).",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 def _read_secret() -> api.LeakedCredentials:
@@ -548,7 +595,7 @@ def rotate(
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
     secret_stdin: SecretStdinOpt = False,
-    fmt: FormatOpt = "table",
+    fmt: RunbookFormatOpt = "table",
     output: OutputOpt = None,
     policies: PoliciesOpt = None,
     apply: Annotated[
@@ -572,7 +619,12 @@ def rotate(
 ) -> None:
     """Print the rotation / remediation runbook for a leaked key; --apply executes its containment part."""
     with _boundary(debug):
-        _check_format(fmt)
+        if fmt in GRAPH_FORMATS:
+            raise UsageError(
+                f"--format {fmt} exports the attack graph and has no runbook section",
+                hint=f"Choose among: {', '.join(RUNBOOK_FORMATS)}.",
+            )
+        _check_format(fmt, RUNBOOK_FORMATS)
         if apply and snapshot is not None:
             raise UsageError(
                 "--apply acts on the live account; it cannot be combined with --snapshot",
@@ -643,12 +695,14 @@ def audit(
     region: RegionOpt = None,
     all_regions: AllRegionsOpt = False,
     endpoint_url: EndpointOpt = None,
-    fmt: FormatOpt = "table",
+    fmt: AuditFormatOpt = "table",
     output: OutputOpt = None,
     fail_on: Annotated[
         FailOn,
         typer.Option(
-            "--fail-on", help="Exit 1 when an active key reaches a dataset at or above this sensitivity."
+            "--fail-on",
+            help="Exit 1 when an active key reaches a dataset at or above this sensitivity; exit 3 when "
+            "none does but coverage is incomplete (a gap could hide one).",
         ),
     ] = FailOn.none,
     policies: PoliciesOpt = None,
@@ -661,13 +715,9 @@ def audit(
 ) -> None:
     """Every access key of the account ranked by blast radius (one graph for all keys)."""
     from blastradius.audit import fails
-    from blastradius.render.audit import AUDIT_RENDERERS, render_audit
 
     with _boundary(debug):
-        if fmt not in AUDIT_RENDERERS:
-            raise UsageError(
-                f"unknown audit format {fmt!r}", hint=f"Choose among: {', '.join(AUDIT_RENDERERS)}."
-            )
+        _check_format(fmt, AUDIT_FORMATS, "audit format")
         overrides = _parse_context(assume_context)
         source: list[Path] | Snapshot | None = snapshot
         if snapshot and role_arn:
@@ -684,7 +734,9 @@ def audit(
         width = max(100, shutil.get_terminal_size().columns) if tty else None
         _write(render_audit(report, fmt, color=tty, width=width), output)
     if fails(report, fail_on.value):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
+    if fail_on is not FailOn.none:
+        _exit_if_blind(report.coverage, fail_on)
 
 
 @app.command()
@@ -828,7 +880,12 @@ def diff(
         str, typer.Option("--format", "-f", help="Output format: table, json, markdown.")
     ] = "table",
     output: OutputOpt = None,
-    fail_on: FailOnOpt = FailOn.none,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            "--fail-on", help="Exit 1 when AFTER still reaches a dataset at or above this sensitivity."
+        ),
+    ] = FailOn.none,
     debug: DebugOpt = False,
 ) -> None:
     """What appeared or disappeared between two reports; exit 1 if AFTER still reaches --fail-on data."""

@@ -49,6 +49,7 @@ from blastradius.model import (
     User,
 )
 from blastradius.policy import (
+    RCP_SUPPORTED_SERVICES,
     Context,
     Decision,
     Policy,
@@ -121,11 +122,11 @@ class Principal:
     scps: tuple[tuple[Policy, ...], ...] = ()
 
 
-# Services whose resources RCPs constrain ("Resource control policies (RCPs)", AWS Organizations User
-# Guide, "List of AWS services that support RCPs"; also the AWS Control Tower page "Controls implemented
-# with resource control policies (RCPs)"): requests to resources of other services ignore them. AWS adds
-# services to that list over time: extend this set when the guide does.
-RCP_SERVICES = frozenset({"s3", "sts", "kms", "sqs", "secretsmanager"})
+# ARN services of the resources RCPs may constrain, a pre-filter of ``rcps``: the services RCPs support
+# (``policy.evaluate.RCP_SUPPORTED_SERVICES``: AWS Organizations User Guide, "List of AWS services that
+# support RCPs", with its source and date), plus "iam" because the resource sts:AssumeRole authorizes is an
+# IAM role ARN. ``decide`` then applies RCPs by the request's action only (iam:* actions: never).
+RCP_SERVICES = RCP_SUPPORTED_SERVICES | {"iam"}
 
 
 def _account_of(arn: str) -> str:
@@ -553,12 +554,20 @@ class AccountModel:
         Principal keys come from the snapshot (its tags are complete, so other principal tags are
         absent); the attacker calls directly, so ``aws:ViaAWSService`` is false; the clock is the
         analysis time; ``--assume-context`` overrides win over everything.
+
+        ``aws:TokenIssueTime`` is present only in requests signed with temporary credentials ("AWS global
+        condition context keys"): a user signs with its long-term access key, so it is absent (a
+        ``DateLessThan`` on it is then false, its ``...IfExists`` form true, ``Null: true`` true); a role
+        acts through a session the attacker creates now, so its token is issued now.
         """
         cached = self._contexts.get(principal.arn)
         if cached is None:
+            clock = _clock(self.now)
+            session = {"aws:TokenIssueTime": clock["aws:CurrentTime"]} if principal.kind == "role" else {}
             cached = Context.for_principal(
                 principal.request_principal,
-                values={"aws:ViaAWSService": ("false",), **_clock(self.now)},
+                values={"aws:ViaAWSService": ("false",), **clock, **session},
+                absent=() if session else ("aws:TokenIssueTime",),
                 overrides=self.overrides,
                 now=self.now,
             )

@@ -276,6 +276,10 @@ class KeyInfo:
         }
 
 
+# Services whose gaps cannot hide a reachable dataset (see ``Coverage.blind_spots``).
+_GAPS_THAT_CANNOT_HIDE = frozenset({"organizations", "cloudtrail"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Coverage:
     """What the analysis could and could not see."""
@@ -304,6 +308,20 @@ class Coverage:
     def complete(self) -> bool:
         """True when nothing was missed (no gaps, every service ok)."""
         return not self.gaps and all(v == "ok" for v in self.services.values())
+
+    def blind_spots(self) -> tuple[str, ...]:
+        """The services whose incomplete coverage could hide a reachable dataset of any sensitivity.
+
+        A service counts when its status is not ``ok`` (partial, an error code, "not collected") or a
+        gap names it. A data store's dataset can be of any level (tag rules apply to every type), an
+        IAM gap hides grants and paths, a compute gap hides escalation through existing compute: each
+        may hide data at any level. Two never can: ``organizations`` (SCPs and RCPs that could not be
+        read are not applied, so reach is over-, not under-estimated) and ``cloudtrail`` (evidence only).
+        Merged snapshots also name the per-account entries (``"<account>/<service>"``).
+        """
+        blind = {name for name, status in self.services.items() if status != "ok"}
+        blind.update(g.service for g in self.gaps)
+        return tuple(sorted(s for s in blind if s.rpartition("/")[2] not in _GAPS_THAT_CANNOT_HIDE))
 
     def to_json(self) -> dict[str, Any]:
         """Contract form."""

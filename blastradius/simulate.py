@@ -10,7 +10,8 @@ One case (issue 3 §5)::
      "session_policy": {...} | null}
 
 ``scps``/``rcps`` are levels, root first, each a list of documents (an empty outer list: no organisation,
-or the management account). A JSON list of cases gives a list of results, in order.
+or the management account); as in AWS, ``rcps`` bind only actions of the services RCPs support
+(``policy.evaluate.rcps_apply``). A JSON list of cases gives a list of results, in order.
 
 The context is exactly what is given, as in a real request: keys not listed are absent (no attacker
 model). Only the keys the request itself determines are filled in, and a value in ``context`` wins over

@@ -146,7 +146,13 @@ def test_denied_gaad_marks_iam_with_the_error_not_empty(seeded: ClientFactory) -
 
     assert result.iam is None
     assert result.listing_error == "AccessDenied"
-    assert [(g.operation, g.resource) for g in result.gaps] == [("GetAccountAuthorizationDetails", None)]
+    # The per-entity fallback's listings fail too (the Stubber answers no other call).
+    assert [(g.operation, g.resource) for g in result.gaps] == [
+        ("GetAccountAuthorizationDetails", None),
+        ("ListUsers", None),
+        ("ListGroups", None),
+        ("ListRoles", None),
+    ]
 
 
 # --- stubbed responses: what moto cannot do ---------------------------------------------------------

@@ -5,6 +5,14 @@ it omits managed policies that are used *only* as permissions boundaries (typica
 ones); those are fetched with GetPolicy + GetPolicyVersion. Access keys, their last use and login
 profiles are per-user calls, fanned out over a small thread pool.
 https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html
+
+When GAAD itself fails (an auditor policy without ``iam:GetAccountAuthorizationDetails``), the same
+GAAD-shaped record is rebuilt from the per-entity read calls — ListUsers / ListGroups / ListRoles,
+GetUser / GetRole (boundary, tags and last use, which the List calls omit), List*Policies + Get*Policy
+(inline), ListAttached*Policies, ListGroupsForUser, ListInstanceProfilesForRole, ListPolicies +
+GetPolicyVersion (customer managed, and AWS managed ones in use), GetPolicy + GetPolicyVersion for any
+other policy referenced — and normalised by the same pure code. GAAD's failure is then a coverage
+warning; every per-entity call that fails is a gap naming its operation and resource.
 """
 
 from __future__ import annotations
@@ -49,22 +57,33 @@ GAAD_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 
 @dataclass(slots=True, kw_only=True)
 class IamRaw:
-    """Raw IAM responses. ``gaad`` is the merged GAAD pages (None when GAAD failed); a user missing
-    from ``access_keys`` / ``login_profiles`` is one whose call failed (a gap says why)."""
+    """Raw IAM responses. ``gaad`` is the merged GAAD pages, or the same shape rebuilt entity by entity
+    when GAAD failed (``gaad_error`` then names its error); None when neither could list anything. A user
+    missing from ``access_keys`` / ``login_profiles`` is one whose call failed (a gap says why)."""
 
     gaad: Raw | None
     boundary_policies: list[Raw] = field(default_factory=list)
     access_keys: dict[str, list[Raw]] = field(default_factory=dict)
     login_profiles: dict[str, bool] = field(default_factory=dict)
+    gaad_error: str | None = None
 
 
 def get_iam(scope: Scope, recorder: Recorder) -> IamRaw:
-    """Call GAAD (all pages, all filters), fetch boundary-only policies, then per-user keys and logins."""
+    """Call GAAD (all pages, all filters) or, when it fails, the per-entity reads; fetch policies only
+    referenced (boundary-only ones), then per-user keys and logins."""
     iam = scope.client(SERVICE)
+    gaad_error: str | None = None
     gaad = _get_gaad(iam, recorder)
     if gaad is None:
-        return IamRaw(gaad=None)
-    raw = IamRaw(gaad=gaad, boundary_policies=_get_boundary_only_policies(iam, recorder, gaad))
+        gaad_error = first_listing_error(recorder.gaps, GAAD_OPERATION)
+        gaad = get_iam_per_entity(iam, recorder, scope.max_workers)
+        if gaad is None:
+            return IamRaw(gaad=None, gaad_error=gaad_error)
+    raw = IamRaw(
+        gaad=gaad,
+        boundary_policies=_get_boundary_only_policies(iam, recorder, gaad),
+        gaad_error=gaad_error,
+    )
     users = [(u["UserName"], u["Arn"]) for u in gaad["UserDetailList"]]
     for name, keys, login in for_each(
         users, lambda u: _get_user_extras(iam, recorder, *u), scope.max_workers
@@ -100,9 +119,12 @@ def boundary_arns(gaad: Mapping[str, Any]) -> set[str]:
 
 
 def _get_boundary_only_policies(iam: Any, recorder: Recorder, gaad: Raw) -> list[Raw]:
+    """GetPolicy + GetPolicyVersion of every referenced managed policy the GAAD record does not hold:
+    boundary-only ones (GAAD omits them) and, in a per-entity record whose ListPolicies failed, the
+    attached ones too."""
     known = {p["Arn"] for p in gaad["Policies"]}
     fetched: list[Raw] = []
-    for arn in sorted(boundary_arns(gaad) - known):
+    for arn in sorted((boundary_arns(gaad) | attached_arns(gaad)) - known):
         ok, response = recorder.call("GetPolicy", iam.get_policy, resource=arn, PolicyArn=arn)
         if not ok:
             continue
@@ -119,6 +141,124 @@ def _get_boundary_only_policies(iam: Any, recorder: Recorder, gaad: Raw) -> list
         policy["PolicyVersionList"] = [{**version["PolicyVersion"], "IsDefaultVersion": True}]
         fetched.append(policy)
     return fetched
+
+
+def attached_arns(gaad: Mapping[str, Any]) -> set[str]:
+    """Every managed policy ARN attached to a user, group or role of a GAAD record."""
+    entities = [
+        *gaad.get("UserDetailList", []),
+        *gaad.get("GroupDetailList", []),
+        *gaad.get("RoleDetailList", []),
+    ]
+    return {p["PolicyArn"] for e in entities for p in e.get("AttachedManagedPolicies") or ()}
+
+
+# -- GAAD denied: the same record, entity by entity ------------------------------------------------
+
+
+def get_iam_per_entity(iam: Any, recorder: Recorder, max_workers: int) -> Raw | None:
+    """A GAAD-shaped record from per-entity read calls (GAAD was refused); None when no listing worked.
+
+    Per entity: GetUser / GetRole (boundary, tags, last use: ListUsers and ListRoles omit them), inline
+    policies (List*Policies + Get*Policy), attached ones (ListAttached*Policies), a user's groups
+    (ListGroupsForUser), a role's instance profiles (ListInstanceProfilesForRole). Managed policies:
+    ListPolicies (customer managed; AWS managed only when attached) + GetPolicyVersion of the default.
+    A failed call is a gap naming its operation and entity; the rest is kept.
+    """
+    users = recorder.paginate(iam, "list_users", "Users")
+    groups = recorder.paginate(iam, "list_groups", "Groups")
+    roles = recorder.paginate(iam, "list_roles", "Roles")
+    if users is None and groups is None and roles is None:
+        return None
+
+    def details(kind: str, listed: list[Raw] | None) -> list[Raw]:
+        return for_each(listed or [], lambda e: _entity_detail(iam, recorder, kind, e), max_workers)
+
+    return {
+        "UserDetailList": details("User", users),
+        "GroupDetailList": details("Group", groups),
+        "RoleDetailList": details("Role", roles),
+        "Policies": _managed_policies(iam, recorder, max_workers),
+    }
+
+
+def _inline_policies(iam: Any, recorder: Recorder, kind: str, name: str, arn: str) -> list[Raw]:
+    """``[{"PolicyName", "PolicyDocument"}]`` of a user, group or role (List*Policies + Get*Policy)."""
+    names = recorder.paginate(
+        iam, f"list_{kind.lower()}_policies", "PolicyNames", resource=arn, **{f"{kind}Name": name}
+    )
+    found: list[Raw] = []
+    for policy_name in names or ():
+        ok, response = recorder.call(
+            f"Get{kind}Policy",
+            getattr(iam, f"get_{kind.lower()}_policy"),
+            resource=arn,
+            **{f"{kind}Name": name, "PolicyName": policy_name},
+        )
+        if ok:
+            found.append({"PolicyName": policy_name, "PolicyDocument": response["PolicyDocument"]})
+    return found
+
+
+def _attached_policies(iam: Any, recorder: Recorder, kind: str, name: str, arn: str) -> list[Raw]:
+    attached = recorder.paginate(
+        iam,
+        f"list_attached_{kind.lower()}_policies",
+        "AttachedPolicies",
+        resource=arn,
+        **{f"{kind}Name": name},
+    )
+    return [{"PolicyName": p["PolicyName"], "PolicyArn": p["PolicyArn"]} for p in attached or ()]
+
+
+def _entity_detail(iam: Any, recorder: Recorder, kind: str, listed: Raw) -> Raw:
+    """A GAAD ``{kind}DetailList`` entry from its List* entry and per-entity reads (kind: User, Group, Role).
+
+    Users and roles are read again with GetUser / GetRole: their List calls omit the permissions
+    boundary, tags and (roles) last use.
+    """
+    name, arn = listed[f"{kind}Name"], listed["Arn"]
+    detail = dict(listed)
+    if kind != "Group":
+        ok, response = recorder.call(
+            f"Get{kind}", getattr(iam, f"get_{kind.lower()}"), resource=arn, **{f"{kind}Name": name}
+        )
+        if ok:
+            detail.update(response[kind])
+    detail[f"{kind}PolicyList"] = _inline_policies(iam, recorder, kind, name, arn)
+    detail["AttachedManagedPolicies"] = _attached_policies(iam, recorder, kind, name, arn)
+    if kind == "User":
+        groups = recorder.paginate(iam, "list_groups_for_user", "Groups", resource=arn, UserName=name)
+        detail["GroupList"] = [g["GroupName"] for g in groups or ()]
+    elif kind == "Role":
+        profiles = recorder.paginate(
+            iam, "list_instance_profiles_for_role", "InstanceProfiles", resource=arn, RoleName=name
+        )
+        detail["InstanceProfileList"] = list(profiles or ())
+    return detail
+
+
+def _managed_policies(iam: Any, recorder: Recorder, max_workers: int) -> list[Raw]:
+    """Customer managed policies, and AWS managed ones in use (GAAD's ``Policies``), with the default
+    version's document. A listing that fails leaves attached policies to ``_get_boundary_only_policies``."""
+    listed = [
+        *(recorder.paginate(iam, "list_policies", "Policies", Scope="Local") or ()),
+        *(recorder.paginate(iam, "list_policies", "Policies", Scope="AWS", OnlyAttached=True) or ()),
+    ]
+
+    def with_default(policy: Raw) -> Raw | None:
+        ok, version = recorder.call(
+            "GetPolicyVersion",
+            iam.get_policy_version,
+            resource=policy["Arn"],
+            PolicyArn=policy["Arn"],
+            VersionId=policy["DefaultVersionId"],
+        )
+        if not ok:
+            return None
+        return {**policy, "PolicyVersionList": [{**version["PolicyVersion"], "IsDefaultVersion": True}]}
+
+    return [p for p in for_each(listed, with_default, max_workers) if p is not None]
 
 
 def _get_user_extras(
@@ -353,4 +493,13 @@ def collect_iam(scope: Scope) -> ServiceResult:
         access_keys=raw.access_keys,
         login_profiles=raw.login_profiles,
     )
-    return ServiceResult(service=SERVICE, region=GLOBAL_REGION, iam=entities, gaps=gaps)
+    warnings: tuple[str, ...] = ()
+    if raw.gaad_error is not None:
+        # GAAD's refusal lost nothing by itself: what the per-entity reads could not see is in the gaps.
+        gaps = tuple(g for g in gaps if g.operation != GAAD_OPERATION)
+        warnings = (
+            f"iam: {GAAD_OPERATION} failed ({raw.gaad_error}); IAM was read entity by entity instead "
+            "(ListUsers, ListGroups, ListRoles, their policies and attachments, ListPolicies)"
+            + (f"; {len(gaps)} of those calls failed (see the gaps)" if gaps else ", completely"),
+        )
+    return ServiceResult(service=SERVICE, region=GLOBAL_REGION, iam=entities, gaps=gaps, warnings=warnings)

@@ -21,13 +21,14 @@ from blastradius.policy.context import (
     principal_context_values,
 )
 from blastradius.policy.document import Applicability, Policy, Statement, StatementRef, parse_policy
-from blastradius.policy.evaluate import Decision, Verdict, decide
+from blastradius.policy.evaluate import RCP_SUPPORTED_SERVICES, Decision, Verdict, decide, rcps_apply
 from blastradius.policy.match import PrincipalMatch, Tri, glob_match
 
 __all__ = [
     "ATTACKER_CONTROLLED_KEYS",
     "ATTACKER_CONTROLLED_PREFIXES",
     "OUTSIDER_UNSATISFIABLE_KEYS",
+    "RCP_SUPPORTED_SERVICES",
     "Applicability",
     "Clause",
     "Context",
@@ -45,4 +46,5 @@ __all__ = [
     "glob_match",
     "parse_policy",
     "principal_context_values",
+    "rcps_apply",
 ]

@@ -5,8 +5,9 @@ access" and "Cross-account policy evaluation logic":
 
 1. An explicit deny in any applicable policy (identity, permissions boundary, resource-based, session, SCP,
    RCP) denies.
-2. SCPs: every level from the root to the account must have an allow; RCPs likewise on the resource side.
-   Neither applies to service-linked roles.
+2. SCPs: every level from the root to the account must have an allow; RCPs likewise on the resource side,
+   for the actions of the services RCPs support only (``RCP_SUPPORTED_SERVICES``; "an RCP does not affect
+   unsupported services"). Neither applies to service-linked roles.
 3. Resource-based and identity-based policies:
 
    * same account: an allow in either suffices, but a resource policy that names only the *account* (id or
@@ -39,7 +40,38 @@ from blastradius.policy.context import Request
 from blastradius.policy.document import Policy, StatementRef
 from blastradius.policy.match import PrincipalMatch, Tri
 
-__all__ = ["Decision", "Verdict", "decide"]
+__all__ = ["RCP_SUPPORTED_SERVICES", "Decision", "Verdict", "decide", "rcps_apply"]
+
+RCP_SUPPORTED_SERVICES: frozenset[str] = frozenset(
+    {
+        "aoss", "appconfig", "appstream", "autoscaling", "autoscaling-plans", "budgets", "clouddirectory",
+        "cloudfront", "cloudsearch", "cloudtrail-data", "codeartifact", "codebuild", "codecommit",
+        "codepipeline", "cognito-identity", "cognito-idp", "comprehend", "comprehendmedical",
+        "compute-optimizer", "cost-optimization-hub", "dax", "dsql", "dynamodb", "ecr", "ecr-public",
+        "events", "firehose", "fis", "fms", "gamelift", "health", "inspector-scan", "kendra",
+        "kinesisvideo", "kms", "logs", "memorydb", "networkmonitor", "notifications", "opensearch",
+        "pca-connector-ad", "personalize", "polly", "pricing", "resource-groups", "rolesanywhere", "s3",
+        "secretsmanager", "servicediscovery", "signin", "sqs", "sts", "support", "swf", "textract",
+        "timestream-influxdb", "transcribe", "transfer", "translate", "wafv2", "workspaces", "xray",
+    }
+)  # fmt: skip
+"""The service prefixes whose actions RCPs apply to.
+
+Source: AWS Organizations User Guide, "Resource control policies (RCPs)", section "List of AWS services
+that support RCPs" (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html
+#rcp-supported-services), the page as published 2026-09-26, checked 2026-11-25: 62 services, each listed
+with its ``prefix:``. At launch (November 2024) the list was S3, STS, KMS, SQS and Secrets Manager; AWS
+extends it over time, so re-check the page when updating. Requests to any other service ignore RCPs. The
+same page exempts ``kms:RetireGrant`` ("RCPs do not impact the kms:RetireGrant permission").
+"""
+
+_RCP_EXEMPT_ACTIONS = frozenset({"kms:retiregrant"})
+
+
+def rcps_apply(action: str) -> bool:
+    """Whether RCPs constrain ``action`` (``service:Name``): a listed service, not an exempt action."""
+    service, _, _ = action.partition(":")
+    return service.lower() in RCP_SUPPORTED_SERVICES and action.lower() not in _RCP_EXEMPT_ACTIONS
 
 
 class Verdict(StrEnum):
@@ -188,9 +220,10 @@ def decide(
     """Decide one request the way AWS does (see the module docstring for the order and the special cases).
 
     ``scps`` and ``rcps`` are levels, root first, each the policies attached at that level (pass none for
-    the management account). SCPs do not apply to service principals' calls; neither applies to
-    service-linked roles. ``resource_policy_required`` marks role trust policies and KMS key policies,
-    which must themselves allow; among those, an ``sts:*`` action marks a trust policy (the caller's
+    the management account). SCPs do not apply to service principals' calls; RCPs only to actions of
+    the services that support them (``rcps_apply``); neither applies to service-linked roles.
+    ``resource_policy_required`` marks role trust policies and KMS key policies, which must themselves
+    allow; among those, an ``sts:*`` action marks a trust policy (the caller's
     boundary and session policy then also cap a direct grant). A ``resource_account`` of None is treated
     as the principal's account.
     """
@@ -209,7 +242,7 @@ def decide(
         ]
         rcp_levels = [
             _evaluate(level, request, "RCP", True, has_boundary, open_denies)
-            for level in (rcps if guardrails else ())
+            for level in (rcps if guardrails and rcps_apply(request.action) else ())
         ]
         identity = _evaluate(
             identity_policies, request, "identity-based policy", False, has_boundary, open_denies

@@ -1,0 +1,105 @@
+"""``aws:TokenIssueTime`` in the attacker's context: absent for a user's access key, "now" for a new session.
+
+"AWS global condition context keys", aws:TokenIssueTime: the key is present only in requests signed with
+temporary security credentials. A leaked AKIA key signs with long-term credentials, so the key is absent;
+a role the attacker assumes acts through a session issued now. "IAM JSON policy elements: Condition
+operators": a condition on a key that is not in the request context does not match (so a Deny with
+``DateLessThan`` does not apply), except with ``...IfExists`` (matches) and ``Null: true`` (matches).
+The runbook's "revoke older sessions" policy (Deny * if aws:TokenIssueTime < T) therefore never stops
+a user's long-term key — which is why the key itself is deactivated — and stops only sessions issued
+before T.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from test_org_apply import ACCT, KEY, NOW, READER, USER_ARN, analyze, doc, parameter, user
+
+from blastradius.model import PolicyDocument, Role
+from blastradius.report import Report
+
+BEFORE_NOW = "2026-11-24T00:00:00Z"  # NOW is 2026-11-25T00:00:00Z
+AFTER_NOW = "2026-11-26T00:00:00Z"
+
+
+def revoke(operator: str = "DateLessThan", cutoff: str = AFTER_NOW) -> dict[str, Any]:
+    """The runbook's "revoke older sessions" statement (remediate.py), with a chosen operator."""
+    return {
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {operator: {"aws:TokenIssueTime": cutoff}},
+    }
+
+
+def grants(report: Report) -> dict[str, tuple[tuple[str, ...], str]]:
+    return {d.name: (d.access, d.certainty) for d in report.datasets}
+
+
+@pytest.mark.parametrize(
+    ("statement", "reachable"),
+    [
+        pytest.param(revoke(), True, id="date-less-than-absent-key-does-not-match-deny-ignored"),
+        pytest.param(revoke("DateLessThanIfExists"), False, id="if-exists-absent-key-matches-deny-applies"),
+        pytest.param(
+            revoke("Null", "true"),
+            False,
+            id="null-true-absent-key-matches-deny-applies",
+        ),
+    ],
+)  # fmt: skip
+def test_user_access_key_has_no_token_issue_time(statement: dict[str, Any], reachable: bool) -> None:
+    found = grants(analyze(None, (user(READER, statement),), (parameter("db-password"),)))
+    if reachable:
+        # Definite: the key is known to be absent, not unknown (it used to make this conditional).
+        assert found == {"db-password": (("list", "read", "write", "admin"), "definite")}
+    else:
+        assert found == {}
+
+
+def _role_snapshot_users() -> tuple[Any, Role]:
+    role = Role(
+        arn=f"arn:aws:iam::{ACCT}:role/data",
+        name="data",
+        trust_policy=doc({"Effect": "Allow", "Principal": {"AWS": USER_ARN}, "Action": "sts:AssumeRole"}),
+        inline_policies=(PolicyDocument(name="r", document=doc(READER)),),
+    )
+    return user({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role.arn}), role
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "reachable"),
+    [
+        pytest.param(BEFORE_NOW, True, id="session-issued-now-is-after-a-past-cutoff-deny-ignored"),
+        pytest.param(AFTER_NOW, False, id="session-issued-now-is-before-a-future-cutoff-deny-applies"),
+    ],
+)
+def test_new_role_session_is_issued_now(cutoff: str, reachable: bool) -> None:
+    me, role = _role_snapshot_users()
+    role = dataclasses.replace(
+        role,
+        inline_policies=(
+            *role.inline_policies,
+            PolicyDocument(name="revoke", document=doc(revoke(cutoff=cutoff))),
+        ),
+    )
+    found = grants(analyze(None, (me,), (parameter("db-password"),), roles=(role,)))
+    if reachable:
+        assert found["db-password"][1] == "definite"
+    else:
+        assert found == {}
+
+
+def test_inactive_key_under_revoke_sessions_policy_is_definitely_reachable_if_reactivated() -> None:
+    """After containment (key deactivated, older sessions revoked) the re-activation view is not hedged:
+    the revoke policy does not apply to long-term keys."""
+    me = user(READER, revoke(cutoff=NOW.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    (key,) = me.access_keys
+    me = dataclasses.replace(me, access_keys=(dataclasses.replace(key, status="Inactive"),))
+    report = analyze(None, (me,), (parameter("db-password"),))
+    assert report.key.access_key_id == KEY
+    assert report.datasets == ()
+    assert [(d.name, d.certainty) for d in report.if_reactivated] == [("db-password", "definite")]
