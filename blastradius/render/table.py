@@ -35,6 +35,12 @@ from blastradius.render.common import (
 )
 from blastradius.report import CONDITIONAL, DatasetFinding, Report
 
+# A terminal report is read, not searched: past these, the rest is counted (rendering every one of 40,000
+# datasets with rich takes minutes), and the other formats list everything.
+MAX_DATASETS = 100
+MAX_PRINCIPALS = 50
+_ALL_OF_THEM = "--format json, markdown or html lists them all"
+
 DEFAULT_WIDTH = 120  # wide enough for a dataset line with its record count; a TTY uses its own width
 
 SENSITIVITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan", "none": "dim"}
@@ -99,11 +105,14 @@ def _header(console: Console, report: Report) -> None:
         rows.insert(1, ("note", Text(report.key.note, style="yellow")))
     if report.self_view is not None:
         rows.insert(0, ("PARTIAL", Text(SELF_VIEW_BANNER, style="bold yellow")))
-    for p in sorted((p for p in report.principals if p.via != "origin"), key=lambda p: (p.via, p.arn)):
+    others = sorted((p for p in report.principals if p.via != "origin"), key=lambda p: (p.via, p.arn))
+    for p in others[:MAX_PRINCIPALS]:
         text = Text(f"{short_name(p.arn)} ({p.via}, {p.certainty})")
         if p.path:
             text.append(": " + describe_path(p.path), style="dim")
         rows.append(("", text))
+    if len(others) > MAX_PRINCIPALS:
+        rows.append(("", Text(f"… and {len(others) - MAX_PRINCIPALS} more ({_ALL_OF_THEM})", style="dim")))
     console.print(_facts(rows, 0))
 
 
@@ -139,10 +148,18 @@ def _datasets(console: Console, report: Report) -> None:
     name_width = min(max(len(f.name) for f in findings), 48)
     type_width = max(len(f.type) for f in findings)
     access_width = max(len(access_text(f)) for f in findings)
-    for finding in findings:
+    for finding in findings[:MAX_DATASETS]:
         console.print()
         console.print(_finding_line(finding, name_width, type_width, access_width))
         console.print(_facts(_finding_facts(finding), 6))
+    rest = findings[MAX_DATASETS:]
+    if rest:
+        counts: dict[str, int] = {}
+        for f in rest:
+            counts[f.sensitivity] = counts.get(f.sensitivity, 0) + 1
+        by = ", ".join(f"{n} {s}" for s in ("high", "medium", "low", "none") if (n := counts.get(s)))
+        console.print()
+        console.print(Text(f"… and {len(rest)} more dataset(s) ranked below these: {by} ({_ALL_OF_THEM})"))
     _evidence(console, report)
     _notification(console, report)
 
@@ -222,7 +239,8 @@ def _notification(console: Console, report: Report) -> None:
     grid = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
     for column in ("dataset", "type", "records", "sensitive fields", "access", "touched"):
         grid.add_column(column, overflow="fold")
-    for n in report.notification:
+    shown = report.notification[:MAX_DATASETS]
+    for n in shown:
         records = f"{n.estimated_records:,}" if n.estimated_records is not None else "unknown"
         grid.add_row(
             n.name,
@@ -233,7 +251,10 @@ def _notification(console: Console, report: Report) -> None:
             touched_flag(n.touched),
         )
     console.print(Padding(grid, (0, 0, 0, 2)))
-    for n in report.notification:
+    if len(report.notification) > len(shown):
+        more = len(report.notification) - len(shown)
+        console.print(Padding(Text(f"… and {more} more ({_ALL_OF_THEM})"), (0, 0, 0, 2)))
+    for n in shown:
         console.print(Padding(Text(f"{n.name}: records — {n.records_basis}", style="dim"), (0, 0, 0, 2)))
 
 
