@@ -45,6 +45,7 @@ from blastradius.policy import (
     Verdict,
     decide,
     parse_policy,
+    rcps_apply,
 )
 from blastradius.reach import Reach, reach
 from blastradius.report import LEVELS, level_rank
@@ -343,7 +344,8 @@ def _call(
     layers.append(("permissions boundary", principal.boundary, False))
     layers.append((resource_layer, resource_policy, True))
     layers.extend((f"SCP level {i}", p, False) for i, level in enumerate(scps) for p in level)
-    layers.extend((f"RCP level {i}", p, True) for i, level in enumerate(rcps) for p in level)
+    if rcps_apply(action):  # an RCP does not affect services it does not support (AWS Organizations RCPs)
+        layers.extend((f"RCP level {i}", p, True) for i, level in enumerate(rcps) for p in level)
     return _Call(
         request=request, decision=decision, layers=tuple(layers), has_boundary=principal.boundary is not None
     )

@@ -20,6 +20,7 @@ from blastradius.explain import Explanation, explain_dataset, guard_of, render_t
 from blastradius.model import (
     DYNAMODB_TABLE,
     KMS_KEY,
+    RCP,
     S3_BUCKET,
     SCP,
     SECRET,
@@ -356,3 +357,66 @@ def test_scp_statements_are_part_of_the_evidence() -> None:
     assert verdicts == {"explicit-deny"}
     if result.reachable:  # a graph that does not apply SCPs yet: the explanation says the path fails
         assert any("does not hold" in w for w in result.warnings)
+
+
+def _rcp_org(denied: str) -> Organization:
+    deny = OrgPolicy(
+        policy_id="p-rcp",
+        arn="arn:aws:organizations::999999999999:policy/o-1/resource_control_policy/p-rcp",
+        name="deny-data",
+        type=RCP,
+        document=policy({"Effect": "Deny", "Principal": "*", "Action": denied, "Resource": "*"}),
+        targets=("r-1",),
+    )
+    full = OrgPolicy(
+        policy_id="p-rfull",
+        arn="arn:aws:organizations::aws:policy/resource_control_policy/p-RCPFullAWSAccess",
+        name="RCPFullAWSAccess",
+        type=RCP,
+        document=policy({"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}),
+        targets=("r-1",),
+        aws_managed=True,
+    )
+    return Organization(
+        org_id="o-1",
+        management_account_id="999999999999",
+        account_paths={ACCT: ("r-1", ACCT)},
+        policies=(full, deny),
+        enabled_policy_types=(RCP,),
+    )
+
+
+def test_rcp_on_a_supported_service_is_evidence_and_denies() -> None:
+    """Resource control policies apply to the services they support (DynamoDB is one): the RCP's Deny
+    is listed and decides."""
+    snap = snapshot(
+        users=(user({"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}),),
+        datasets=(table(),),
+        organization=_rcp_org("dynamodb:*"),
+    )
+    result = explain(snap, "customers", level="read")
+    evidence = [s for step in result.steps for s in step.statements]
+    evidence += [s for g in result.guards for s in g.statements]
+    assert any(s.layer.startswith("RCP") and s.effect == "Deny" for s in evidence)
+    assert not result.reachable
+
+
+def test_rcp_on_an_unsupported_service_is_not_listed() -> None:
+    """ "An RCP does not affect" services it does not support (SSM Parameter Store is not on the list):
+    no RCP layer in the evidence, and the parameter stays reachable."""
+    parameter = Dataset(
+        arn=f"arn:aws:ssm:us-east-1:{ACCT}:parameter/app/db-password",
+        type="ssm-parameter",
+        name="/app/db-password",
+        account_id=ACCT,
+        region="us-east-1",
+    )
+    snap = snapshot(
+        users=(user({"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}),),
+        datasets=(parameter,),
+        organization=_rcp_org("ssm:*"),
+    )
+    result = explain(snap, "/app/db-password", level="read")
+    assert result.reachable
+    evidence = [s for step in result.steps for s in step.statements]
+    assert not any(s.layer.startswith("RCP") for s in evidence)
