@@ -19,7 +19,7 @@ from blastradius.escalation import escalations as fired_escalations
 from blastradius.evidence import ObjectCount, not_collected, notification_rows, summarize, window_start
 from blastradius.graph import Edge, PermissionGraph, build_graph, path_step
 from blastradius.jsonio import gc_paused
-from blastradius.keys import KeyOwner, identify_offline, parse_access_key_id
+from blastradius.keys import SESSION, KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
 from blastradius.pivots import credential_pivots
 from blastradius.reach import Reach, Route, reach
@@ -196,6 +196,8 @@ def analyze_snapshot(
         key_info = key_info_from_owner(identify_offline(snapshot, key_id))
     graph = build_graph(snapshot, rules, context_overrides=context_overrides, now=now, escalation=escalation)
     origin = key_info.principal_arn
+    if parsed.kind == SESSION and origin is not None:
+        graph.model.leaked_session(origin)  # its session was issued before the analysis, when unknown
     if origin is None or graph.model.principal(origin) is None:
         where = "the snapshot" if origin is None else f"the snapshot (owner {origin})"
         warnings.append(

@@ -318,6 +318,8 @@ class AccountModel:
             for grant in d.grants:
                 self._grantees.setdefault(grant.grantee_principal, set()).add(d.arn)
         self._contexts: dict[str, Context] = {}
+        # Role sessions that exist already (a leaked ASIA key): issued at a time the snapshot cannot know.
+        self._sessions_of_unknown_age: set[str] = set()
         self._resource_policies: dict[str, Policy | None] = {}
         self._datasets_by_service: dict[str, _PrefixIndex] = {}
         self._pattern_masks: dict[tuple[str, str], int] = {}
@@ -548,6 +550,12 @@ class AccountModel:
 
     # -- context ----------------------------------------------------------------------------------
 
+    def leaked_session(self, arn: str) -> None:
+        """Mark the role whose existing session leaked (an ASIA key): its ``aws:TokenIssueTime`` is some
+        time in the past, unknown, rather than now (call before the role's context is first used)."""
+        self._sessions_of_unknown_age.add(arn)
+        self._contexts.pop(arn, None)
+
     def base_context(self, principal: Principal) -> Context:
         """The attacker-model context (DESIGN.md §4) of calls by ``principal``, before the resource's keys.
 
@@ -558,16 +566,19 @@ class AccountModel:
         ``aws:TokenIssueTime`` is present only in requests signed with temporary credentials ("AWS global
         condition context keys"): a user signs with its long-term access key, so it is absent (a
         ``DateLessThan`` on it is then false, its ``...IfExists`` form true, ``Null: true`` true); a role
-        acts through a session the attacker creates now, so its token is issued now.
+        acts through a session the attacker creates now, so its token is issued now — except the leaked
+        session itself (``leaked_session``), issued at an unknown time: conditions on it stay unsettled.
         """
         cached = self._contexts.get(principal.arn)
         if cached is None:
             clock = _clock(self.now)
-            session = {"aws:TokenIssueTime": clock["aws:CurrentTime"]} if principal.kind == "role" else {}
+            role = principal.kind == "role"
+            unknown_age = principal.arn in self._sessions_of_unknown_age
+            session = {"aws:TokenIssueTime": clock["aws:CurrentTime"]} if role and not unknown_age else {}
             cached = Context.for_principal(
                 principal.request_principal,
                 values={"aws:ViaAWSService": ("false",), **clock, **session},
-                absent=() if session else ("aws:TokenIssueTime",),
+                absent=() if role else ("aws:TokenIssueTime",),
                 overrides=self.overrides,
                 now=self.now,
             )

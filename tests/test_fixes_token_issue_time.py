@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from test_org_apply import ACCT, KEY, NOW, READER, USER_ARN, analyze, doc, parameter, user
 
-from blastradius.model import PolicyDocument, Role
-from blastradius.report import Report
+from blastradius.analyze import analyze_snapshot
+from blastradius.model import PolicyDocument, Role, Snapshot
+from blastradius.report import KeyInfo, Report
 
 BEFORE_NOW = "2026-11-24T00:00:00Z"  # NOW is 2026-11-25T00:00:00Z
 AFTER_NOW = "2026-11-26T00:00:00Z"
@@ -103,3 +104,42 @@ def test_inactive_key_under_revoke_sessions_policy_is_definitely_reachable_if_re
     assert report.key.access_key_id == KEY
     assert report.datasets == ()
     assert [(d.name, d.certainty) for d in report.if_reactivated] == [("db-password", "definite")]
+
+
+# A session key of the moto documentation's test form (ASIA…): the leaked credentials are an existing
+# role session, issued at some time before the analysis.
+SESSION_KEY = "ASIAQYLPMN5HHHFPZAM2"
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "certainty"),
+    [
+        pytest.param(NOW.strftime("%Y-%m-%dT%H:%M:%SZ"), "conditional", id="revoked-at-containment-unknown"),
+        pytest.param(BEFORE_NOW, "conditional", id="past-cutoff-issue-time-still-unknown"),
+    ],
+)
+def test_leaked_session_has_an_unknown_issue_time(cutoff: str, certainty: str) -> None:
+    """An ASIA key is a session issued in the past, when is not in the snapshot: a "revoke older
+    sessions" Deny may or may not cover it, so its reach is conditional on the issue time — neither
+    certainly blocked nor certainly open (a new session would be issued now, see above)."""
+    me, role = _role_snapshot_users()
+    role = dataclasses.replace(
+        role,
+        inline_policies=(
+            *role.inline_policies,
+            PolicyDocument(name="revoke", document=doc(revoke(cutoff=cutoff))),
+        ),
+    )
+    snap = Snapshot(
+        account_id=ACCT,
+        collected_at="2026-11-25T00:00:00Z",
+        users=(me,),
+        roles=(role,),
+        datasets=(parameter("db-password"),),
+    )
+    info = KeyInfo(access_key_id=SESSION_KEY, account_id=ACCT, principal_arn=role.arn, kind="session")
+    report = analyze_snapshot(snap, SESSION_KEY, key_info=info, now=NOW)
+    found = grants(report)
+    assert found["db-password"][1] == certainty
+    (finding,) = report.datasets
+    assert any("aws:TokenIssueTime" in c for c in finding.conditions), finding.conditions
