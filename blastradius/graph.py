@@ -646,7 +646,9 @@ class AccountModel:
             prefixes = self._type_prefixes.get(dataset_type)
             if prefixes is None:
                 prefixes = self._type_prefixes[dataset_type] = _PrefixIndex(index.arns)
-            found = self._pattern_masks[key] = index.mask(prefixes.select(pattern))
+            literal = _literal_pattern_mask(index, pattern)
+            found = literal if literal is not None else index.mask(prefixes.select(pattern))
+            self._pattern_masks[key] = found
         return found
 
     def concerned_mask(self, st: Statement, service: str, dataset_type: str) -> int:
@@ -661,10 +663,8 @@ class AccountModel:
                 if patterns is None or st.not_resource:
                     found = (1 << len(index.arns)) - 1
                 else:
-                    prefixes = self._type_prefixes.get(dataset_type)
-                    if prefixes is None:
-                        prefixes = self._type_prefixes[dataset_type] = _PrefixIndex(index.arns)
-                    found = index.mask(a for pattern in patterns for a in prefixes.select(pattern))
+                    for pattern in patterns:
+                        found |= self.pattern_mask(dataset_type, pattern)
             self._concerned_masks[key] = found
         return found
 
@@ -1105,6 +1105,36 @@ def _condition_owner(st: Statement, principal: Principal) -> object:
             return principal.arn
     rp = principal.request_principal
     return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, tuple(sorted(rp.tags.items())))
+
+
+def _literal_pattern_mask(index: DatasetIndex, pattern: str) -> int | None:
+    """What ``_PrefixIndex.select`` concerns, by bisecting the sorted ARNs, for an exact ARN or a
+    literal prefix followed by one ``*``: the ARNs it matches, and those it names a sub-resource of
+    (``arn:aws:s3:::bucket/*`` concerns ``arn:aws:s3:::bucket``). None for other patterns."""
+    if "?" in pattern or "$" in pattern:
+        return None
+    star = pattern.find("*")
+    if star == -1:
+        prefix, exact = pattern, True
+    elif star == len(pattern) - 1:
+        prefix, exact = pattern[:-1], False
+    else:
+        return None
+    arns, position = index.arns, index.position
+    mask = 0
+    if exact:
+        pos = position.get(prefix)
+        if pos is not None:
+            mask |= 1 << pos
+    else:
+        lo = bisect.bisect_left(arns, prefix)
+        hi = bisect.bisect_left(arns, prefix + "\U0010ffff", lo)
+        if hi > lo:
+            mask |= ((1 << (hi - lo)) - 1) << lo
+    for i, ch in enumerate(prefix):
+        if ch == "/" and (pos := position.get(prefix[:i])) is not None:
+            mask |= 1 << pos
+    return mask
 
 
 def _plain_ranges(st: Statement, arns: Sequence[str]) -> int | None:
