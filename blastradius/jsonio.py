@@ -6,7 +6,7 @@ collector rescans the whole (acyclic, long-lived) heap again and again while mil
 are being built. So:
 
 * ``dumps`` writes with orjson, in the same form as ``json.dumps(document, indent=2)`` (2-space
-  indent, ``": "`` after keys, insertion order kept), UTF-8 rather than ``\\u`` escapes;
+  indent, ``": "`` after keys, insertion order kept), UTF-8 rather than ``\\u`` escapes, or compact;
 * ``loads`` parses with the standard library (orjson would read integers beyond 64 bits as floats), with
   the collector paused;
 * ``gc_paused`` suspends the cyclic collector during bulk building (snapshot loading, analysis, report
@@ -24,12 +24,16 @@ from contextlib import contextmanager
 import orjson
 
 
-def dumps(document: object) -> str:
-    """``document`` (plain JSON data: dict/list/str/int/float/bool/None) as 2-space indented JSON."""
+def dumps(document: object, *, indent: bool = True) -> str:
+    """``document`` (plain JSON data: dict/list/str/int/float/bool/None) as 2-space indented JSON, or
+    compact (``indent=False``: no whitespace at all, for snapshots that tools rather than people read)."""
     try:
-        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode("utf-8")
+        option = orjson.OPT_INDENT_2 if indent else 0
+        return orjson.dumps(document, option=option).decode("utf-8")
     except TypeError:  # not plain JSON data (e.g. an integer beyond 64 bits): the standard library
-        return json.dumps(document, indent=2, ensure_ascii=False)
+        if indent:
+            return json.dumps(document, indent=2, ensure_ascii=False)
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def loads(text: str) -> object:

@@ -646,7 +646,7 @@ def _fast_build(cls: type[T], value: object) -> T:
 def dump_snapshot(snapshot: Snapshot, path: Path) -> None:
     """Write the snapshot as JSON with mode 0600 (it describes an account's security posture)."""
     with gc_paused():
-        data = jsonio.dumps(snapshot.to_json())
+        data = jsonio.dumps(snapshot.to_json(), indent=False)  # `jq .` shows it indented
     # Create with 0600 from the start (no window where the file is world-readable), and tighten
     # an existing file too.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

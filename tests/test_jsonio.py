@@ -77,3 +77,11 @@ def test_gc_paused_restores_on_error() -> None:
     with pytest.raises(RuntimeError), jsonio.gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+@given(JSON)
+def test_compact_dumps_is_the_standard_librarys_compact_form(document: object) -> None:
+    text = jsonio.dumps(document, indent=False)
+    assert json.loads(text) == document
+    if not _has_float(document):
+        assert text == json.dumps(document, separators=(",", ":"), ensure_ascii=False)
