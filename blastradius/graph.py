@@ -217,7 +217,7 @@ def mask_of(positions: Iterable[int]) -> int:
 class DatasetIndex:
     """The datasets of one type in ARN order: bit ``i`` of a mask over this type is ``arns[i]``."""
 
-    __slots__ = ("_accounts", "_signatures", "arns", "datasets", "policy_mask", "position")
+    __slots__ = ("_accounts", "_groups", "_signatures", "arns", "datasets", "policy_mask", "position")
 
     def __init__(self, datasets: Iterable[Dataset], policies: Mapping[str, object | None]) -> None:
         self.datasets: tuple[Dataset, ...] = tuple(sorted(datasets, key=lambda d: d.arn))
@@ -227,6 +227,17 @@ class DatasetIndex:
         self.policy_mask = mask_of(i for i, d in enumerate(self.datasets) if policies.get(d.arn) is not None)
         self._signatures: dict[int, tuple[object, ...]] = {}
         self._accounts: dict[str, int] | None = None
+        self._groups: list[tuple[tuple[object, ...], int, int]] | None = None
+
+    def signature_groups(self) -> list[tuple[tuple[object, ...], int, int]]:
+        """(signature, mask of the datasets with it, one of them) per distinct ``signature``: datasets a
+        request context cannot tell apart (a few hundred per type in a large account)."""
+        if self._groups is None:
+            positions: dict[tuple[object, ...], list[int]] = {}
+            for pos in range(len(self.arns)):
+                positions.setdefault(self.signature(pos), []).append(pos)
+            self._groups = [(sig, mask_of(found), found[0]) for sig, found in positions.items()]
+        return self._groups
 
     def foreign_bare(self, account: str) -> int:
         """Datasets of another account than ``account`` without a resource policy: a principal of
@@ -732,10 +743,8 @@ class AccountModel:
         if new:
             index = self.type_index(dataset_type)
             by_signature = self._condition_states.setdefault((id(st), who), {})
-            yes: list[int] = []
-            unknown: list[int] = []
-            for pos in bits(new):
-                signature = index.signature(pos)
+
+            def state_of(signature: tuple[object, ...], pos: int) -> Tri:
                 state = by_signature.get(signature)
                 if state is None:
                     dataset = index.datasets[pos]
@@ -749,13 +758,33 @@ class AccountModel:
                         if result is Tri.UNKNOWN:
                             state = Tri.UNKNOWN
                     by_signature[signature] = state
-                if state is Tri.YES:
-                    yes.append(pos)
-                elif state is Tri.UNKNOWN:
-                    unknown.append(pos)
+                return state
+
+            yes_mask = unknown_mask = 0
+            groups = index.signature_groups()
+            if len(groups) < new.bit_count():
+                # Fewer distinct (account, tags) than datasets to decide: one AND per group.
+                for signature, members, first in groups:
+                    hit = members & new
+                    if hit:
+                        state = state_of(signature, first)
+                        if state is Tri.YES:
+                            yes_mask |= hit
+                        elif state is Tri.UNKNOWN:
+                            unknown_mask |= hit
+            else:
+                yes: list[int] = []
+                unknown: list[int] = []
+                for pos in bits(new):
+                    state = state_of(index.signature(pos), pos)
+                    if state is Tri.YES:
+                        yes.append(pos)
+                    elif state is Tri.UNKNOWN:
+                        unknown.append(pos)
+                yes_mask, unknown_mask = mask_of(yes), mask_of(unknown)
             entry[0] |= new
-            entry[1] |= mask_of(yes)
-            entry[2] |= mask_of(unknown)
+            entry[1] |= yes_mask
+            entry[2] |= unknown_mask
         return entry[1], entry[2]
 
     def may_name(self, principal: Principal) -> set[str]:
