@@ -12,6 +12,7 @@ from synthetic import synth
 
 from blastradius.analyze import analyze_snapshot
 from blastradius.render import render
+from blastradius.render import html as html_mod
 from blastradius.render import table as table_mod
 
 
@@ -39,3 +40,15 @@ def test_small_reports_are_not_capped() -> None:
     report = analyze_snapshot(result.snapshot, result.narrow_keys[0])
     assert len(report.datasets) <= table_mod.MAX_DATASETS
     assert "more dataset(s) ranked below" not in render(report, "table", width=200)
+
+
+def test_html_details_are_capped_and_the_table_lists_every_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = synth().generate(principals=120, datasets=1200, policies=20, seed=3)
+    report = analyze_snapshot(result.snapshot, result.broad_keys[0])
+    monkeypatch.setattr(html_mod, "MAX_DETAILED_DATASETS", 5)
+    page = render(report, "html")
+    assert page.count('class="finding"') == 5
+    assert page.count('href="#ds-') == 5  # only rows with a detail block link to one
+    rows = re.findall(r"<tr><td>(\d+)</td>", page)
+    assert len(rows) >= len(report.datasets)  # the dataset table still lists every one
+    assert f"the other {len(report.datasets) - 5} are in the table" in page

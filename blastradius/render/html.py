@@ -444,6 +444,9 @@ def _svg_node(node: str, data: Mapping[str, Any], where: tuple[float, float, flo
 # picture keeps the most sensitive ones and says how many it leaves out; the tables and the
 # dot/graphml exports keep them all.
 MAX_DRAWN_DATASETS = 200
+# Per-dataset detail blocks (a broad key in a large account reaches tens of thousands of datasets: a
+# page with every path would weigh hundreds of MB); the table above them lists every dataset.
+MAX_DETAILED_DATASETS = 500
 
 
 def _graph_section(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
@@ -492,15 +495,24 @@ def _datasets(out: list[str], report: Report, doc: Mapping[str, Any]) -> None:
         for n, f in enumerate(findings, 1):
             records = f"{f.estimated_records:,}" if f.estimated_records is not None else "unknown"
             touched = f"<td>{_touched_flag(as_json.get(f.arn, {}))}</td>" if with_touch else ""
+            name = f"<code>{_e(f.name)}</code>"
+            if n <= MAX_DETAILED_DATASETS:
+                name = f'<a href="#ds-{n}">{name}</a>'
             out.append(
                 f"<tr><td>{n}</td><td>{_badge(f.sensitivity)}</td><td>{_e(f.type)}</td>"
-                f'<td><a href="#ds-{n}"><code>{_e(f.name)}</code></a></td><td>{_e(access_text(f))}</td>'
+                f"<td>{name}</td><td>{_e(access_text(f))}</td>"
                 f'<td>{_certainty(f.certainty)}</td><td class="num">{_e(records)}</td>{touched}'
                 f"<td>{_e(', '.join(f.sensitivity_reasons) or '—')}</td></tr>"
             )
         out.append("</tbody></table>")
-        for n, f in enumerate(findings, 1):
+        for n, f in enumerate(findings[:MAX_DETAILED_DATASETS], 1):
             _finding(out, n, f, as_json.get(f.arn, {}))
+        if len(findings) > MAX_DETAILED_DATASETS:
+            out.append(
+                f'<p class="banner">Details (paths, grants, conditions) of the {MAX_DETAILED_DATASETS} '
+                f"first-ranked datasets are above; the other {len(findings) - MAX_DETAILED_DATASETS} are in "
+                "the table, and <code>--format json</code> has every path.</p>"
+            )
     again = doc.get("if_reactivated") or []
     if again:
         out.append(
