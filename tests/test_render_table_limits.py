@@ -11,8 +11,8 @@ import pytest
 from synthetic import synth
 
 from blastradius.analyze import analyze_snapshot
-from blastradius.render import render
 from blastradius.render import html as html_mod
+from blastradius.render import render
 from blastradius.render import table as table_mod
 
 
