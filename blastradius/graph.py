@@ -1293,6 +1293,8 @@ class PermissionGraph:
         # Engine decisions shared by requests on which the same statements apply (see _applicable).
         self.memo: dict[tuple[object, ...], Decision] = {}
         self._delegation_cache: dict[tuple[int, str, str], bool] = {}
+        # _key_masks of principals the KMS decision cannot tell apart (same statements, same keys to decide)
+        self._key_masks_shared: dict[tuple[object, ...] | None, tuple[int, int]] = {}
         default: tuple[EdgeBuilder, ...] = (assume_edges, access_edges)
         if escalation and model.rules.escalation is not None:
             default = (*default, escalate_edges)
@@ -1487,9 +1489,17 @@ class PermissionGraph:
             allowed = denied = 0
             if need:
                 classes = _action_classes(principal, (action,), base)
-                definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base)
-                allowed = mask_of(definite)
-                denied = need & ~allowed & ~slow
+                shared = _classes_key(classes)
+                memo = (action, shared, need) if shared is not None else None
+                hit = self._key_masks_shared.get(memo) if memo is not None else None
+                if hit is None:
+                    definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base)
+                    allowed = mask_of(definite)
+                    denied = need & ~allowed & ~slow
+                    if memo is not None:
+                        self._key_masks_shared[memo] = (allowed, denied)
+                else:
+                    allowed, denied = hit
             denied |= model.closed_keys(action, principal.account_id) & unnamed
             found = self._key_allowed[cache_key] = (allowed, denied)
         return found
@@ -1843,6 +1853,29 @@ def _action_classes(
                 scp_allows=tuple(
                     tuple(st for st in level if not st.is_deny and id(st) in kept) for level in scps
                 ),
+            )
+        )
+    return tuple(out)
+
+
+def _classes_key(classes: Sequence[_ActionClass]) -> tuple[object, ...] | None:
+    """What ``_mask_decide`` reads of the classes when it cannot depend on who asks: the statements (by
+    identity) and which are unsettled — None when a condition depends on the resource (settled per
+    dataset, in the principal's context) or a Resource has a policy variable."""
+    out: list[object] = []
+    for cls in classes:
+        if not cls.fast:
+            return None
+        statements = (*cls.allows, *cls.denies, *(cls.boundary_allows or ()), *_flat(cls.scp_allows))
+        if any(st.resource_patterns and any("${" in p for p in st.resource_patterns) for st in statements):
+            return None
+        out.append(
+            (
+                tuple(id(st) for st in cls.allows),
+                tuple(id(st) for st in cls.denies),
+                None if cls.boundary_allows is None else tuple(id(st) for st in cls.boundary_allows),
+                tuple(tuple(id(st) for st in level) for level in cls.scp_allows),
+                tuple(sorted(cls.maybe)),
             )
         )
     return tuple(out)
