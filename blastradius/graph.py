@@ -1209,24 +1209,20 @@ class _RequestLines:
         self._starts = starts
         self._sorted: list[tuple[str, int]] | None = None
 
-    def matching(self, pattern: str) -> Iterator[int]:
+    def matching(self, pattern: str) -> Iterable[int]:
         """Lines the IAM resource glob matches as a whole (case-sensitive; ``*``/``?`` cross any
         character but the line break, which no ARN contains)."""
         if pattern == "*":
-            yield from range(len(self.lines))
-            return
+            return range(len(self.lines))
         star = min((i for i in (pattern.find("*"), pattern.find("?")) if i != -1), default=-1)
         if star == -1:  # exact
-            yield from (i for i in self._prefixed(pattern) if self.lines[i] == pattern)
-            return
+            return [i for i in self._prefixed(pattern) if self.lines[i] == pattern]
         if star == len(pattern) - 1 and pattern[-1] == "*":  # literal prefix
-            yield from self._prefixed(pattern[:-1])
-            return
+            return self._prefixed(pattern[:-1])
         body = "".join("[^\n]*" if ch == "*" else "[^\n]" if ch == "?" else re.escape(ch) for ch in pattern)
         regex = re.compile(f"^(?:{body})$", re.MULTILINE)
         starts = self._starts
-        for m in regex.finditer(self.text):
-            yield bisect.bisect_right(starts, m.start()) - 1
+        return [bisect.bisect_right(starts, m.start()) - 1 for m in regex.finditer(self.text)]
 
     def _prefixed(self, prefix: str) -> list[int]:
         """Lines starting with ``prefix`` (by bisecting the lines in sorted order)."""
