@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
+
+WSGIApp = Callable[[dict[str, Any], Any], Any]
 
 MOTO_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -36,17 +42,69 @@ def moto() -> Iterator[None]:
         yield
 
 
+def answer_not_implemented(app: WSGIApp) -> WSGIApp:
+    """``app`` answering moto's ``NotImplementedError`` as a final ``501 NotImplemented`` error.
+
+    The moto server answers an operation it lacks (CloudTrail ``LookupEvents``, which every ``analyze``
+    calls) with ``500 Internal Server Error``. botocore's standard and adaptive retry modes treat a 500
+    as transient and retry it with exponential backoff ("Retry behavior", AWS SDKs and Tools Reference
+    Guide): ten attempts, about 16 s of sleeping per call, in every end-to-end test. A 501 with the
+    error code ``NotImplemented`` is not retried, and is the very error blastradius already records for
+    the in-process ``NotImplementedError`` (``collect.cloudtrail._not_implemented``): a gap, "could not
+    look", exactly as before, only without the backoff.
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            return app(environ, start_response)
+        except NotImplementedError as e:
+            message = str(e)
+            if "json" in environ.get("CONTENT_TYPE", ""):
+                body = json.dumps({"__type": "NotImplemented", "message": message}).encode()
+                content_type = "application/x-amz-json-1.1"
+            else:
+                body = (
+                    "<ErrorResponse><Error><Code>NotImplemented</Code>"
+                    f"<Message>{xml_escape(message)}</Message></Error></ErrorResponse>"
+                ).encode()
+                content_type = "text/xml"
+            start_response(
+                "501 Not Implemented",
+                [
+                    ("Content-Type", content_type),
+                    ("Content-Length", str(len(body))),
+                    ("x-amzn-ErrorType", "NotImplemented"),
+                ],
+            )
+            return [body]
+
+    return wrapped
+
+
 @pytest.fixture(scope="session")
 def _moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    """One moto HTTP server per test process (xdist worker), on a free port of 127.0.0.1.
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    Built like moto's ``ThreadedMotoServer`` (werkzeug ``make_server`` around moto's dispatcher and
+    request handler), with :func:`answer_not_implemented` around the application.
+    """
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = answer_not_implemented(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
     try:
         yield f"http://{host}:{port}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
 
 
 @pytest.fixture
