@@ -21,6 +21,46 @@ MOTO_CREDENTIALS = {
 }
 
 
+class _PathsOnce(list[str]):
+    """A loader's search paths where appending a path already there changes nothing (every
+    ``boto3.Session`` appends boto3's resource-model folder to its loader)."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_SHARED_LOADERS: dict[str | None, Any] = {}
+
+
+def _shared_create_loader(search_path_string: str | None = None) -> Any:
+    """``botocore.loaders.create_loader``, one loader per data path for the whole test process."""
+    from botocore.loaders import create_loader
+
+    loader = _SHARED_LOADERS.get(search_path_string)
+    if loader is None:
+        loader = _SHARED_LOADERS[search_path_string] = create_loader(search_path_string)
+        loader._search_paths = _PathsOnce(loader.search_paths)
+    return loader
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_model_loader() -> Iterator[None]:
+    """Every botocore session of the test process reads service models through one loader.
+
+    Each ``boto3.Session`` otherwise parses the JSON model of every service it makes a client for again
+    (IAM, S3, DynamoDB…: tens of milliseconds each, EC2 far more), and the tests make thousands of
+    sessions: the account builders, moto, the demo. This is what blastradius does for its own sessions
+    (``aws._share_loader``), which keeps its own loader and is unaffected; the models are read-only data.
+    A test of that sharing restores botocore's own ``create_loader`` (``test_multi_account.py``).
+    """
+    import botocore.session
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(botocore.session, "create_loader", _shared_create_loader)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test may reach real AWS or read the developer's profiles: fake credentials, empty config."""
