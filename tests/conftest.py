@@ -71,6 +71,10 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     for k, v in MOTO_CREDENTIALS.items():
         monkeypatch.setenv(k, v)
+    # moto's EC2 backend otherwise builds its catalogue of public AMIs (thousands of images) in every region
+    # it is used in, after every reset: a fifth of the suite's CPU. No test lists images, and run_instances
+    # does not check its ImageId unless MOTO_ENABLE_AMI_VALIDATION is set.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture
