@@ -61,6 +61,17 @@ def _one_model_loader() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_default_amis() -> Iterator[None]:
+    """moto's EC2 backend otherwise builds its catalogue of public AMIs (thousands of images) in every
+    region it is used in, after every reset: ~20 s of the suite's CPU. No test lists images, and
+    run_instances does not check its ImageId unless MOTO_ENABLE_AMI_VALIDATION is set. Session-scoped, so
+    that module-scoped accounts (built before any function-scoped fixture) get it too."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test may reach real AWS or read the developer's profiles: fake credentials, empty config."""
@@ -71,10 +82,6 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     for k, v in MOTO_CREDENTIALS.items():
         monkeypatch.setenv(k, v)
-    # moto's EC2 backend otherwise builds its catalogue of public AMIs (thousands of images) in every region
-    # it is used in, after every reset: a fifth of the suite's CPU. No test lists images, and run_instances
-    # does not check its ImageId unless MOTO_ENABLE_AMI_VALIDATION is set.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture
