@@ -101,28 +101,56 @@ def _generator_digest() -> str:
     return h.hexdigest()[:12]
 
 
+def _private_temp(cache: Path, name: str) -> Path:
+    """A new, empty mode-0600 file next to ``cache / name``, for writing it whole then renaming."""
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{name}.", suffix=".tmp")  # mkstemp: mode 0600
+    os.close(fd)
+    return Path(tmp)
+
+
+def _replace_with_json(target: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``target`` atomically (temp file in the same directory, then rename)."""
+    tmp = _private_temp(target.parent, target.name)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def ensure_snapshot(
     principals: int, datasets: int, policies: int, seed: int, cache: Path, regenerate: bool
 ) -> dict[str, Any]:
-    """The synth summary for this size (with ``generation_seconds`` and ``cached``), generating if needed."""
+    """The synth summary for this size (with ``generation_seconds`` and ``cached``), generating if needed.
+
+    Several benchmark runs may share the cache (the default is one directory per user): the snapshot is
+    generated into a temp file of the same directory and renamed into place (``os.replace``, atomic on
+    POSIX), then the meta file the same way, *after* it. A reader that finds the meta file therefore finds
+    a whole snapshot, never one that another run is still writing; two runs generating the same size at
+    once both produce complete (identical) files, and the last rename wins.
+    """
     stem = f"synth-n{principals}-m{datasets}-p{policies}-s{seed}-{_generator_digest()}"
     snap, meta = cache / f"{stem}.json", cache / f"{stem}.meta.json"
     if not regenerate and snap.is_file() and meta.is_file():
         info = json.loads(meta.read_text(encoding="utf-8"))
         return {**info, "cached": True}
-    cmd = [sys.executable, str(SYNTH), "--principals", str(principals), "--datasets", str(datasets)]
-    cmd += ["--policies", str(policies), "--seed", str(seed), "--out", str(snap)]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise BenchError(
-            f"synth.py failed for N={principals} (exit {proc.returncode}):\n{proc.stderr.strip()}"
-        )
-    info = {**json.loads(proc.stdout), "generation_seconds": round(seconds, 3)}
-    fd = os.open(meta, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(info, fh)
+    tmp = _private_temp(cache, snap.name)
+    try:
+        cmd = [sys.executable, str(SYNTH), "--principals", str(principals), "--datasets", str(datasets)]
+        cmd += ["--policies", str(policies), "--seed", str(seed), "--out", str(tmp)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise BenchError(
+                f"synth.py failed for N={principals} (exit {proc.returncode}):\n{proc.stderr.strip()}"
+            )
+        os.replace(tmp, snap)
+    finally:
+        tmp.unlink(missing_ok=True)
+    info = {**json.loads(proc.stdout), "snapshot": str(snap), "generation_seconds": round(seconds, 3)}
+    _replace_with_json(meta, info)
     # Snapshots of the same size from an older generator (or model) are stale: drop them.
     prefix = stem.rsplit("-", 1)[0] + "-"
     for old in cache.glob(f"{prefix}*.json"):

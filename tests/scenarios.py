@@ -38,10 +38,17 @@ class Account:
     def __init__(self, endpoint_url: str | None = None) -> None:
         self.endpoint_url = endpoint_url
         self.session = boto3.Session(region_name=REGION)
+        self._clients: dict[tuple[boto3.Session, str], Any] = {}
 
     def client(self, service: str) -> Any:
-        """A client for ``service`` in the scenario's region."""
-        return self.session.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
+        """A client for ``service`` in the scenario's region: one per session and service (creating a
+        client costs far more than the calls the scenarios make with it)."""
+        key = (self.session, service)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(
+                service, region_name=REGION, endpoint_url=self.endpoint_url
+            )
+        return self._clients[key]
 
     def user(self, name: str, *statements: dict[str, Any]) -> str:
         """Create a user with an inline policy and an access key; return the key id."""

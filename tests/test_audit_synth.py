@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import importlib.util
-import json
+import os
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
+from blastradius import audit as audit_module
 from blastradius.analyze import analyze_snapshot
 from blastradius.audit import TOP_DATASETS, _masks, _top, audit_snapshot, build_audit_graph
 from blastradius.graph import (
@@ -37,6 +40,7 @@ from blastradius.graph import (
 )
 from blastradius.model import Snapshot, User
 from blastradius.policy import parse_policy
+from blastradius.render.audit import render_audit
 from blastradius.report import DEFINITE, DatasetFinding, Report
 from blastradius.rules import load_rules
 
@@ -88,12 +92,63 @@ def test_audit_reach_equals_analyze_on_synthetic_accounts(seed: int) -> None:
     assert reached > 100  # the comparison is not vacuous
 
 
-def test_parallel_expansion_gives_the_same_audit() -> None:
+# Where the worker stand-ins below record which process folded which principal (set before the fork).
+_TASK_LOG: Path | None = None
+
+
+def _logged(phase: str, worker: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``worker`` that also appends "phase pid principal" to ``_TASK_LOG``. Takes ``worker``'s module and
+    name, so that the pool pickles it by that name, which the monkeypatched module then resolves to this."""
+
+    @functools.wraps(worker)
+    def logged(task: Any) -> Any:
+        result = worker(task)
+        assert _TASK_LOG is not None
+        with _TASK_LOG.open("a", encoding="utf-8") as fh:  # one short append per line: atomic enough
+            fh.write(f"{phase} {os.getpid()} {result[0]}\n")
+        return result
+
+    return logged
+
+
+def test_one_process_and_two_give_the_same_audit_json_and_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole ``audit --format json`` document, and the work counters, are the same whether one process
+    expands the principals or two worker processes share them and the parent merges their results: a
+    result lost or merged twice changes a key's reach, its rank or the counters. Only ``stats.seconds``
+    (a timing) may differ. The account is large enough for both phases (principal edges, access edges) to
+    be handed to the workers (``_MIN_PARALLEL``), and the log shows that both workers did part of each."""
+    global _TASK_LOG
     snapshot = _snapshot(5)
-    serial = audit_snapshot(snapshot, now=NOW, jobs=1).to_json()
-    parallel = audit_snapshot(snapshot, now=NOW, jobs=2).to_json()
-    assert json.dumps(serial) == json.dumps(parallel)
-    assert serial["summary"]["keys"] > 10
+    serial = audit_snapshot(snapshot, now=NOW, jobs=1)
+
+    _TASK_LOG = tmp_path / "tasks.log"
+    _TASK_LOG.touch()
+    monkeypatch.setattr(
+        audit_module, "_fold_links_in_worker", _logged("links", audit_module._fold_links_in_worker)
+    )
+    monkeypatch.setattr(
+        audit_module, "_fold_access_in_worker", _logged("access", audit_module._fold_access_in_worker)
+    )
+    try:
+        parallel = audit_snapshot(snapshot, now=NOW, jobs=2)
+    finally:
+        _TASK_LOG = None
+
+    assert render_audit(parallel, "json") == render_audit(serial, "json")
+    assert serial.stats is not None and parallel.stats is not None
+    assert dataclasses.replace(parallel.stats, seconds=0) == dataclasses.replace(serial.stats, seconds=0)
+
+    tasks = [line.split() for line in (tmp_path / "tasks.log").read_text(encoding="utf-8").splitlines()]
+    for phase in ("links", "access"):
+        pids = [int(pid) for p, pid, _ in tasks if p == phase]
+        assert os.getpid() not in pids  # folded in worker processes, not here
+        assert len(set(pids)) == 2 and min(pids.count(p) for p in set(pids)) > 1, (phase, pids)
+    folded = [arn for p, _, arn in tasks if p == "links"]
+    assert len(folded) == len(set(folded)) == serial.stats.principals_expanded  # each once, in a worker
+    document = serial.to_json()
+    assert document["summary"]["keys"] > 40 and document["summary"]["keys_reaching"]["high"] > 10
 
 
 # -- escalate edges (added by the escalation stage; a stand-in here) -----------------------------------

@@ -181,9 +181,14 @@ def test_role_arn_must_be_a_role_arn() -> None:
         api.collect(api.LiveOptions(role_arns=("arn:aws:iam::222222222222:user/x",)))
 
 
-def test_sessions_share_one_model_loader() -> None:
+def test_sessions_share_one_model_loader(monkeypatch: pytest.MonkeyPatch) -> None:
     """Collecting several accounts makes a session each; service models are parsed once, not per session."""
     import boto3
+    import botocore.loaders
+    import botocore.session
+
+    # Without conftest's process-wide loader: here each session must get its own unless blastradius shares.
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
 
     from blastradius.aws import client
 
