@@ -864,7 +864,22 @@ class RuleSet:
 
 
 def load_rules(override_dir: Path | None = None) -> RuleSet:
-    """Load and validate the packs; a file in ``override_dir`` replaces the shipped one of that name."""
+    """Load and validate the packs; a file in ``override_dir`` replaces the shipped one of that name.
+
+    The shipped packs alone are read once per process (a ``RuleSet`` is frozen); an override directory
+    is read every time (its files may change between calls)."""
+    global _SHIPPED_RULES
+    if override_dir is None:
+        if _SHIPPED_RULES is None:
+            _SHIPPED_RULES = _load_rules(None)
+        return _SHIPPED_RULES
+    return _load_rules(override_dir)
+
+
+_SHIPPED_RULES: RuleSet | None = None
+
+
+def _load_rules(override_dir: Path | None) -> RuleSet:
     if override_dir is not None:
         check_override_dir(override_dir)
     sensitivity = read_pack(SENSITIVITY_PACK, override_dir)

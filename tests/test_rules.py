@@ -353,3 +353,13 @@ def test_datastores_pack_missing_a_dataset_type_is_refused(tmp_path: Path) -> No
     (tmp_path / DATASTORES_PACK).write_text(text[: text.index("[kms-key]")], encoding="utf-8")
     with pytest.raises(RulePackError, match=r"no entry for dataset type.*kms-key"):
         load_rules(tmp_path)
+
+
+def test_shipped_rules_are_read_once_and_overrides_every_time(tmp_path: Path) -> None:
+    from blastradius.rules import SENSITIVITY_PACK, load_rules
+
+    assert load_rules() is load_rules()  # frozen; every analyze/audit used to re-read and re-validate
+    shipped = (Path(load_rules().sources[SENSITIVITY_PACK])).read_text(encoding="utf-8")
+    (tmp_path / SENSITIVITY_PACK).write_text(shipped, encoding="utf-8")
+    first, second = load_rules(tmp_path), load_rules(tmp_path)
+    assert first is not second and first is not load_rules()
