@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import base64
 import bisect
+import dataclasses
 import itertools
 import json
 import random
@@ -57,7 +58,9 @@ if __package__ in (None, ""):
 from blastradius.model import (
     DYNAMODB_TABLE,
     KMS_KEY,
+    RCP,
     S3_BUCKET,
+    SCP,
     SECRET,
     SSM_PARAMETER,
     AccessKey,
@@ -65,6 +68,8 @@ from blastradius.model import (
     Group,
     KmsGrant,
     ManagedPolicy,
+    Organization,
+    OrgPolicy,
     PolicyDocument,
     Role,
     Snapshot,
@@ -1449,14 +1454,162 @@ class _Generator:
         return users, broad, narrow
 
 
-def generate(principals: int, datasets: int, policies: int, seed: int = 1) -> Result:
-    """Build (in memory) a synthetic snapshot and its benchmark subjects; deterministic for ``seed``."""
-    return _Generator(principals, datasets, policies, seed).build()
+# ---------------------------------------------------------------------------------------------------------
+# The organisation (``--org``): the account under root → ou-workloads → ou-prod, with the guardrails AWS
+# documents ("SCP examples" and "Resource control policy examples", AWS Organizations User Guide; the RCP is
+# the identity perimeter of aws-samples/data-perimeter-policy-examples).
+
+ORG_ID = "o-a1b2c3d4e5"
+MANAGEMENT_ACCOUNT = "333333333333"
+ORG_ROOT = "r-a1b2"
+OU_WORKLOADS = "ou-a1b2-wkld0001"
+OU_PROD = "ou-a1b2-prod0001"
+ORG_PATH = (ORG_ROOT, OU_WORKLOADS, OU_PROD, ACCOUNT)
+# Roles the OU's IAM guardrail exempts (ArnNotLike on aws:PrincipalArn): the role Organizations creates for
+# the management account's administrators, and the identity team's admin roles.
+IAM_ADMIN_ROLES = [
+    "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+    "arn:aws:iam::*:role/identity-admin-*",
+]
+# Global services exempted from the region guardrail (their endpoints are in us-east-1); abridged from the
+# Organizations "Deny access to AWS based on the requested AWS Region" example.
+GLOBAL_SERVICE_ACTIONS = [
+    "a4b:*", "acm:*", "aws-marketplace-management:*", "aws-marketplace:*", "aws-portal:*", "budgets:*",
+    "ce:*", "chime:*", "cloudfront:*", "config:*", "cur:*", "directconnect:*", "ec2:DescribeRegions",
+    "ec2:DescribeTransitGateways", "ec2:DescribeVpnGateways", "fms:*", "globalaccelerator:*", "health:*",
+    "iam:*", "importexport:*", "kms:*", "mobileanalytics:*", "networkmanager:*", "organizations:*",
+    "pricing:*", "route53:*", "route53domains:*", "s3:GetAccountPublic*", "s3:ListAllMyBuckets",
+    "s3:ListMultiRegionAccessPoints", "s3:PutAccountPublic*", "shield:*", "sts:*", "support:*",
+    "trustedadvisor:*", "waf-regional:*", "waf:*", "wafv2:*", "wellarchitected:*",
+]  # fmt: skip
+# Services the data-perimeter RCP covers (the ones RCPs support that the snapshot holds data of).
+PERIMETER_ACTIONS = ["s3:*", "sts:AssumeRole", "kms:*", "secretsmanager:*"]
 
 
-def write(principals: int, datasets: int, policies: int, out: Path, seed: int = 1) -> dict[str, Any]:
+def _org_policy(pid: str, name: str, kind: str, document: JsonDoc, *targets: str) -> OrgPolicy:
+    aws_managed = pid in ("p-FullAWSAccess", "p-RCPFullAWSAccess")
+    folder = "service_control_policy" if kind == SCP else "resource_control_policy"
+    arn = (
+        f"arn:aws:organizations::aws:policy/{folder}/{pid}"
+        if aws_managed
+        else f"arn:aws:organizations::{MANAGEMENT_ACCOUNT}:policy/{ORG_ID}/{folder}/{pid}"
+    )
+    return OrgPolicy(
+        policy_id=pid,
+        arn=arn,
+        name=name,
+        type=kind,
+        document=document,
+        targets=targets,
+        aws_managed=aws_managed,
+    )
+
+
+def organization() -> Organization:
+    """The organisation ``--org`` adds (fixed: it needs no randomness, so it is the same for every seed)."""
+    full_scp = _doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    guardrails = _doc(
+        {
+            "Sid": "DenyLeavingTheOrganization",
+            "Effect": "Deny",
+            "Action": "organizations:LeaveOrganization",
+            "Resource": "*",
+        },
+        {
+            "Sid": "ProtectCloudTrail",
+            "Effect": "Deny",
+            "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "ProtectGuardDuty",
+            "Effect": "Deny",
+            "Action": [
+                "guardduty:AcceptInvitation",
+                "guardduty:ArchiveFindings",
+                "guardduty:CreateIPSet",
+                "guardduty:CreateThreatIntelSet",
+                "guardduty:DeleteDetector",
+                "guardduty:DeleteIPSet",
+                "guardduty:DeleteMembers",
+                "guardduty:DeleteThreatIntelSet",
+                "guardduty:DisassociateFromMasterAccount",
+                "guardduty:DisassociateMembers",
+                "guardduty:StopMonitoringMembers",
+                "guardduty:UpdateDetector",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "DenyOutsideApprovedRegions",
+            "Effect": "Deny",
+            "NotAction": GLOBAL_SERVICE_ACTIONS,
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": list(REGIONS)}},
+        },
+    )
+    iam_guardrail = _doc(
+        {
+            "Sid": "DenyIamUsersAndKeysExceptAdmins",
+            "Effect": "Deny",
+            "Action": ["iam:CreateUser", "iam:CreateAccessKey"],
+            "Resource": "*",
+            "Condition": {"ArnNotLike": {"aws:PrincipalArn": IAM_ADMIN_ROLES}},
+        }
+    )
+    full_rcp = _doc({"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"})
+    perimeter = _doc(
+        {
+            "Sid": "EnforceOrgIdentities",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": PERIMETER_ACTIONS,
+            "Resource": "*",
+            "Condition": {
+                "StringNotEqualsIfExists": {"aws:PrincipalOrgID": ORG_ID},
+                "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+            },
+        }
+    )
+    policies = (
+        _org_policy("p-FullAWSAccess", "FullAWSAccess", SCP, full_scp, *ORG_PATH),
+        _org_policy("p-g1rdr4il", "baseline-guardrails", SCP, guardrails, ORG_ROOT),
+        _org_policy("p-1amw0rk1", "workloads-iam-guardrail", SCP, iam_guardrail, OU_WORKLOADS),
+        _org_policy("p-RCPFullAWSAccess", "RCPFullAWSAccess", RCP, full_rcp, *ORG_PATH),
+        _org_policy("p-per1m3t3", "data-perimeter-identities", RCP, perimeter, ORG_ROOT),
+    )
+    return Organization(
+        org_id=ORG_ID,
+        management_account_id=MANAGEMENT_ACCOUNT,
+        arn=f"arn:aws:organizations::{MANAGEMENT_ACCOUNT}:organization/{ORG_ID}",
+        account_paths={ACCOUNT: ORG_PATH},
+        policies=policies,
+        enabled_policy_types=(SCP, RCP),
+    )
+
+
+def generate(principals: int, datasets: int, policies: int, seed: int = 1, *, org: bool = False) -> Result:
+    """Build (in memory) a synthetic snapshot and its benchmark subjects; deterministic for ``seed``.
+
+    ``org`` adds ``organization()`` and nothing else: the principals, policies and datasets are the same
+    as without it (the organisation draws nothing from the seeded generator).
+    """
+    result = _Generator(principals, datasets, policies, seed).build()
+    if org:
+        snapshot = dataclasses.replace(
+            result.snapshot,
+            organization=organization(),
+            services={**result.snapshot.services, "organizations": "ok"},
+        )
+        result = dataclasses.replace(result, snapshot=snapshot)
+    return result
+
+
+def write(
+    principals: int, datasets: int, policies: int, out: Path, seed: int = 1, *, org: bool = False
+) -> dict[str, Any]:
     """Generate and write the snapshot to ``out`` (mode 0600); return the stdout summary."""
-    result = generate(principals, datasets, policies, seed)
+    result = generate(principals, datasets, policies, seed, org=org)
     out.parent.mkdir(parents=True, exist_ok=True)
     dump_snapshot(result.snapshot, out)
     snap = result.snapshot
@@ -1468,6 +1621,8 @@ def write(principals: int, datasets: int, policies: int, out: Path, seed: int = 
         "datasets": len(snap.datasets),
         "policies": sum(1 for p in snap.managed_policies if not p.aws_managed),
         "seed": seed,
+        # Only with --org, so that the summary (and bench.py's cached metadata) is unchanged without it.
+        **({"organization": snap.organization.org_id} if snap.organization is not None else {}),
     }
 
 
@@ -1478,10 +1633,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", type=int, required=True, help="customer managed policies")
     parser.add_argument("--out", type=Path, required=True, help="snapshot file to write (mode 0600)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--org",
+        action="store_true",
+        help="also add an AWS Organization with SCP and RCP guardrails (off by default)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        summary = write(args.principals, args.datasets, args.policies, args.out, args.seed)
+        summary = write(args.principals, args.datasets, args.policies, args.out, args.seed, org=args.org)
     except ValueError as e:
         parser.error(str(e))
     print(f"synth: wrote {args.out} in {time.perf_counter() - start:.2f}s", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import stat
@@ -9,10 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
-from blastradius.model import DATASET_TYPES, Snapshot
+from blastradius.analyze import analyze_snapshot
+from blastradius.importers import load_snapshot
+from blastradius.model import DATASET_TYPES, RCP, SCP, PolicyDocument, Snapshot
+from blastradius.simulate import run_cases
 
 SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
 N = 50
@@ -133,3 +138,260 @@ def test_realistic_shapes(synth: ModuleType) -> None:
     # A few policies are attached almost everywhere (Zipf-like popularity).
     counts = sorted((p.attachment_count or 0 for p in snapshot.managed_policies), reverse=True)
     assert counts[0] > 10 * max(1, counts[len(counts) // 2])
+
+
+# -- synth.py --org ---------------------------------------------------------------------------------------
+
+BENCH_FIDELITY = SYNTH.parent / "bench_fidelity.py"
+
+
+def test_org_is_off_by_default_and_adds_only_the_organization(synth: ModuleType) -> None:
+    plain = synth.generate(N, 10 * N, 12, seed=5)
+    with_org = synth.generate(N, 10 * N, 12, seed=5, org=True)
+    assert plain.snapshot.organization is None
+    assert with_org.snapshot.organization is not None
+    assert (with_org.broad_keys, with_org.narrow_keys) == (plain.broad_keys, plain.narrow_keys)
+    # Everything else is the same account: the organisation draws nothing from the seeded generator.
+    assert dataclasses.replace(with_org.snapshot, organization=None, services=plain.snapshot.services) == (
+        plain.snapshot
+    )
+
+
+def test_org_cli_snapshot_loads_with_the_documented_tree(tmp_path: Path, synth: ModuleType) -> None:
+    """The account sits under root → ou-workloads → ou-prod; SCPs and RCPs are enabled and attached at every
+    level (FullAWSAccess / RCPFullAWSAccess are attached to every root, OU and account: "Service control
+    policies", "Resource control policies (RCPs)", AWS Organizations User Guide); the management account is
+    not subject to either."""
+    out = tmp_path / "org.json"
+    proc = subprocess.run(
+        [
+            *(sys.executable, str(SYNTH), "--principals", str(N), "--datasets", str(10 * N)),
+            *("--policies", "12", "--seed", "7", "--out", str(out), "--org"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(proc.stdout)["organization"] == synth.ORG_ID
+    again = tmp_path / "again.json"
+    synth.write(N, 10 * N, 12, again, seed=7, org=True)
+    assert out.read_bytes() == again.read_bytes()  # deterministic
+
+    snapshot = load_snapshot(out)
+    org = snapshot.organization
+    assert org is not None and org.org_id == synth.ORG_ID
+    assert org.account_paths[snapshot.account_id] == (
+        synth.ORG_ROOT,
+        synth.OU_WORKLOADS,
+        synth.OU_PROD,
+        snapshot.account_id,
+    )
+    scps = org.levels(snapshot.account_id, SCP)
+    rcps = org.levels(snapshot.account_id, RCP)
+    assert scps is not None and rcps is not None
+    assert [sorted(p.name for p in level) for level in scps] == [
+        ["FullAWSAccess", "baseline-guardrails"],
+        ["FullAWSAccess", "workloads-iam-guardrail"],
+        ["FullAWSAccess"],
+        ["FullAWSAccess"],
+    ]
+    assert [sorted(p.name for p in level) for level in rcps] == [
+        ["RCPFullAWSAccess", "data-perimeter-identities"],
+        ["RCPFullAWSAccess"],
+        ["RCPFullAWSAccess"],
+        ["RCPFullAWSAccess"],
+    ]
+    assert org.levels(org.management_account_id, SCP) is None
+
+
+def _org_case(synth: ModuleType, kind: str, request: dict[str, Any], **extra: Any) -> str:
+    """The decision of the generated organisation's SCPs (or RCPs), per level, on one request."""
+    org = synth.organization()
+    levels = org.levels(synth.ACCOUNT, kind)
+    key = "scps" if kind == SCP else "rcps"
+    case: dict[str, Any] = {
+        "request": {"resource_account": synth.ACCOUNT, **request},
+        key: [[p.document for p in level] for level in levels],
+        **extra,
+    }
+    if kind == SCP:
+        case["identity_policies"] = [{"Version": "2012-10-17", "Statement": [ALLOW_ALL]}]
+    (result,) = run_cases([case], indexed=False)
+    return str(result.decision)
+
+
+ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+USER = "arn:aws:iam::111111111111:user/dataeng-etl-svc0"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "region", "principal", "expected"),
+    [
+        # "SCP examples": deny member accounts leaving the organisation.
+        ("organizations:LeaveOrganization", "*", "us-east-1", USER, "explicit-deny"),
+        # "SCP examples": protect the security services' configuration.
+        ("cloudtrail:StopLogging", "*", "us-east-1", USER, "explicit-deny"),
+        ("guardduty:DeleteDetector", "*", "eu-west-1", USER, "explicit-deny"),
+        ("cloudtrail:LookupEvents", "*", "us-east-1", USER, "allow"),
+        # "Deny access to AWS based on the requested AWS Region": outside the allow-list denied ...
+        ("s3:GetObject", "arn:aws:s3:::orders-exports/a", "ap-southeast-2", USER, "explicit-deny"),
+        ("s3:GetObject", "arn:aws:s3:::orders-exports/a", "eu-west-1", USER, "allow"),
+        # ... except the global services of its NotAction list.
+        ("iam:GetUser", "*", "ap-southeast-2", USER, "allow"),
+        # "Prevent IAM users and roles from making certain changes, with an exception for a specified admin
+        # role" (ArnNotLike on aws:PrincipalArn).
+        ("iam:CreateAccessKey", "arn:aws:iam::111111111111:user/x", "us-east-1", USER, "explicit-deny"),
+        ("iam:CreateUser", "arn:aws:iam::111111111111:user/x", "us-east-1", USER, "explicit-deny"),
+        (
+            "iam:CreateAccessKey",
+            "arn:aws:iam::111111111111:user/x",
+            "us-east-1",
+            "arn:aws:sts::111111111111:assumed-role/OrganizationAccountAccessRole/admin",
+            "allow",
+        ),
+        (
+            "iam:CreateUser",
+            "arn:aws:iam::111111111111:user/x",
+            "us-east-1",
+            "arn:aws:sts::111111111111:assumed-role/identity-admin-00042/s",
+            "allow",
+        ),
+    ],
+)
+def test_org_scps_decide_as_the_aws_examples(
+    synth: ModuleType, action: str, resource: str, region: str, principal: str, expected: str
+) -> None:
+    request = {
+        "principal": principal,
+        "action": action,
+        "resource": resource,
+        "context": {"aws:RequestedRegion": region},
+    }
+    assert _org_case(synth, SCP, request) == expected
+
+
+OUTSIDER = "arn:aws:iam::222222222222:role/partner-reader"
+BUCKET_OBJECT = "arn:aws:s3:::orders-exports-prod-000001/a.csv"
+
+
+@pytest.mark.parametrize(
+    ("principal", "org_id", "context", "action", "expected"),
+    [
+        # Identity perimeter RCP (aws-samples data-perimeter-policy-examples, "Resource control policy
+        # examples"): principals outside the organisation are denied the covered services ...
+        (OUTSIDER, "o-partner1234", {}, "s3:GetObject", "explicit-deny"),
+        (OUTSIDER, None, {}, "secretsmanager:GetSecretValue", "explicit-deny"),
+        # ... principals of the organisation are not ...
+        (OUTSIDER, "o-a1b2c3d4e5", {}, "s3:GetObject", "allow"),
+        # ... nor AWS services acting with their service principal (the BoolIfExists exception) ...
+        ("cloudtrail.amazonaws.com", None, {"aws:PrincipalIsAWSService": "true"}, "s3:PutObject", "allow"),
+        # ... and actions outside the statement's list are untouched (RCPFullAWSAccess allows them).
+        (OUTSIDER, "o-partner1234", {}, "sqs:SendMessage", "allow"),
+    ],
+)
+def test_org_rcp_is_the_documented_identity_perimeter(
+    synth: ModuleType, principal: str, org_id: str | None, context: dict[str, str], action: str, expected: str
+) -> None:
+    request: dict[str, Any] = {"principal": principal, "action": action, "resource": BUCKET_OBJECT}
+    if org_id is not None:
+        request["principal_org_id"] = org_id
+    if context:
+        request["context"] = context
+    grant = {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}
+    resource_policy = {"Version": "2012-10-17", "Statement": [grant]}
+    identity = [{"Version": "2012-10-17", "Statement": [ALLOW_ALL]}]
+    decision = _org_case(synth, RCP, request, resource_policy=resource_policy, identity_policies=identity)
+    assert decision == expected
+
+
+def _reach(snapshot: Snapshot, key: str) -> tuple[dict[str, tuple[str, ...]], set[str]]:
+    report = analyze_snapshot(snapshot, key)
+    return {d.arn: d.access for d in report.datasets}, {e.technique for e in report.escalations}
+
+
+def test_org_guardrails_leave_the_broad_keys_data_reach_unchanged(synth: ModuleType) -> None:
+    """Within the organisation the guardrails do not bite on data: FullAWSAccess allows at every level, the
+    SCP denies concern no data action except outside the approved Regions (aws:RequestedRegion is the
+    caller's choice: DESIGN.md §4), and the identity-perimeter RCP spares principals whose
+    aws:PrincipalOrgID is the organisation's."""
+    plain = synth.generate(N, 10 * N, 12, seed=1)
+    with_org = synth.generate(N, 10 * N, 12, seed=1, org=True)
+    key = plain.broad_keys[0]
+    without, _ = _reach(plain.snapshot, key)
+    within, _ = _reach(with_org.snapshot, key)
+    assert without and within == without
+
+
+def _with_key_creation(synth: ModuleType, result: Any) -> Snapshot:
+    """The snapshot with the broad subject also allowed iam:CreateAccessKey on every user."""
+    grant = PolicyDocument(
+        name="create-keys",
+        document={
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "iam:CreateAccessKey",
+                    "Resource": f"arn:aws:iam::{synth.ACCOUNT}:user/*",
+                }
+            ],
+        },
+    )
+    key = result.broad_keys[0]
+    users = tuple(
+        dataclasses.replace(u, inline_policies=(*u.inline_policies, grant))
+        if any(k.access_key_id == key for k in u.access_keys)
+        else u
+        for u in result.snapshot.users
+    )
+    return dataclasses.replace(result.snapshot, users=users)
+
+
+def test_org_iam_guardrail_removes_the_create_access_key_escalation(synth: ModuleType) -> None:
+    """An explicit deny in any SCP of the path denies ("Policy evaluation logic"): the OU's guardrail denies
+    iam:CreateAccessKey to everyone but the exempted admin roles, so the escalation "create an access key for
+    another user" (iam-002) and the data it leads to are gone with the organisation."""
+    plain = synth.generate(N, 10 * N, 12, seed=1)
+    with_org = synth.generate(N, 10 * N, 12, seed=1, org=True)
+    key = plain.broad_keys[0]
+    baseline, _ = _reach(plain.snapshot, key)
+    without, techniques = _reach(_with_key_creation(synth, plain), key)
+    assert "iam-002" in techniques
+    assert len(without) > len(baseline)  # other users' keys reach more
+    within, techniques = _reach(_with_key_creation(synth, with_org), key)
+    assert "iam-002" not in techniques
+    assert within == baseline
+
+
+def test_bench_fidelity_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH_FIDELITY), "--sizes", "60", "--repeat", "1", "--cache-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert results["schema"] == "blastradius.bench-fidelity/v1"
+    (row,) = results["results"]
+    assert row["principals"] == 60 and row["datasets"] == 600
+    assert row["snapshot_with_org"] != row["snapshot_without_org"]
+    for variant in ("without_org", "with_org"):
+        assert row[variant]["seconds"] > 0 and row[variant]["cpu_seconds"] > 0
+        assert len(row[variant]["runs"]) == 1
+    assert row["ratio_wall"] == pytest.approx(row["with_org"]["seconds"] / row["without_org"]["seconds"])
+    assert row["verdict_cpu"] == ("OK (≤ 1.20)" if row["ratio_cpu"] <= 1.20 else "OVER")
+    assert row["reach"]["same"] and row["errors"] == []
+    assert row["with_org"]["datasets_reached"] == row["without_org"]["datasets_reached"] > 0
+    assert "with/without organisation" in proc.stderr
+    # Cached: a second run regenerates nothing.
+    assert {p.name for p in tmp_path.glob("synth-org-*.json")}
+    second = subprocess.run(
+        [sys.executable, str(BENCH_FIDELITY), "--sizes", "60", "--repeat", "1", "--cache-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(second.stdout)["results"][0]["cached"] is True
