@@ -62,6 +62,7 @@ from blastradius.policy import (
     Verdict,
     decide,
     parse_policy,
+    rcps_apply,
 )
 from blastradius.policy.s3access import effective_resource_policy
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS, PathStep
@@ -240,17 +241,21 @@ class DatasetIndex:
             self._groups = [(sig, mask_of(found), found[0]) for sig, found in positions.items()]
         return self._groups
 
-    def foreign_bare(self, account: str) -> int:
-        """Datasets of another account than ``account`` without a resource policy: a principal of
-        ``account`` can never be granted these ("Cross-account policy evaluation logic": the resource's
-        account must allow through a resource-based policy as well as the identity side)."""
+    def account_masks(self) -> dict[str, int]:
+        """Account id -> the datasets of that account."""
         if self._accounts is None:
             by_account: dict[str, list[int]] = {}
             for i, d in enumerate(self.datasets):
                 by_account.setdefault(d.account_id, []).append(i)
             self._accounts = {a: mask_of(positions) for a, positions in by_account.items()}
+        return self._accounts
+
+    def foreign_bare(self, account: str) -> int:
+        """Datasets of another account than ``account`` without a resource policy: a principal of
+        ``account`` can never be granted these ("Cross-account policy evaluation logic": the resource's
+        account must allow through a resource-based policy as well as the identity side)."""
         everything = (1 << len(self.arns)) - 1
-        return everything & ~self._accounts.get(account, 0) & ~self.policy_mask
+        return everything & ~self.account_masks().get(account, 0) & ~self.policy_mask
 
     def signature(self, position: int) -> tuple[object, ...]:
         """What a request context takes from the dataset: its account and tags."""
@@ -379,6 +384,7 @@ class AccountModel:
         self._delegation: dict[tuple[int, str, str], bool] = {}
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
+        self._rcp_opaque: dict[tuple[str, str, tuple[str, ...]], int] = {}
         self._delegating: dict[tuple[str, str], int] = {}
         self._closed: dict[tuple[str, str], int] = {}
         self._open_masks: dict[tuple[str, str], int] = {}
@@ -805,6 +811,26 @@ class AccountModel:
             keys.append(rp.session_arn[:-1])
         for key in keys:
             found.update(names.get(key, ()))
+        return found
+
+    def rcp_opaque_mask(self, principal: Principal, dataset_type: str, actions: Sequence[str]) -> int:
+        """The datasets of ``rcp_mask`` whose RCPs may change a decision of ``actions`` for this principal
+        (decided one by one, by the engine): all of them but those of accounts whose RCPs are transparent
+        to it (``_rcps_transparent``), which the fast paths may then decide like any other dataset."""
+        full = self.rcp_mask(dataset_type)
+        if not full:
+            return 0
+        key = (principal.arn, dataset_type, tuple(actions))
+        found = self._rcp_opaque.get(key)
+        if found is None:
+            found = full
+            context = self.base_context(principal)
+            for account, members in self.type_index(dataset_type).account_masks().items():
+                if full & members and _rcps_transparent(
+                    self.org_levels(account, RCP), principal.request_principal, actions, context
+                ):
+                    found &= ~members
+            self._rcp_opaque[key] = found
         return found
 
     def rcp_mask(self, dataset_type: str) -> int:
@@ -1594,7 +1620,7 @@ class PermissionGraph:
             unnamed = ~(
                 model.may_name_mask(principal, KMS_KEY)
                 | model.named_mask(principal, KMS_KEY)
-                | model.rcp_mask(KMS_KEY)
+                | model.rcp_opaque_mask(principal, KMS_KEY, (action,))
             )
             need = model.delegating_keys(action, principal.account_id) & unnamed
             allowed = denied = 0
@@ -1969,6 +1995,40 @@ def _action_classes(
     return tuple(out)
 
 
+def _rcps_transparent(
+    levels: Sequence[Sequence[Policy]], principal: RequestPrincipal, actions: Sequence[str], context: Context
+) -> bool:
+    """Whether RCP levels cannot change any decision of ``actions`` by this principal on any resource:
+    at every level an Allow applies to it on every resource without an unsettled condition, and no
+    Deny may apply (its conditions settle false in the principal's context, e.g. a data perimeter's
+    ``aws:PrincipalOrgID`` test for a principal of the organisation). RCPs only restrict ("Resource
+    control policies": they grant nothing), so the decision is then the one without them."""
+    for action in actions:
+        if not rcps_apply(action):
+            continue
+        for level in levels:
+            allowed = False
+            for policy in level:
+                for st in policy.statements_for(action):
+                    named = st.not_principal or st.principal_match(principal) is not PrincipalMatch.NONE
+                    if not named:
+                        continue
+                    state = _settle(st, context)
+                    if st.is_deny:
+                        if state is not Tri.NO:
+                            return False
+                    elif (
+                        state is Tri.YES
+                        and not st.not_principal
+                        and not st.not_resource
+                        and (st.resource_patterns is None or "*" in st.resource_patterns)
+                    ):
+                        allowed = True
+            if not allowed:
+                return False
+    return True
+
+
 def _classes_key(classes: Sequence[_ActionClass]) -> tuple[object, ...] | None:
     """What ``_mask_decide`` reads of the classes when it cannot depend on who asks: the statements (by
     identity) and which are unsettled — None when a condition depends on the resource (settled per
@@ -2190,12 +2250,14 @@ def access_edges(
             continue
         named_mask = model.named_mask(principal, dataset_type)
         foreign = index.foreign_bare(principal.account_id)
-        per_dataset = named_mask | index.mask(picked) | model.rcp_mask(dataset_type)
-        may_name = index.policy_mask & (model.may_name_mask(principal, dataset_type) | per_dataset)
+        own_mask = named_mask | index.mask(picked)
+        names_me = model.may_name_mask(principal, dataset_type)
         for level in LEVELS:
             actions = stores.actions_for(dataset_type, level)
             if not actions:
                 continue
+            per_dataset = own_mask | model.rcp_opaque_mask(principal, dataset_type, actions)
+            may_name = index.policy_mask & (names_me | per_dataset)
             classes = _action_classes(principal, actions, base)
             candidates = named_mask
             for cls in classes:
