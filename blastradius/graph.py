@@ -385,6 +385,8 @@ class AccountModel:
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
         self._rcp_opaque: dict[tuple[str, str, tuple[str, ...]], int] = {}
+        # principal -> (statement ids of one RCP level for an action) -> does that level stay out of it
+        self._rcp_level_memo: dict[str, dict[tuple[int, ...], bool]] = {}
         self._delegating: dict[tuple[str, str], int] = {}
         self._closed: dict[tuple[str, str], int] = {}
         self._open_masks: dict[tuple[str, str], int] = {}
@@ -827,7 +829,11 @@ class AccountModel:
             context = self.base_context(principal)
             for account, members in self.type_index(dataset_type).account_masks().items():
                 if full & members and _rcps_transparent(
-                    self.org_levels(account, RCP), principal.request_principal, actions, context
+                    self.org_levels(account, RCP),
+                    principal.request_principal,
+                    actions,
+                    context,
+                    self._rcp_level_memo.setdefault(principal.arn, {}),
                 ):
                     found &= ~members
             self._rcp_opaque[key] = found
@@ -1996,7 +2002,11 @@ def _action_classes(
 
 
 def _rcps_transparent(
-    levels: Sequence[Sequence[Policy]], principal: RequestPrincipal, actions: Sequence[str], context: Context
+    levels: Sequence[Sequence[Policy]],
+    principal: RequestPrincipal,
+    actions: Sequence[str],
+    context: Context,
+    memo: dict[tuple[int, ...], bool] | None = None,
 ) -> bool:
     """Whether RCP levels cannot change any decision of ``actions`` by this principal on any resource:
     at every level an Allow applies to it on every resource without an unsettled condition, and no
@@ -2007,26 +2017,39 @@ def _rcps_transparent(
         if not rcps_apply(action):
             continue
         for level in levels:
-            allowed = False
-            for policy in level:
-                for st in policy.statements_for(action):
-                    named = st.not_principal or st.principal_match(principal) is not PrincipalMatch.NONE
-                    if not named:
-                        continue
-                    state = _settle(st, context)
-                    if st.is_deny:
-                        if state is not Tri.NO:
-                            return False
-                    elif (
-                        state is Tri.YES
-                        and not st.not_principal
-                        and not st.not_resource
-                        and (st.resource_patterns is None or "*" in st.resource_patterns)
-                    ):
-                        allowed = True
-            if not allowed:
+            statements = [st for policy in level for st in policy.statements_for(action)]
+            key = tuple(id(st) for st in statements)  # ``memo`` is per principal (the context is its)
+            found = memo.get(key) if memo is not None else None
+            if found is None:
+                found = _rcp_level_transparent(statements, principal, context)
+                if memo is not None:
+                    memo[key] = found
+            if not found:
                 return False
     return True
+
+
+def _rcp_level_transparent(
+    statements: Sequence[Statement], principal: RequestPrincipal, context: Context
+) -> bool:
+    """One RCP level's statements for an action: an Allow surely applies everywhere, no Deny may apply."""
+    allowed = False
+    for st in statements:
+        named = st.not_principal or st.principal_match(principal) is not PrincipalMatch.NONE
+        if not named:
+            continue
+        state = _settle(st, context)
+        if st.is_deny:
+            if state is not Tri.NO:
+                return False
+        elif (
+            state is Tri.YES
+            and not st.not_principal
+            and not st.not_resource
+            and (st.resource_patterns is None or "*" in st.resource_patterns)
+        ):
+            allowed = True
+    return allowed
 
 
 def _classes_key(classes: Sequence[_ActionClass]) -> tuple[object, ...] | None:
