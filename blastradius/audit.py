@@ -51,11 +51,13 @@ import networkx as nx
 from blastradius import graph as graph_module
 from blastradius.analyze import utc_now
 from blastradius.classify import classify
+from blastradius.escalation import for_audit
 from blastradius.graph import (
     ACCESS,
     ESCALATE,
     AccountModel,
     DatasetIndex,
+    Edge,
     PermissionGraph,
     Principal,
     _access_edge,
@@ -356,7 +358,32 @@ def _fold(
             i = index.get(dataset)
             return i is not None and bool(cover[level_at[level]] >> i & 1)
 
-    for edge in graph.expand(arn, skip):
+    _fold_edges(own, graph.expand(arn, skip), index)
+    if arn in graph.graph:
+        graph.graph.remove_edges_from(list(graph.graph.out_edges(arn, keys=True)))
+    return own
+
+
+def _fold_links(graph: PermissionGraph, arn: str, index: Mapping[str, int]) -> _Own:
+    """``_fold`` of a graph without the ``access`` builder, straight from its builders (no networkx edge
+    to add and drop). Edges are deduplicated as the graph's multigraph does: one per (target, kind,
+    level, technique), the last one built kept, in the order the graph lists them (by target)."""
+    own = _Own(any_=[0] * len(LEVELS), definite=[0] * len(LEVELS), edges=[])
+    principal = graph.model.principal(arn)
+    if principal is None:
+        return own
+    built: dict[str, dict[tuple[str, str | None, str | None], Edge]] = {}
+    for builder in graph.edge_builders:
+        for edge in builder(graph, principal, None):
+            built.setdefault(edge.target, {})[(edge.kind, edge.level, edge.technique)] = edge
+    _fold_edges(own, (edge for by_key in built.values() for edge in by_key.values()), index)
+    return own
+
+
+def _fold_edges(own: _Own, edges: Iterable[Edge], index: Mapping[str, int]) -> None:
+    """Fold edges into ``own``: access edges into its bitsets, the others into its edge list."""
+    any_, definite, level_at = own.any_, own.definite, _LEVEL_AT
+    for edge in edges:
         if edge.kind == ACCESS:
             i = index.get(edge.target)
             if i is None or edge.level is None:
@@ -373,9 +400,6 @@ def _fold(
             own.edges.append((edge.target, edge.certainty == DEFINITE, edge.kind))
             if edge.kind == ESCALATE:
                 own.escalations += 1
-    if arn in graph.graph:
-        graph.graph.remove_edges_from(list(graph.graph.out_edges(arn, keys=True)))
-    return own
 
 
 class _Place:
@@ -662,7 +686,7 @@ def _fold_links_in_worker(arn: str) -> tuple[str, _Own, list[str]]:
     assert _WORKER_STATE is not None
     links, _, index = _WORKER_STATE
     before = len(links.model.warnings.items)
-    folded = _fold(links, arn, index)
+    folded = _fold_links(links, arn, index)
     return arn, folded, links.model.warnings.items[before:]
 
 
@@ -708,7 +732,7 @@ class _Folder:
         known = [a for a in arns if a in model.users or a in model.roles]
         added = [a for a in arns if not (a in model.users or a in model.roles)]
         out = list(self._map("links", _fold_links_in_worker, known))
-        out.extend((arn, _fold(links, arn, index), []) for arn in added)
+        out.extend((arn, _fold_links(links, arn, index), []) for arn in added)
         return out
 
     def register(self, sources: Iterable[str]) -> None:
@@ -799,6 +823,7 @@ def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: i
     # Two graphs over the one compiled account: principal edges first (to know the order), then access
     # edges in reverse topological order, each principal's grants its successors surely hold skipped.
     links = PermissionGraph(model, edge_builders=[b for b in graph.edge_builders if b is not access_edges])
+    for_audit(links)
     access = PermissionGraph(model, edge_builders=[b for b in graph.edge_builders if b is access_edges])
     folder = _Folder(links, access, index, jobs)
     try:

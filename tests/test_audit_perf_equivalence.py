@@ -11,16 +11,18 @@ grants, so both the allow and the deny side of each rule are exercised.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
+from typing import Any
 
 import pytest
 from synthetic import synth
 
 from blastradius import graph as graph_module
 from blastradius.audit import _fold, _fold_access, _places
-from blastradius.graph import AccountModel, PermissionGraph, access_edges
-from blastradius.model import Snapshot
+from blastradius.graph import AccountModel, PermissionGraph, access_edges, build_graph, escalate_edges
+from blastradius.model import PolicyDocument, Snapshot, User
 from blastradius.report import LEVELS
 from blastradius.rules import load_rules
 
@@ -106,3 +108,78 @@ def test_bitset_fold_certainties_are_not_all_definite() -> None:
         conditional += sum((a & ~d).bit_count() for a, d in zip(got.any_, got.definite, strict=True))
     assert conditional > 0
     assert len(LEVELS) == 4
+
+
+# -- the escalation evaluator in an audit ----------------------------------------------------------------
+
+
+def _escalation_edges(
+    snapshot: Snapshot, *, audit: bool, memo: bool, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Every principal's escalation edges (as comparable tuples), with the audit mode and the decisions
+    shared across resources (``_resource_free``) on or off."""
+    from blastradius import escalation
+
+    graph = build_graph(snapshot, load_rules(), now=NOW)
+    links = PermissionGraph(graph.model, edge_builders=[escalate_edges])
+    if audit:
+        escalation.for_audit(links)
+    with monkeypatch.context() as patch:
+        if not memo:
+            patch.setattr(escalation.Evaluator, "_resource_free", lambda self, principal, action: False)
+        out = {}
+        for arn in _principals(snapshot):
+            edges = links.expand(arn)
+            out[arn] = sorted(
+                (e.target, e.kind, e.level or "", e.technique or "", e.certainty, e.conditions) for e in edges
+            )
+    ev = escalation.evaluator(links)
+    assert ev is not None
+    return {
+        "edges": out,
+        "fired": sum(len(v) for v in ev.fired.values()),
+        "shared": len(ev._uniform_decisions),
+    }
+
+
+def _with_broad_users(snapshot: Snapshot) -> Snapshot:
+    """Two users allowed every action on every resource ("Resource": "*": decisions the same on every
+    dataset), one of them with an explicit Deny on one bucket (Policy evaluation logic: an explicit deny
+    in an identity policy overrides any Allow, including a resource policy's)."""
+    bucket = next(d for d in sorted(snapshot.datasets, key=lambda d: d.arn) if d.type == "s3-bucket")
+    everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    deny = {"Effect": "Deny", "Action": "s3:*", "Resource": [bucket.arn, f"{bucket.arn}/*"]}
+    users = []
+    for name, statements in (("broad", [everything]), ("broad-but-one", [everything, deny])):
+        doc = PolicyDocument(
+            name=f"{name}-policy", document={"Version": "2012-10-17", "Statement": statements}
+        )
+        users.append(
+            User(arn=f"arn:aws:iam::{snapshot.account_id}:user/{name}", name=name, inline_policies=(doc,))
+        )
+    return dataclasses.replace(snapshot, users=(*snapshot.users, *users))
+
+
+def test_audit_evaluator_gives_the_same_edges_and_records_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    snapshot = _with_broad_users(_snapshot(3))
+    plain = _escalation_edges(snapshot, audit=False, memo=False, monkeypatch=monkeypatch)
+    audit = _escalation_edges(snapshot, audit=True, memo=True, monkeypatch=monkeypatch)
+    assert audit["edges"] == plain["edges"]
+    assert plain["fired"] > 0 and audit["fired"] == 0
+    assert sum(len(v) for v in plain["edges"].values()) > 100
+
+
+def test_decisions_shared_across_resources_equal_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    snapshot = _with_broad_users(_snapshot(6))
+    shared = _escalation_edges(snapshot, audit=False, memo=True, monkeypatch=monkeypatch)
+    engine = _escalation_edges(snapshot, audit=False, memo=False, monkeypatch=monkeypatch)
+    assert shared["edges"] == engine["edges"] and shared["fired"] == engine["fired"]
+    assert shared["shared"] > 0 and engine["shared"] == 0  # the shared decisions were used
+    account = snapshot.account_id
+    broad = shared["edges"][f"arn:aws:iam::{account}:user/broad"]
+    one_less = shared["edges"][f"arn:aws:iam::{account}:user/broad-but-one"]
+    bucket = next(d for d in sorted(snapshot.datasets, key=lambda d: d.arn) if d.type == "s3-bucket").arn
+    # Allow side: the bucket's policy can be rewritten; deny side: not by the user denied on it.
+    assert any(t == bucket and tech == "endgame-s3-bucket-policy" for t, _, _, tech, _, _ in broad)
+    assert not any(t == bucket for t, *_ in one_less)
+    assert len(one_less) > 10
