@@ -44,6 +44,9 @@ from blastradius.graph import (
     Principal,
     SkipGrant,
     _access_edge,
+    _action_classes,
+    _ActionClass,
+    _applicable,
     _decide_any,
     _instance_of,
     _PrefixIndex,
@@ -438,6 +441,7 @@ class Evaluator:
         self.audit = False
         # (principal, action) -> whether no statement of its policies for the action depends on the resource
         self._uniform: dict[tuple[str, str], bool] = {}
+        self._classes: dict[tuple[str, str], _ActionClass] = {}
         # Decisions that are the same on every resource of a type and account (see ``_resource_free``).
         self._uniform_decisions: dict[tuple[object, ...], Decision | None] = {}
 
@@ -817,14 +821,16 @@ class Evaluator:
                     return self.graph.key_use(principal, d.arn, step.action)
                 label = f"resource policy of {_short(d.arn)}"
                 resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
-                if (
-                    resource_policy is None
-                    and not model.rcps(d.arn, account)
-                    and self._resource_free(principal, step.action)
-                ):
-                    # Identity policies alone, none depending on the resource: the decision is that of
-                    # any dataset of this type and account (decided once).
-                    memo = ("step", principal.arn, step.action, d.type, account, tuple(sorted(extra.items())))
+                hits = (
+                    self._applying(principal, step.action, resources)
+                    if resource_policy is None and not model.rcps(d.arn, account)
+                    else None
+                )
+                if hits is not None:
+                    # Identity policies alone: the decision is that of any dataset of this type and
+                    # account on which the same statements apply (decided once).
+                    extras = tuple(sorted(extra.items()))
+                    memo = ("step", principal.arn, step.action, d.type, account, extras, hits)
                     if memo not in self._uniform_decisions:
                         self._uniform_decisions[memo] = self._decide(
                             principal, step.action, resources, None, tags, account, extra, required=False
@@ -894,6 +900,24 @@ class Evaluator:
             context = context.with_values({k: (v,) for k, v in extra.items()})
         rcps = self.model.rcps(resources[0], account) if resources else ()
         return _decide_any(principal, action, resources, policy, context, account, required, rcps)
+
+    def _applying(self, principal: Principal, action: str, resources: Sequence[str]) -> object | None:
+        """What the engine's decision on ``resources`` depends on, from the principal's side: which of
+        its statements for ``action`` apply to each request ARN (graph ``_applicable``), or () when none
+        depends on the resource (``_resource_free``); None when this does not settle it (a condition on
+        the resource or a policy variable). Decisions with the same answer, the same resource policy on
+        ``"*"`` (or none) and no RCP are the same."""
+        if self._resource_free(principal, action):
+            return ()
+        key = (principal.arn, action)
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = _action_classes(
+                principal, (action,), self.model.base_context(principal)
+            )[0]
+        if not cls.fast:
+            return None
+        return _applicable(cls, resources, self.model.base_context(principal))
 
     def _resource_free(self, principal: Principal, action: str) -> bool:
         """Whether no statement of the principal's policies for ``action`` (identity, boundary, SCPs) depends
@@ -1009,12 +1033,15 @@ class Evaluator:
         rcps = self.model.rcps(dataset.arn, dataset.account_id)
         best: Decision | None = None
         for action in stores.actions_for(dataset.type, level):
+            resources = stores.resource_arns(dataset.type, dataset.arn, action)
             memo: tuple[object, ...] | None = None
-            if not rcps and self._resource_free(principal, action):
+            if not rcps:
                 # The rewritten policy names the principal on "*": the decision is that of any dataset
-                # of this type and account.
-                memo = ("rewrite", principal.arn, action, dataset.type, dataset.account_id)
-                if memo in self._uniform_decisions:
+                # of this type and account on whose request ARNs the same statements apply.
+                hits = self._applying(principal, action, resources)
+                if hits is not None:
+                    memo = ("rewrite", principal.arn, action, dataset.type, dataset.account_id, hits)
+                if memo is not None and memo in self._uniform_decisions:
                     decision = self._uniform_decisions[memo]
                     assert decision is not None
                     if decision.verdict is Verdict.ALLOW:
@@ -1022,7 +1049,6 @@ class Evaluator:
                     if decision.allowed and best is None:
                         best = decision
                     continue
-            resources = stores.resource_arns(dataset.type, dataset.arn, action)
             decision = _decide_any(
                 principal,
                 action,

@@ -117,7 +117,7 @@ def _escalation_edges(
     snapshot: Snapshot, *, audit: bool, memo: bool, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
     """Every principal's escalation edges (as comparable tuples), with the audit mode and the decisions
-    shared across resources (``_resource_free``) on or off."""
+    shared across resources (``_applying``) on or off."""
     from blastradius import escalation
 
     graph = build_graph(snapshot, load_rules(), now=NOW)
@@ -126,7 +126,7 @@ def _escalation_edges(
         escalation.for_audit(links)
     with monkeypatch.context() as patch:
         if not memo:
-            patch.setattr(escalation.Evaluator, "_resource_free", lambda self, principal, action: False)
+            patch.setattr(escalation.Evaluator, "_applying", lambda self, principal, action, resources: None)
         out = {}
         for arn in _principals(snapshot):
             edges = links.expand(arn)
@@ -169,8 +169,11 @@ def test_audit_evaluator_gives_the_same_edges_and_records_nothing(monkeypatch: p
     assert sum(len(v) for v in plain["edges"].values()) > 100
 
 
-def test_decisions_shared_across_resources_equal_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    snapshot = _with_broad_users(_snapshot(6))
+@pytest.mark.parametrize("seed", [6, 8, 12])
+def test_decisions_shared_across_resources_equal_the_engine(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot = _with_broad_users(_snapshot(seed))
     shared = _escalation_edges(snapshot, audit=False, memo=True, monkeypatch=monkeypatch)
     engine = _escalation_edges(snapshot, audit=False, memo=False, monkeypatch=monkeypatch)
     assert shared["edges"] == engine["edges"] and shared["fired"] == engine["fired"]
