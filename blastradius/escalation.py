@@ -1028,7 +1028,6 @@ class Evaluator:
             )
             self._rewritten[names] = rewritten
         stores = self.model.rules.datastores
-        context = self._context(principal, dataset.tags, dataset.account_id)
         # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
         rcps = self.model.rcps(dataset.arn, dataset.account_id)
         best: Decision | None = None
@@ -1054,7 +1053,7 @@ class Evaluator:
                 action,
                 resources,
                 rewritten,
-                context,
+                self._context(principal, dataset.tags, dataset.account_id),
                 dataset.account_id,
                 dataset.type == "kms-key",
                 rcps,
