@@ -48,11 +48,33 @@ from typing import Any
 
 import networkx as nx
 
+from blastradius import graph as graph_module
 from blastradius.analyze import utc_now
 from blastradius.classify import classify
-from blastradius.graph import ACCESS, ESCALATE, PermissionGraph, Principal, access_edges, build_graph
-from blastradius.model import Snapshot, User
-from blastradius.policy import Request, Verdict, decide
+from blastradius.escalation import for_audit
+from blastradius.graph import (
+    ACCESS,
+    ESCALATE,
+    AccountModel,
+    DatasetIndex,
+    Edge,
+    PermissionGraph,
+    Principal,
+    _access_edge,
+    _action_classes,
+    _ActionClass,
+    _could_grant,
+    _DatasetContext,
+    _grant,
+    _mask_decide,
+    access_edges,
+    bits,
+    build_graph,
+    mask_of,
+)
+from blastradius.graph import _short as _short_arn
+from blastradius.model import KMS_KEY, Snapshot, User
+from blastradius.policy import Policy, Request, Statement, Verdict, decide
 from blastradius.report import (
     CONDITIONAL,
     DEFINITE,
@@ -336,7 +358,32 @@ def _fold(
             i = index.get(dataset)
             return i is not None and bool(cover[level_at[level]] >> i & 1)
 
-    for edge in graph.expand(arn, skip):
+    _fold_edges(own, graph.expand(arn, skip), index)
+    if arn in graph.graph:
+        graph.graph.remove_edges_from(list(graph.graph.out_edges(arn, keys=True)))
+    return own
+
+
+def _fold_links(graph: PermissionGraph, arn: str, index: Mapping[str, int]) -> _Own:
+    """``_fold`` of a graph without the ``access`` builder, straight from its builders (no networkx edge
+    to add and drop). Edges are deduplicated as the graph's multigraph does: one per (target, kind,
+    level, technique), the last one built kept, in the order the graph lists them (by target)."""
+    own = _Own(any_=[0] * len(LEVELS), definite=[0] * len(LEVELS), edges=[])
+    principal = graph.model.principal(arn)
+    if principal is None:
+        return own
+    built: dict[str, dict[tuple[str, str | None, str | None], Edge]] = {}
+    for builder in graph.edge_builders:
+        for edge in builder(graph, principal, None):
+            built.setdefault(edge.target, {})[(edge.kind, edge.level, edge.technique)] = edge
+    _fold_edges(own, (edge for by_key in built.values() for edge in by_key.values()), index)
+    return own
+
+
+def _fold_edges(own: _Own, edges: Iterable[Edge], index: Mapping[str, int]) -> None:
+    """Fold edges into ``own``: access edges into its bitsets, the others into its edge list."""
+    any_, definite, level_at = own.any_, own.definite, _LEVEL_AT
+    for edge in edges:
         if edge.kind == ACCESS:
             i = index.get(edge.target)
             if i is None or edge.level is None:
@@ -353,8 +400,144 @@ def _fold(
             own.edges.append((edge.target, edge.certainty == DEFINITE, edge.kind))
             if edge.kind == ESCALATE:
                 own.escalations += 1
-    if arn in graph.graph:
-        graph.graph.remove_edges_from(list(graph.graph.out_edges(arn, keys=True)))
+
+
+class _Place:
+    """Where the datasets of one type sit in the audit's dataset index (ARN order): a type's datasets are
+    one run of consecutive indexes when no other type's ARN sorts between them (each type has its own
+    service prefix), so a mask over ``type_index`` maps to the audit's by one shift; otherwise bit by bit."""
+
+    __slots__ = ("full", "kms", "offset", "positions")
+
+    def __init__(self, index: DatasetIndex, audit_index: Mapping[str, int]) -> None:
+        self.positions = tuple(audit_index[arn] for arn in index.arns)
+        first = self.positions[0] if self.positions else 0
+        contiguous = all(p == first + i for i, p in enumerate(self.positions))
+        self.offset: int | None = first if contiguous else None
+        self.full = (1 << len(self.positions)) - 1
+        # Datasets encrypted with a KMS key: a grant on them also needs the key (``_access_edge``).
+        self.kms = mask_of(i for i, d in enumerate(index.datasets) if d.kms_key)
+
+    def to_audit(self, local: int) -> int:
+        """A mask over the type's index as a mask over the audit's."""
+        if self.offset is not None:
+            return local << self.offset
+        return mask_of(self.positions[i] for i in bits(local))
+
+    def to_local(self, value: int) -> int:
+        """The part of an audit mask over this type, as a mask over the type's index."""
+        if self.offset is not None:
+            return (value >> self.offset) & self.full
+        return mask_of(i for i, p in enumerate(self.positions) if value >> p & 1)
+
+
+def _places(model: AccountModel, audit_index: Mapping[str, int]) -> dict[str, _Place]:
+    """``_Place`` of every dataset type the rule pack knows."""
+    return {t: _Place(model.type_index(t), audit_index) for t in model.rules.datastores.types}
+
+
+def _fold_access(
+    graph: PermissionGraph, arn: str, places: Mapping[str, _Place], cover: Sequence[int] | None = None
+) -> _Own:
+    """``_fold`` of the ``access_edges`` builder alone, by bitsets: the same grants, without an ``Edge``
+    per dataset.
+
+    It follows ``graph.access_edges`` step by step (the tests compare the two principal by principal):
+    the same candidates, the same bitset decisions (``_mask_decide``), and the same per-dataset engine
+    calls for the rest. What differs is only what is produced: a definite bitset grant on a dataset
+    without a KMS key is a definite edge (``_access_edge`` adds nothing to it), so those are OR-ed in
+    whole; every other grant goes through ``_access_edge`` as before. Grants of ``cover`` (per level,
+    datasets the node surely reaches anyway) are left out of the candidates, as a ``GrantFloor`` would.
+    """
+    any_ = [0] * len(LEVELS)
+    definite = [0] * len(LEVELS)
+    own = _Own(any_=any_, definite=definite, edges=[])
+    model = graph.model
+    principal = model.principal(arn)
+    if principal is None:
+        return own
+    stores = model.rules.datastores
+    base = model.base_context(principal)
+    picked = model.picked(principal)
+    policies: dict[str, Policy | None] = {}
+    contexts: dict[str, _DatasetContext] = {}
+    use_masks = graph_module._USE_MASKS
+    for dataset_type, spec in stores.types.items():
+        index = model.type_index(dataset_type)
+        if not index.arns:
+            continue
+        place = places[dataset_type]
+        named_mask = model.named_mask(principal, dataset_type)
+        per_dataset = named_mask | index.mask(picked) | model.rcp_mask(dataset_type)
+        may_name = index.policy_mask & (model.may_name_mask(principal, dataset_type) | per_dataset)
+        for slot, level in enumerate(LEVELS):
+            actions = stores.actions_for(dataset_type, level)
+            if not actions:
+                continue
+            classes = _action_classes(principal, actions, base)
+            candidates = named_mask
+            for cls in classes:
+                for st in cls.allows:
+                    candidates |= model.concerned_mask(st, spec.service, dataset_type)
+            if cover is not None and cover[slot]:
+                candidates &= ~place.to_local(cover[slot])
+            if not candidates:
+                continue
+            decided: dict[int, tuple[_ActionClass, Statement]] = {}
+            slow = candidates
+            if use_masks:
+                fast = candidates & ~per_dataset
+                with_policy = fast & index.policy_mask
+                if with_policy:
+                    identity, never = model.identity_only(
+                        dataset_type, level, principal.account_id, with_policy & ~may_name
+                    )
+                    fast &= (~with_policy | identity) & ~may_name
+                    candidates &= ~(never & with_policy & ~may_name)
+                decided, slow = _mask_decide(model, principal, dataset_type, classes, fast, base)
+                slow |= candidates & ~fast
+            sure = mask_of(decided)
+            plain = sure & ~place.kms  # definite, and no key to need: definite edges as they are
+            if plain:
+                granted = place.to_audit(plain)
+                any_[slot] |= granted
+                definite[slot] |= granted
+                own.access_edges += plain.bit_count()
+            for pos in bits(slow | (sure & ~plain)):
+                dataset = index.datasets[pos]
+                hit = decided.get(pos)
+                if hit is not None:
+                    cls, st = hit
+                    found: tuple[str, str, list[str], str | None, str | None] | None = (
+                        cls.action,
+                        DEFINITE,
+                        [],
+                        st.ref.policy,
+                        st.ref.label(),
+                    )
+                else:
+                    dataset_arn = dataset.arn
+                    if dataset_arn not in policies:
+                        label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of "
+                        label += _short_arn(dataset_arn)
+                        policies[dataset_arn] = model.resource_policy(
+                            dataset_arn, model.effective_policies[dataset_arn], label
+                        )
+                        contexts[dataset_arn] = _DatasetContext(model, principal, dataset)
+                    policy = policies[dataset_arn]
+                    if not _could_grant(graph, principal, dataset, policy, classes):
+                        continue
+                    found = _grant(graph, principal, dataset, policy, classes, actions, contexts[dataset_arn])
+                if found is None:
+                    continue
+                edge = _access_edge(graph, principal, dataset, level, found)
+                if edge is None:
+                    continue
+                bit = place.to_audit(1 << pos)
+                any_[slot] |= bit
+                if edge.certainty == DEFINITE:
+                    definite[slot] |= bit
+                own.access_edges += 1
     return own
 
 
@@ -480,6 +663,9 @@ _MIN_PARALLEL = 32
 # Set in the parent just before the worker processes fork, so that they inherit the compiled account:
 # (graph of principal edges, graph of access edges, dataset index).
 _WORKER_STATE: tuple[PermissionGraph, PermissionGraph, Mapping[str, int]] | None = None
+# The audit index's place of each dataset type, when the access graph is ``access_edges`` alone (then
+# ``_fold_access`` folds it by bitsets); None otherwise (``_fold`` of whatever its builders give).
+_PLACES: dict[str, _Place] | None = None
 
 
 def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own, list[str]]:
@@ -488,7 +674,10 @@ def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own
     _, access, index = _WORKER_STATE
     arn, cover = task
     before = len(access.model.warnings.items)
-    folded = _fold(access, arn, index, cover)
+    if _PLACES is not None:
+        folded = _fold_access(access, arn, _PLACES, cover)
+    else:
+        folded = _fold(access, arn, index, cover)
     return arn, folded, access.model.warnings.items[before:]
 
 
@@ -497,7 +686,7 @@ def _fold_links_in_worker(arn: str) -> tuple[str, _Own, list[str]]:
     assert _WORKER_STATE is not None
     links, _, index = _WORKER_STATE
     before = len(links.model.warnings.items)
-    folded = _fold(links, arn, index)
+    folded = _fold_links(links, arn, index)
     return arn, folded, links.model.warnings.items[before:]
 
 
@@ -515,6 +704,7 @@ class _Folder:
         self, links: PermissionGraph, access: PermissionGraph, index: Mapping[str, int], jobs: int
     ) -> None:
         self.state = (links, access, index)
+        self.places = _places(access.model, index) if tuple(access.edge_builders) == (access_edges,) else None
         self.jobs = jobs if jobs > 1 and sys.platform == "linux" else 1
         self._pool: Pool | None = None
         self._phase = ""
@@ -522,11 +712,11 @@ class _Folder:
     def _map(
         self, phase: str, worker: Callable[[Any], tuple[str, _Own, list[str]]], tasks: list[Any]
     ) -> Iterable[tuple[str, _Own, list[str]]]:
-        global _WORKER_STATE
-        _WORKER_STATE = self.state
+        global _WORKER_STATE, _PLACES
+        _WORKER_STATE, _PLACES = self.state, self.places
         if self._pool is not None and self._phase != phase:
             self.close()
-            _WORKER_STATE = self.state
+            _WORKER_STATE, _PLACES = self.state, self.places
         if self.jobs > 1 and self._pool is None and len(tasks) >= _MIN_PARALLEL:
             self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
             self._phase = phase
@@ -542,7 +732,7 @@ class _Folder:
         known = [a for a in arns if a in model.users or a in model.roles]
         added = [a for a in arns if not (a in model.users or a in model.roles)]
         out = list(self._map("links", _fold_links_in_worker, known))
-        out.extend((arn, _fold(links, arn, index), []) for arn in added)
+        out.extend((arn, _fold_links(links, arn, index), []) for arn in added)
         return out
 
     def register(self, sources: Iterable[str]) -> None:
@@ -560,12 +750,12 @@ class _Folder:
 
     def close(self) -> None:
         """Stop the workers (if any were started)."""
-        global _WORKER_STATE
+        global _WORKER_STATE, _PLACES
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
-        _WORKER_STATE = None
+        _WORKER_STATE, _PLACES = None, None
 
 
 def default_jobs() -> int:
@@ -633,6 +823,7 @@ def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: i
     # Two graphs over the one compiled account: principal edges first (to know the order), then access
     # edges in reverse topological order, each principal's grants its successors surely hold skipped.
     links = PermissionGraph(model, edge_builders=[b for b in graph.edge_builders if b is not access_edges])
+    for_audit(links)
     access = PermissionGraph(model, edge_builders=[b for b in graph.edge_builders if b is access_edges])
     folder = _Folder(links, access, index, jobs)
     try:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from blastradius.graph import (
+    _RESOURCE_KEYS,
     ACCESS,
     ESCALATE,
     AccountModel,
@@ -43,6 +44,9 @@ from blastradius.graph import (
     Principal,
     SkipGrant,
     _access_edge,
+    _action_classes,
+    _ActionClass,
+    _applicable,
     _decide_any,
     _instance_of,
     _PrefixIndex,
@@ -50,7 +54,16 @@ from blastradius.graph import (
     path_step,
 )
 from blastradius.model import COMPUTE_TYPES, DATASET_TYPES, EC2_INSTANCE, ComputeResource, Dataset
-from blastradius.policy import Decision, Policy, PrincipalMatch, RequestPrincipal, Verdict, parse_policy
+from blastradius.policy import (
+    Context,
+    Decision,
+    Policy,
+    PrincipalMatch,
+    RequestPrincipal,
+    Statement,
+    Verdict,
+    parse_policy,
+)
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS, Escalation, PathStep
 from blastradius.rules import (
     ESCALATION_PACK,
@@ -421,6 +434,16 @@ class Evaluator:
                 self._service_index.setdefault(service, set()).add(role.arn)
         self._rewritten: dict[tuple[str, ...], Policy] = {}
         self._techniques = tuple(t for t in pack.techniques if t.emitted_by is None)
+        # The last request context built: (principal, resource tags object, account, context). Kept while
+        # one target's steps and rewritten levels are decided (the tags object is held, so ``is`` holds).
+        self._last_context: tuple[str, Mapping[str, str], str, Context] | None = None
+        # Set by ``for_audit``: only what changes the graph is computed (see there).
+        self.audit = False
+        # (principal, action) -> whether no statement of its policies for the action depends on the resource
+        self._uniform: dict[tuple[str, str], bool] = {}
+        self._classes: dict[tuple[str, str], _ActionClass] = {}
+        # Decisions that are the same on every resource of a type and account (see ``_resource_free``).
+        self._uniform_decisions: dict[tuple[object, ...], Decision | None] = {}
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -428,7 +451,8 @@ class Evaluator:
         """Every edge the techniques give ``principal`` (each fired instance is also recorded)."""
         if principal.arn.startswith(ADMIN_NODE_PREFIX):
             return  # the administrator already has every permission: nothing to escalate to
-        fired = self.fired.setdefault(principal.arn, [])
+        # An audit reads the graph only: nothing is recorded for a report (see ``for_audit``).
+        fired: list[Fired] = [] if self.audit else self.fired.setdefault(principal.arn, [])
         synthetic = is_synthetic(principal.arn)
         floor = skip if isinstance(skip, GrantFloor) else None
         # In a single-origin search, only the origin's data-side techniques are reported without being
@@ -438,7 +462,7 @@ class Evaluator:
         for technique in self._techniques:
             if synthetic and technique.gain == "group":
                 continue  # one group at a time: combining groups would make up a node per subset
-            if others and technique.gain == "exfiltrate":
+            if (others or self.audit) and technique.gain == "exfiltrate":
                 continue
             # A resource policy may grant dataset actions without an identity Allow (handled per target).
             if technique.target != "dataset" and not all(
@@ -797,6 +821,21 @@ class Evaluator:
                     return self.graph.key_use(principal, d.arn, step.action)
                 label = f"resource policy of {_short(d.arn)}"
                 resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
+                hits = (
+                    self._applying(principal, step.action, resources)
+                    if resource_policy is None and not model.rcps(d.arn, account)
+                    else None
+                )
+                if hits is not None:
+                    # Identity policies alone: the decision is that of any dataset of this type and
+                    # account on which the same statements apply (decided once).
+                    extras = tuple(sorted(extra.items()))
+                    memo = ("step", principal.arn, step.action, d.type, account, extras, hits)
+                    if memo not in self._uniform_decisions:
+                        self._uniform_decisions[memo] = self._decide(
+                            principal, step.action, resources, None, tags, account, extra, required=False
+                        )
+                    return self._uniform_decisions[memo]
             elif step.trust:
                 role = model.principal(target.resource)
                 if role is None or role.trust_policy is None:
@@ -856,11 +895,55 @@ class Evaluator:
         *,
         required: bool,
     ) -> Decision:
-        context = self.model.context(principal, tags, account)
+        context = self._context(principal, tags, account)
         if extra:
             context = context.with_values({k: (v,) for k, v in extra.items()})
         rcps = self.model.rcps(resources[0], account) if resources else ()
         return _decide_any(principal, action, resources, policy, context, account, required, rcps)
+
+    def _applying(self, principal: Principal, action: str, resources: Sequence[str]) -> object | None:
+        """What the engine's decision on ``resources`` depends on, from the principal's side: which of
+        its statements for ``action`` apply to each request ARN (graph ``_applicable``), or () when none
+        depends on the resource (``_resource_free``); None when this does not settle it (a condition on
+        the resource or a policy variable). Decisions with the same answer, the same resource policy on
+        ``"*"`` (or none) and no RCP are the same."""
+        if self._resource_free(principal, action):
+            return ()
+        key = (principal.arn, action)
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = _action_classes(
+                principal, (action,), self.model.base_context(principal)
+            )[0]
+        if not cls.fast:
+            return None
+        return _applicable(cls, resources, self.model.base_context(principal))
+
+    def _resource_free(self, principal: Principal, action: str) -> bool:
+        """Whether no statement of the principal's policies for ``action`` (identity, boundary, SCPs) depends
+        on the resource: each covers every resource (``Resource: "*"``) and no condition reads the
+        resource's tags, account or organisation or a policy variable. Then the engine's decision (with no
+        resource policy, or one on ``"*"``, and no RCP) is the same on every resource of an account."""
+        key = (principal.arn, action)
+        found = self._uniform.get(key)
+        if found is None:
+            statements = [st for p in principal.identity_policies for st in p.statements_for(action)]
+            if principal.boundary is not None:
+                statements.extend(principal.boundary.statements_for(action))
+            for level in principal.scps:
+                for policy in level:
+                    statements.extend(policy.statements_for(action))
+            found = self._uniform[key] = all(_covers_any_resource(st) for st in statements)
+        return found
+
+    def _context(self, principal: Principal, tags: Mapping[str, str], account: str) -> Context:
+        """``model.context``, reused while the same principal acts on the same resource."""
+        last = self._last_context
+        if last is not None and last[0] == principal.arn and last[1] is tags and last[2] == account:
+            return last[3]
+        context = self.model.context(principal, tags, account)
+        self._last_context = (principal.arn, tags, account, context)
+        return context
 
     def _probe_resources(self, principal: Principal, template: str, action: str, account: str) -> list[str]:
         """ARNs standing for "a resource the attacker creates and names" (or one that exists but was not
@@ -945,21 +1028,38 @@ class Evaluator:
             )
             self._rewritten[names] = rewritten
         stores = self.model.rules.datastores
-        context = self.model.context(principal, dataset.tags, dataset.account_id)
+        # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
+        rcps = self.model.rcps(dataset.arn, dataset.account_id)
         best: Decision | None = None
         for action in stores.actions_for(dataset.type, level):
             resources = stores.resource_arns(dataset.type, dataset.arn, action)
+            memo: tuple[object, ...] | None = None
+            if not rcps:
+                # The rewritten policy names the principal on "*": the decision is that of any dataset
+                # of this type and account on whose request ARNs the same statements apply.
+                hits = self._applying(principal, action, resources)
+                if hits is not None:
+                    memo = ("rewrite", principal.arn, action, dataset.type, dataset.account_id, hits)
+                if memo is not None and memo in self._uniform_decisions:
+                    decision = self._uniform_decisions[memo]
+                    assert decision is not None
+                    if decision.verdict is Verdict.ALLOW:
+                        return decision
+                    if decision.allowed and best is None:
+                        best = decision
+                    continue
             decision = _decide_any(
                 principal,
                 action,
                 resources,
                 rewritten,
-                context,
+                self._context(principal, dataset.tags, dataset.account_id),
                 dataset.account_id,
                 dataset.type == "kms-key",
-                # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
-                self.model.rcps(dataset.arn, dataset.account_id),
+                rcps,
             )
+            if memo is not None:
+                self._uniform_decisions[memo] = decision
             if decision.verdict is Verdict.ALLOW:
                 return decision
             if decision.allowed and best is None:
@@ -1051,6 +1151,17 @@ class Evaluator:
         )
 
 
+def _covers_any_resource(st: Statement) -> bool:
+    """Whether a statement applies alike to every resource: ``Resource: "*"`` (or none), and no condition
+    on the resource (its tags, account, organisation) or with a policy variable."""
+    patterns = st.resource_patterns
+    if patterns is not None and (st.not_resource or "*" not in patterns):
+        return False
+    return not any(
+        c.key_lower.startswith(_RESOURCE_KEYS) or any("${" in v for v in c.values) for c in st.conditions
+    )
+
+
 # What the ARN of a compute resource looks like (for resources that were not collected).
 _COMPUTE_ARN = {
     "lambda-function": "arn:{partition}:lambda:{region}:{account}:function:*",
@@ -1121,6 +1232,16 @@ def evaluator(graph: PermissionGraph) -> Evaluator | None:
         found = Evaluator(graph, pack)
         _EVALUATORS[graph] = found
     return found
+
+
+def for_audit(graph: PermissionGraph) -> None:
+    """Have the graph's evaluator compute only what changes the graph, for an audit that reads nothing
+    else: techniques that give nothing to follow (copies leaving the account, "exfiltrate") are not
+    evaluated, and fired instances are not recorded for a report (an audit of a large organisation
+    would keep millions). The edges are exactly those of a plain evaluator."""
+    ev = evaluator(graph)
+    if ev is not None:
+        ev.audit = True
 
 
 def escalation_edges(
@@ -1223,6 +1344,7 @@ __all__ = [
     "escalation_edges",
     "escalations",
     "evaluator",
+    "for_audit",
     "is_synthetic",
     "load_escalation",
     "parse_escalation",
