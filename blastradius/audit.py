@@ -48,7 +48,6 @@ from typing import Any
 
 import networkx as nx
 
-from blastradius import graph as graph_module
 from blastradius.analyze import utc_now
 from blastradius.classify import classify
 from blastradius.escalation import for_audit
@@ -58,23 +57,19 @@ from blastradius.graph import (
     AccountModel,
     DatasetIndex,
     Edge,
+    GrantFinder,
+    HeldGrants,
     PermissionGraph,
     Principal,
     _access_edge,
-    _action_classes,
-    _ActionClass,
-    _could_grant,
-    _DatasetContext,
-    _grant,
-    _mask_decide,
+    access_decisions,
     access_edges,
     bits,
     build_graph,
     mask_of,
 )
-from blastradius.graph import _short as _short_arn
-from blastradius.model import KMS_KEY, Snapshot, User
-from blastradius.policy import Policy, Request, Statement, Verdict, decide
+from blastradius.model import Snapshot, User
+from blastradius.policy import Request, Verdict, decide
 from blastradius.report import (
     CONDITIONAL,
     DEFINITE,
@@ -452,92 +447,39 @@ def _fold_access(
     any_ = [0] * len(LEVELS)
     definite = [0] * len(LEVELS)
     own = _Own(any_=any_, definite=definite, edges=[])
-    model = graph.model
-    principal = model.principal(arn)
+    principal = graph.model.principal(arn)
     if principal is None:
         return own
-    stores = model.rules.datastores
-    base = model.base_context(principal)
-    picked = model.picked(principal)
-    policies: dict[str, Policy | None] = {}
-    contexts: dict[str, _DatasetContext] = {}
-    use_masks = graph_module._USE_MASKS
-    for dataset_type, spec in stores.types.items():
-        index = model.type_index(dataset_type)
-        if not index.arns:
-            continue
-        place = places[dataset_type]
-        named_mask = model.named_mask(principal, dataset_type)
-        per_dataset = named_mask | index.mask(picked) | model.rcp_mask(dataset_type)
-        may_name = index.policy_mask & (model.may_name_mask(principal, dataset_type) | per_dataset)
-        for slot, level in enumerate(LEVELS):
-            actions = stores.actions_for(dataset_type, level)
-            if not actions:
+    held: HeldGrants | None = None
+    if cover is not None and any(cover):
+
+        def held(dataset_type: str, level: str) -> tuple[int, int]:
+            assert cover is not None
+            return places[dataset_type].to_local(cover[_LEVEL_AT[level]]), 0
+
+    find = GrantFinder(graph, principal)
+    for decisions in access_decisions(graph, principal, held):
+        place = places[decisions.dataset_type]
+        slot = _LEVEL_AT[decisions.level]
+        sure = mask_of(decisions.decided)
+        plain = sure & ~place.kms  # definite, and no key to need: definite edges as they are
+        if plain:
+            granted = place.to_audit(plain)
+            any_[slot] |= granted
+            definite[slot] |= granted
+            own.access_edges += plain.bit_count()
+        for pos in bits(decisions.slow | (sure & ~plain)):
+            found = find(decisions, pos)
+            if found is None:
                 continue
-            classes = _action_classes(principal, actions, base)
-            candidates = named_mask
-            for cls in classes:
-                for st in cls.allows:
-                    candidates |= model.concerned_mask(st, spec.service, dataset_type)
-            if cover is not None and cover[slot]:
-                candidates &= ~place.to_local(cover[slot])
-            if not candidates:
+            edge = _access_edge(graph, principal, decisions.index.datasets[pos], decisions.level, found)
+            if edge is None:
                 continue
-            decided: dict[int, tuple[_ActionClass, Statement]] = {}
-            slow = candidates
-            if use_masks:
-                fast = candidates & ~per_dataset
-                with_policy = fast & index.policy_mask
-                if with_policy:
-                    identity, never = model.identity_only(
-                        dataset_type, level, principal.account_id, with_policy & ~may_name
-                    )
-                    fast &= (~with_policy | identity) & ~may_name
-                    candidates &= ~(never & with_policy & ~may_name)
-                decided, slow = _mask_decide(model, principal, dataset_type, classes, fast, base)
-                slow |= candidates & ~fast
-            sure = mask_of(decided)
-            plain = sure & ~place.kms  # definite, and no key to need: definite edges as they are
-            if plain:
-                granted = place.to_audit(plain)
-                any_[slot] |= granted
-                definite[slot] |= granted
-                own.access_edges += plain.bit_count()
-            for pos in bits(slow | (sure & ~plain)):
-                dataset = index.datasets[pos]
-                hit = decided.get(pos)
-                if hit is not None:
-                    cls, st = hit
-                    found: tuple[str, str, list[str], str | None, str | None] | None = (
-                        cls.action,
-                        DEFINITE,
-                        [],
-                        st.ref.policy,
-                        st.ref.label(),
-                    )
-                else:
-                    dataset_arn = dataset.arn
-                    if dataset_arn not in policies:
-                        label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of "
-                        label += _short_arn(dataset_arn)
-                        policies[dataset_arn] = model.resource_policy(
-                            dataset_arn, model.effective_policies[dataset_arn], label
-                        )
-                        contexts[dataset_arn] = _DatasetContext(model, principal, dataset)
-                    policy = policies[dataset_arn]
-                    if not _could_grant(graph, principal, dataset, policy, classes):
-                        continue
-                    found = _grant(graph, principal, dataset, policy, classes, actions, contexts[dataset_arn])
-                if found is None:
-                    continue
-                edge = _access_edge(graph, principal, dataset, level, found)
-                if edge is None:
-                    continue
-                bit = place.to_audit(1 << pos)
-                any_[slot] |= bit
-                if edge.certainty == DEFINITE:
-                    definite[slot] |= bit
-                own.access_edges += 1
+            bit = place.to_audit(1 << pos)
+            any_[slot] |= bit
+            if edge.certainty == DEFINITE:
+                definite[slot] |= bit
+            own.access_edges += 1
     return own
 
 

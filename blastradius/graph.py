@@ -2245,28 +2245,44 @@ class GrantFloor:
 _USE_MASKS = True
 
 
-def access_edges(
-    graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
-) -> Iterator[Edge]:
-    """``access`` edges per level (list/read/write/admin) from the rule pack's action classes.
+# Grants a caller already holds, per (dataset type, level): (settled, improvable only by a definite
+# grant), bitsets over ``type_index``. A ``GrantFloor`` answers this; an audit its cover.
+HeldGrants = Callable[[str, str], tuple[int, int]]
 
-    Per dataset type and level, only datasets the level's identity Allow statements concern (by their
-    resource patterns, cached per statement and shared by every principal the policy is attached to),
-    and those whose resource policy or KMS grants name the principal itself, are evaluated. Datasets
-    without a resource policy are decided by bitsets where pattern matching alone decides
-    (``_mask_decide``); the rest one by one, by the engine where conditions or policies need it.
-    ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for
-    (a ``GrantFloor`` does so by bitset).
+
+@dataclass(slots=True)
+class LevelDecisions:
+    """What ``access_decisions`` settles for one (dataset type, level) of a principal: ``decided`` are
+    definite grants by bitset (position -> class, granting statement), ``slow`` the positions left to
+    decide one by one (``grant_found``), ``definite_only`` those where only a definite grant matters."""
+
+    dataset_type: str
+    level: str
+    index: DatasetIndex
+    actions: tuple[str, ...]
+    classes: tuple[_ActionClass, ...]
+    decided: dict[int, tuple[_ActionClass, Statement]]
+    slow: int
+    definite_only: int
+
+
+def access_decisions(
+    graph: PermissionGraph, principal: Principal, held: HeldGrants | None = None
+) -> Iterator[LevelDecisions]:
+    """Per dataset type and level, which datasets to consider and what bitsets already decide.
+
+    Only datasets the level's identity Allow statements concern (by their resource patterns, cached per
+    statement and shared by every principal the policy is attached to), and those whose resource policy
+    or KMS grants name the principal itself, are considered; never another account's dataset without a
+    resource policy (cross-account needs both sides). Those without a resource policy (or one that cannot
+    name the principal), and without an RCP that could change the answer, are decided by bitsets where
+    pattern matching alone decides (``_mask_decide``); the rest are left to the engine. ``held`` leaves
+    out grants the caller already has. Shared by ``access_edges`` and the audit's bitset fold.
     """
     model = graph.model
     stores = model.rules.datastores
     base = model.base_context(principal)
     picked = model.picked(principal)
-    floor = skip if isinstance(skip, GrantFloor) else None
-    key_uncertain: dict[tuple[str, str, str], bool] = {}  # (KMS key, type, level) -> _key_use_uncertain
-    key_effects: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (KMS key, type, level) -> _key_effect
-    policies: dict[str, Policy | None] = {}
-    contexts: dict[str, _DatasetContext] = {}
     for dataset_type, spec in stores.types.items():
         index = model.type_index(dataset_type)
         if not index.arns:
@@ -2288,12 +2304,13 @@ def access_edges(
                     candidates |= model.concerned_mask(st, spec.service, dataset_type)
             candidates &= ~foreign
             definite_only = 0
-            if floor is not None:
-                candidates &= ~floor.mask(dataset_type, level)
-                definite_only = candidates & floor.mask(dataset_type, level, definite_only=True)
+            if held is not None:
+                settled, improvable = held(dataset_type, level)
+                candidates &= ~settled
+                definite_only = candidates & improvable
             if not candidates:
                 continue
-            definite: dict[int, tuple[_ActionClass, Statement]] = {}
+            decided: dict[int, tuple[_ActionClass, Statement]] = {}
             slow = candidates
             if _USE_MASKS:
                 fast = candidates & ~per_dataset
@@ -2304,50 +2321,105 @@ def access_edges(
                     )
                     fast &= (~with_policy | identity) & ~may_name
                     candidates &= ~(never & with_policy & ~may_name)
-                definite, slow = _mask_decide(
+                decided, slow = _mask_decide(
                     model, principal, dataset_type, classes, fast, base, definite_only
                 )
                 slow |= candidates & ~fast
-            for pos in bits(slow | mask_of(definite)):
-                arn = index.arns[pos]
-                if floor is None and skip is not None and skip(arn, level):
-                    continue
-                dataset = index.datasets[pos]
-                hit = definite.get(pos)
-                if hit is not None:
-                    cls, st = hit
-                    found: tuple[str, str, list[str], str | None, str | None] | None = (
-                        cls.action,
-                        DEFINITE,
-                        [],
-                        st.ref.policy,
-                        st.ref.label(),
-                    )
-                else:
-                    if arn not in policies:
-                        label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-                        policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
-                        contexts[arn] = _DatasetContext(model, principal, dataset)
-                    policy = policies[arn]
-                    if not _could_grant(graph, principal, dataset, policy, classes):
-                        continue
-                    found = _grant(graph, principal, dataset, policy, classes, actions, contexts[arn])
-                if found is None:
-                    continue
-                if definite_only >> pos & 1:
-                    if found[1] != DEFINITE:
-                        continue  # held already at a cost only a definite grant could improve
-                    if dataset.kms_key is not None:
-                        memo = (dataset.kms_key, dataset_type, level)
-                        uncertain = key_uncertain.get(memo)
-                        if uncertain is None:
-                            uncertain = _key_use_uncertain(graph, principal, dataset, level)
-                            key_uncertain[memo] = uncertain
-                        if uncertain:
-                            continue  # the key keeps it conditional: no better than what is held
-                edge = _access_edge(graph, principal, dataset, level, found, key_effects)
-                if edge is not None:
-                    yield edge
+            yield LevelDecisions(
+                dataset_type=dataset_type,
+                level=level,
+                index=index,
+                actions=tuple(actions),
+                classes=classes,
+                decided=decided,
+                slow=slow,
+                definite_only=definite_only,
+            )
+
+
+Found = tuple[str, str, list[str], str | None, str | None]  # action, certainty, conditions, policy, statement
+
+
+class GrantFinder:
+    """The grant (``Found``) on one dataset of a ``LevelDecisions``: from its bitset decision, or from the
+    engine (resource policies parsed and request contexts built once per dataset per principal)."""
+
+    __slots__ = ("_contexts", "_policies", "graph", "principal")
+
+    def __init__(self, graph: PermissionGraph, principal: Principal) -> None:
+        self.graph = graph
+        self.principal = principal
+        self._policies: dict[str, Policy | None] = {}
+        self._contexts: dict[str, _DatasetContext] = {}
+
+    def __call__(self, decisions: LevelDecisions, pos: int) -> Found | None:
+        hit = decisions.decided.get(pos)
+        if hit is not None:
+            cls, st = hit
+            return (cls.action, DEFINITE, [], st.ref.policy, st.ref.label())
+        model = self.graph.model
+        dataset = decisions.index.datasets[pos]
+        arn = dataset.arn
+        if arn not in self._policies:
+            label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(arn)}"
+            self._policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
+            self._contexts[arn] = _DatasetContext(model, self.principal, dataset)
+        policy = self._policies[arn]
+        if not _could_grant(self.graph, self.principal, dataset, policy, decisions.classes):
+            return None
+        return _grant(
+            self.graph,
+            self.principal,
+            dataset,
+            policy,
+            decisions.classes,
+            decisions.actions,
+            self._contexts[arn],
+        )
+
+
+def access_edges(
+    graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
+) -> Iterator[Edge]:
+    """``access`` edges per level (list/read/write/admin) from the rule pack's action classes
+    (``access_decisions``, then the engine for what bitsets leave open, then the dataset's KMS key).
+    ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for
+    (a ``GrantFloor`` does so by bitset)."""
+    floor = skip if isinstance(skip, GrantFloor) else None
+    held: HeldGrants | None = None
+    if floor is not None:
+
+        def held(dataset_type: str, level: str) -> tuple[int, int]:
+            assert floor is not None
+            return floor.mask(dataset_type, level), floor.mask(dataset_type, level, definite_only=True)
+
+    key_uncertain: dict[tuple[str, str, str], bool] = {}  # (KMS key, type, level) -> _key_use_uncertain
+    key_effects: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (KMS key, type, level) -> _key_effect
+    find = GrantFinder(graph, principal)
+    for decisions in access_decisions(graph, principal, held):
+        index, level = decisions.index, decisions.level
+        definite_only = decisions.definite_only
+        for pos in bits(decisions.slow | mask_of(decisions.decided)):
+            if floor is None and skip is not None and skip(index.arns[pos], level):
+                continue
+            found = find(decisions, pos)
+            if found is None:
+                continue
+            dataset = index.datasets[pos]
+            if definite_only >> pos & 1:
+                if found[1] != DEFINITE:
+                    continue  # held already at a cost only a definite grant could improve
+                if dataset.kms_key is not None:
+                    memo = (dataset.kms_key, dataset.type, level)
+                    uncertain = key_uncertain.get(memo)
+                    if uncertain is None:
+                        uncertain = _key_use_uncertain(graph, principal, dataset, level)
+                        key_uncertain[memo] = uncertain
+                    if uncertain:
+                        continue  # the key keeps it conditional: no better than what is held
+            edge = _access_edge(graph, principal, dataset, level, found, key_effects)
+            if edge is not None:
+                yield edge
 
 
 def _key_use_uncertain(graph: PermissionGraph, principal: Principal, dataset: Dataset, level: str) -> bool:
@@ -2799,9 +2871,14 @@ __all__ = [
     "AccountModel",
     "DatasetIndex",
     "Edge",
+    "Found",
+    "GrantFinder",
     "GrantFloor",
+    "HeldGrants",
+    "LevelDecisions",
     "PermissionGraph",
     "Principal",
+    "access_decisions",
     "bits",
     "build_graph",
     "mask_of",
