@@ -52,3 +52,20 @@ def test_html_details_are_capped_and_the_table_lists_every_dataset(monkeypatch: 
     rows = re.findall(r"<tr><td>(\d+)</td>", page)
     assert len(rows) >= len(report.datasets)  # the dataset table still lists every one
     assert f"the other {len(report.datasets) - 5} are in the table" in page
+
+
+def test_table_caps_pivots_and_escalations_but_keeps_every_runbook_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = synth().generate(principals=120, datasets=1200, policies=20, seed=3)
+    report = analyze_snapshot(result.snapshot, result.broad_keys[0])
+    monkeypatch.setattr(table_mod, "MAX_DATASETS", 1)
+    text = render(report, "table", width=200)
+    if len(report.credential_pivots) > 1:
+        assert f"… and {len(report.credential_pivots) - 1} more" in text
+    if len(report.escalations) > 1:
+        assert "the first 1 (" in text
+    commands = [c for step in report.rotation_plan for c in step.commands]
+    assert commands
+    for command in commands:  # the runbook is never cut: every command, on one line, pasteable
+        assert f"$ {command}" in text

@@ -295,9 +295,12 @@ def _escalations(console: Console, report: Report) -> None:
     if not report.escalations:
         return
     _heading(console, f"Privilege escalation ({len(report.escalations)})")
-    for e in sorted(
+    ordered = sorted(
         report.escalations, key=lambda e: (e.certainty != "definite", e.technique, e.from_, e.to)
-    ):
+    )
+    if len(ordered) > MAX_DATASETS:
+        console.print(Padding(Text(f"the first {MAX_DATASETS} ({_ALL_OF_THEM})", style="dim"), (0, 0, 0, 2)))
+    for e in ordered[:MAX_DATASETS]:
         line = Text.assemble(
             (e.technique, "bold"),
             f"  {short_name(e.from_)} → {short_name(e.to)}  ",
@@ -324,7 +327,7 @@ def _pivots(console: Console, report: Report) -> None:
     if not report.credential_pivots:
         return
     _heading(console, f"Credential pivots ({len(report.credential_pivots)})")
-    for pivot in report.credential_pivots:
+    for pivot in report.credential_pivots[:MAX_DATASETS]:
         line = Text.assemble(
             (pivot.kind, ""),
             "  ",
@@ -341,6 +344,11 @@ def _pivots(console: Console, report: Report) -> None:
         if pivot.path:
             rows.append(("path", describe_path(pivot.path)))
         console.print(_facts(rows, 6))
+    if len(report.credential_pivots) > MAX_DATASETS:
+        more = len(report.credential_pivots) - MAX_DATASETS
+        console.print(
+            Padding(Text(f"… and {more} more ({_ALL_OF_THEM}; the rotation plan rotates all)"), (0, 0, 0, 2))
+        )
 
 
 def _coverage(console: Console, report: Report) -> None:
@@ -383,9 +391,11 @@ def _rotation(console: Console, report: Report) -> None:
         for detail in step.details:
             grid.add_row("", "• " + detail)
         console.print(grid)
-        for command in step.commands:
-            # soft_wrap: long commands stay on one line so they paste intact.
-            console.print(Text("    $ " + command, style="green"), soft_wrap=True)
+        if step.commands:
+            # soft_wrap: long commands stay on one line so they paste intact. One Text for all of a
+            # step's commands (a broad key's runbook has thousands; printed one by one they take minutes).
+            lines = "\n".join("    $ " + command for command in step.commands)
+            console.print(Text(lines, style="green"), soft_wrap=True)
 
 
 _SECTIONS: dict[str, Callable[[Console, Report], None]] = {
