@@ -323,19 +323,27 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_common_arguments(
+    parser: argparse.ArgumentParser, *, repeat_help: str, timeout: float = 900.0, regenerate: bool = True
+) -> None:
+    """The options every benchmark of this directory takes (sizes, repeats, output, seed, cache)."""
     parser.add_argument(
         "--sizes", default="1000,10000", help="comma-separated principal counts (default: %(default)s)"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per measurement (median)")
+    parser.add_argument("--repeat", type=int, default=3, help=repeat_help)
     parser.add_argument("--out", type=Path, help="also write the JSON results to this file")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--cache-dir", type=Path, help="where generated snapshots are kept (default: temp dir)"
+        "--cache-dir", type=Path, help="where generated snapshots are kept (default: a private temp dir)"
     )
-    parser.add_argument("--regenerate", action="store_true", help="ignore cached snapshots")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess run")
+    if regenerate:
+        parser.add_argument("--regenerate", action="store_true", help="ignore cached snapshots")
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds per subprocess run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(parser, repeat_help="fresh-process runs per measurement (median)")
     parser.add_argument("--skip-analysis", action="store_true", help="only generate and time json.load")
     parser.add_argument(
         "--skip-escalation-baseline",

@@ -29,7 +29,14 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from bench import BenchError, _cache_dir, align_columns, ensure_snapshot, parse_sizes  # noqa: E402
+from bench import (  # noqa: E402
+    BenchError,
+    _cache_dir,
+    add_common_arguments,
+    align_columns,
+    ensure_snapshot,
+    parse_sizes,
+)
 
 CHILD = r"""
 import json, resource, sys, time
@@ -153,12 +160,9 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the audit benchmark; 0 on success, 1 when a run failed, 2 on bad arguments."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000", help="comma-separated principal counts")
-    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per size (median)")
-    parser.add_argument("--out", type=Path, help="also write the JSON results to this file")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--cache-dir", type=Path, help="where generated snapshots are kept")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per audit run")
+    add_common_arguments(
+        parser, repeat_help="fresh-process runs per size (median)", timeout=1800.0, regenerate=False
+    )
     parser.add_argument("--jobs", type=int, default=2, help="audit processes (default: %(default)s)")
     args = parser.parse_args(argv)
     sizes = parse_sizes(parser, args.sizes, args.repeat)

@@ -42,6 +42,7 @@ from bench import (  # noqa: E402  (the sibling module; benchmarks/ is no packag
     BenchError,
     _cache_dir,
     _generator_digest,
+    add_common_arguments,
     align_columns,
     ensure_snapshot,
     parse_sizes,
@@ -273,17 +274,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--sizes", default="1000,10000", help="comma-separated principal counts (default: %(default)s)"
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per variant (median)")
-    parser.add_argument("--out", type=Path, help="also write the JSON results to this file")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--cache-dir", type=Path, help="where generated snapshots are kept (default: bench.py's temp dir)"
-    )
-    parser.add_argument("--regenerate", action="store_true", help="ignore cached snapshots")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess run")
+    add_common_arguments(parser, repeat_help="fresh-process runs per variant (median)")
     args = parser.parse_args(argv)
     sizes = parse_sizes(parser, args.sizes, args.repeat)
 
