@@ -68,6 +68,7 @@ from blastradius.graph import (
     build_graph,
     mask_of,
 )
+from blastradius.jsonio import gc_paused
 from blastradius.model import Snapshot, User
 from blastradius.policy import Request, Verdict, decide
 from blastradius.report import (
@@ -1007,6 +1008,7 @@ def _account_of(arn: str) -> str:
     return parts[4] if len(parts) > 4 else ""
 
 
+@gc_paused()
 def audit_snapshot(
     snapshot: Snapshot,
     *,
