@@ -159,15 +159,17 @@ def ensure_snapshot(
     return {**info, "cached": False}
 
 
-def run_child(mode: str, snapshot: str, key: str, timeout: float) -> dict[str, Any]:
-    """One fresh-interpreter measurement; raises ``BenchError`` with the child's diagnosis on failure."""
+def run_script(code: str, args: list[str], timeout: float, what: str) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter (the repository first on the path) and return the JSON object
+    of its last stdout line; raises ``BenchError`` naming ``what`` with the child's diagnosis on failure
+    (the object's ``error``, else the end of its stderr) or when the line has no ``seconds``."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, mode, snapshot, key],
+            [sys.executable, "-c", code, *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -176,7 +178,7 @@ def run_child(mode: str, snapshot: str, key: str, timeout: float) -> dict[str, A
             check=False,
         )
     except subprocess.TimeoutExpired as e:
-        raise BenchError(f"{mode} run timed out after {timeout:.0f}s") from e
+        raise BenchError(f"{what} timed out after {timeout:.0f}s") from e
     lines = proc.stdout.strip().splitlines()
     result: dict[str, Any] = {}
     if lines:
@@ -187,8 +189,13 @@ def run_child(mode: str, snapshot: str, key: str, timeout: float) -> dict[str, A
     if proc.returncode != 0 or "seconds" not in result:
         why = result.get("error") or (proc.stderr.strip().splitlines() or ["no output"])[-1]
         detail = "" if "error" in result else f"\n{proc.stderr.strip()}"
-        raise BenchError(f"{mode} run failed (exit {proc.returncode}): {why}{detail}")
+        raise BenchError(f"{what} failed (exit {proc.returncode}): {why}{detail}")
     return result
+
+
+def run_child(mode: str, snapshot: str, key: str, timeout: float) -> dict[str, Any]:
+    """One fresh-interpreter measurement; raises ``BenchError`` with the child's diagnosis on failure."""
+    return run_script(CHILD, [mode, snapshot, key], timeout, f"{mode} run")
 
 
 def _median(runs: list[dict[str, Any]], field: str) -> float:

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from bench import (  # noqa: E402
     align_columns,
     ensure_snapshot,
     parse_sizes,
+    run_script,
 )
 
 CHILD = r"""
@@ -82,31 +82,7 @@ print(json.dumps({
 
 def run_child(snapshot: str, jobs: int, timeout: float) -> dict[str, Any]:
     """One fresh-interpreter audit; raises ``BenchError`` with the child's diagnosis on failure."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", CHILD, snapshot, str(jobs)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=REPO,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"audit run timed out after {timeout:.0f}s") from e
-    lines = proc.stdout.strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        result = {}
-    if proc.returncode != 0 or "seconds" not in result:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BenchError(f"audit run failed (exit {proc.returncode}): {tail}")
-    return result
+    return run_script(CHILD, [snapshot, str(jobs)], timeout, "audit run")
 
 
 def bench_size(n: int, *, repeat: int, seed: int, cache: Path, timeout: float, jobs: int) -> dict[str, Any]:

@@ -37,7 +37,6 @@ if str(HERE) not in sys.path:
 
 from bench import (  # noqa: E402  (the sibling module; benchmarks/ is no package)
     ANALYSIS_API,
-    REPO,
     SYNTH,
     BenchError,
     _cache_dir,
@@ -46,6 +45,7 @@ from bench import (  # noqa: E402  (the sibling module; benchmarks/ is no packag
     align_columns,
     ensure_snapshot,
     parse_sizes,
+    run_script,
 )
 
 BUDGET = 1.20
@@ -120,29 +120,8 @@ def ensure_org_snapshot(
 
 def run_child(snapshot: str, key: str, timeout: float, *, reached: bool) -> dict[str, Any]:
     """One fresh-interpreter measurement; ``BenchError`` with the child's diagnosis on failure."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-    argv = [sys.executable, "-c", CHILD, snapshot, key, "reached" if reached else "-"]
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO, check=False
-        )
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"analysis of {snapshot} timed out after {timeout:.0f}s") from e
-    lines = proc.stdout.strip().splitlines()
-    result: dict[str, Any] = {}
-    if lines:
-        try:
-            result = json.loads(lines[-1])
-        except json.JSONDecodeError:
-            result = {}
-    if proc.returncode != 0 or "seconds" not in result:
-        why = result.get("error") or (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        detail = "" if "error" in result else f"\n{proc.stderr.strip()}"
-        raise BenchError(f"analysis of {snapshot} failed (exit {proc.returncode}): {why}{detail}")
-    return result
+    args = [snapshot, key, "reached" if reached else "-"]
+    return run_script(CHILD, args, timeout, f"analysis of {snapshot}")
 
 
 def verdict(ratio: float) -> str:

@@ -2393,7 +2393,6 @@ def access_edges(
             assert floor is not None
             return floor.mask(dataset_type, level), floor.mask(dataset_type, level, definite_only=True)
 
-    key_uncertain: dict[tuple[str, str, str], bool] = {}  # (KMS key, type, level) -> _key_use_uncertain
     key_effects: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (KMS key, type, level) -> _key_effect
     find = GrantFinder(graph, principal)
     for decisions in access_decisions(graph, principal, held):
@@ -2411,30 +2410,16 @@ def access_edges(
                     continue  # held already at a cost only a definite grant could improve
                 if dataset.kms_key is not None:
                     memo = (dataset.kms_key, dataset.type, level)
-                    uncertain = key_uncertain.get(memo)
-                    if uncertain is None:
-                        uncertain = _key_use_uncertain(graph, principal, dataset, level)
-                        key_uncertain[memo] = uncertain
-                    if uncertain:
-                        continue  # the key keeps it conditional: no better than what is held
+                    effect = key_effects.get(memo)
+                    if effect is None:
+                        effect = key_effects[memo] = _key_effect(
+                            graph, principal, dataset.kms_key, dataset.type, level
+                        )
+                    if effect:
+                        continue  # the key seals it or keeps it conditional: no better than what is held
             edge = _access_edge(graph, principal, dataset, level, found, key_effects)
             if edge is not None:
                 yield edge
-
-
-def _key_use_uncertain(graph: PermissionGraph, principal: Principal, dataset: Dataset, level: str) -> bool:
-    """Whether the dataset's KMS key keeps a grant of ``level`` from being definite (see _access_edge)."""
-    if dataset.kms_key is None:
-        return False
-    for kms_action in graph.model.rules.datastores.kms_actions(dataset.type, level):
-        if graph.key_surely_allowed(principal, dataset.kms_key, kms_action):
-            continue
-        if graph.key_surely_denied(principal, dataset.kms_key, kms_action):
-            return True
-        kms = graph.key_use(principal, dataset.kms_key, kms_action)
-        if kms is None or kms.verdict is not Verdict.ALLOW:
-            return True
-    return False
 
 
 def _statement_state(cls: _ActionClass, st: Statement, context: Context) -> Tri | None:
