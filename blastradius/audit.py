@@ -50,7 +50,7 @@ import networkx as nx
 
 from blastradius.analyze import utc_now
 from blastradius.classify import classify
-from blastradius.escalation import for_audit
+from blastradius.escalation import evaluator, for_audit
 from blastradius.graph import (
     ACCESS,
     ESCALATE,
@@ -58,6 +58,7 @@ from blastradius.graph import (
     DatasetIndex,
     Edge,
     GrantFinder,
+    GrantFloor,
     HeldGrants,
     PermissionGraph,
     Principal,
@@ -66,6 +67,7 @@ from blastradius.graph import (
     access_edges,
     bits,
     build_graph,
+    escalate_edges,
     mask_of,
 )
 from blastradius.jsonio import gc_paused
@@ -552,6 +554,7 @@ def _definite_pass(
                 mine.any_[slot] |= folded.any_[slot]
                 mine.definite[slot] |= folded.definite[slot]
             mine.access_edges += folded.access_edges
+            mine.escalations += folded.escalations
         for component in sorted(waves[h]):
             levels, principals = covers[component]
             members = condensed.nodes[component]["members"]
@@ -609,6 +612,8 @@ _WORKER_STATE: tuple[PermissionGraph, PermissionGraph, Mapping[str, int]] | None
 # The audit index's place of each dataset type, when the access graph is ``access_edges`` alone (then
 # ``_fold_access`` folds it by bitsets); None otherwise (``_fold`` of whatever its builders give).
 _PLACES: dict[str, _Place] | None = None
+# The audit index's place of each dataset type (for the data-side techniques' floors).
+_DATA_PLACES: dict[str, _Place] = {}
 
 
 def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own, list[str]]:
@@ -621,7 +626,32 @@ def _fold_access_in_worker(task: tuple[str, tuple[int, ...]]) -> tuple[str, _Own
         folded = _fold_access(access, arn, _PLACES, cover)
     else:
         folded = _fold(access, arn, index, cover)
+    _fold_data_side(_WORKER_STATE, arn, cover, folded)
     return arn, folded, access.model.warnings.items[before:]
+
+
+def _fold_data_side(
+    state: tuple[PermissionGraph, PermissionGraph, Mapping[str, int]],
+    arn: str,
+    cover: Sequence[int],
+    own: _Own,
+) -> None:
+    """Fold the data-side escalation edges of ``arn`` (rewriting a resource or key policy, a KMS grant…)
+    into ``own``, its access edges folded already: a grant it holds definitely, or that ``cover`` says
+    a successor surely holds, is left out (``Evaluator.data_edges``): an edge to it could change
+    neither closure. What is left counts as an escalation of the node."""
+    links, _, index = state
+    if escalate_edges not in links.edge_builders:
+        return  # an audit without escalation
+    ev = evaluator(links)
+    principal = links.model.principal(arn)
+    if ev is None or principal is None or not ev.has_data_side:
+        return
+    masks: dict[tuple[str, str], int] = {}
+    for dataset_type, place in _DATA_PLACES.items():
+        for level, slot in _LEVEL_AT.items():
+            masks[(dataset_type, level)] = place.to_local(own.definite[slot] | cover[slot])
+    _fold_edges(own, ev.data_edges(principal, GrantFloor.of(links.model, masks)), index)
 
 
 def _fold_links_in_worker(arn: str) -> tuple[str, _Own, list[str]]:
@@ -647,7 +677,8 @@ class _Folder:
         self, links: PermissionGraph, access: PermissionGraph, index: Mapping[str, int], jobs: int
     ) -> None:
         self.state = (links, access, index)
-        self.places = _places(access.model, index) if tuple(access.edge_builders) == (access_edges,) else None
+        self.all_places = _places(access.model, index)
+        self.places = self.all_places if tuple(access.edge_builders) == (access_edges,) else None
         self.jobs = jobs if jobs > 1 and sys.platform == "linux" else 1
         self._pool: Pool | None = None
         self._phase = ""
@@ -655,11 +686,11 @@ class _Folder:
     def _map(
         self, phase: str, worker: Callable[[Any], tuple[str, _Own, list[str]]], tasks: list[Any]
     ) -> Iterable[tuple[str, _Own, list[str]]]:
-        global _WORKER_STATE, _PLACES
-        _WORKER_STATE, _PLACES = self.state, self.places
+        global _WORKER_STATE, _PLACES, _DATA_PLACES
+        _WORKER_STATE, _PLACES, _DATA_PLACES = self.state, self.places, self.all_places
         if self._pool is not None and self._phase != phase:
             self.close()
-            _WORKER_STATE, _PLACES = self.state, self.places
+            _WORKER_STATE, _PLACES, _DATA_PLACES = self.state, self.places, self.all_places
         if self.jobs > 1 and self._pool is None and len(tasks) >= _MIN_PARALLEL:
             self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
             self._phase = phase
@@ -693,12 +724,12 @@ class _Folder:
 
     def close(self) -> None:
         """Stop the workers (if any were started)."""
-        global _WORKER_STATE, _PLACES
+        global _WORKER_STATE, _PLACES, _DATA_PLACES
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
-        _WORKER_STATE, _PLACES = None, None
+        _WORKER_STATE, _PLACES, _DATA_PLACES = None, None, {}
 
 
 def default_jobs() -> int:
@@ -735,23 +766,20 @@ def _expand_reachable(folder: _Folder, origins: list[str], warn: Callable[[str],
 
 def _principal_graphs(
     own: Mapping[str, _Own], node_index: Mapping[str, int]
-) -> tuple[nx.DiGraph, nx.DiGraph, int]:
-    """The graph of every principal edge, that of the definite ones, and the nodes that escalate."""
+) -> tuple[nx.DiGraph, nx.DiGraph]:
+    """The graph of every principal edge and that of the definite ones."""
     full = nx.DiGraph()
     sure = nx.DiGraph()
     full.add_nodes_from(node_index)
     sure.add_nodes_from(node_index)
-    escalating = 0
     for arn, folded in own.items():
-        if folded.escalations:
-            escalating |= 1 << node_index[arn]
         for target, is_definite, _ in folded.edges:
             if target == arn:
                 continue
             full.add_edge(arn, target)
             if is_definite:
                 sure.add_edge(arn, target)
-    return full, sure, escalating
+    return full, sure
 
 
 def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: int = 1) -> AuditGraph:
@@ -773,11 +801,12 @@ def build_audit_graph(graph: PermissionGraph, origins: Iterable[str], *, jobs: i
         own = _expand_reachable(folder, origins, model.warnings.add)
         nodes = sorted(own)
         node_index = {arn: i for i, arn in enumerate(nodes)}
-        full, sure, escalating = _principal_graphs(own, node_index)
+        full, sure = _principal_graphs(own, node_index)
         wanted = set(origins)
         sure_closures, _ = _definite_pass(sure, own, node_index, wanted, folder.access, model.warnings.add)
     finally:
         folder.close()
+    escalating = mask_of(node_index[arn] for arn, f in own.items() if f.escalations)
     counts: list[int] = []
     any_closures = _closures(full, own, node_index, wanted, counts=counts)
     closures = {

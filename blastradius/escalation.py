@@ -434,6 +434,9 @@ class Evaluator:
                 self._service_index.setdefault(service, set()).add(role.arn)
         self._rewritten: dict[tuple[str, ...], Policy] = {}
         self._techniques = tuple(t for t in pack.techniques if t.emitted_by is None)
+        # Techniques that give access to a dataset (rewriting its policy…) and the others.
+        self._data_side = tuple(t for t in self._techniques if t.gain == "access")
+        self._principal_side = tuple(t for t in self._techniques if t.gain != "access")
         # The last request context built: (principal, resource tags object, account, context). Kept while
         # one target's steps and rewritten levels are decided (the tags object is held, so ``is`` holds).
         self._last_context: tuple[str, Mapping[str, str], str, Context] | None = None
@@ -448,21 +451,42 @@ class Evaluator:
     # -- entry point ------------------------------------------------------------------------------
 
     def edges(self, principal: Principal, skip: SkipGrant | None) -> Iterator[Edge]:
-        """Every edge the techniques give ``principal`` (each fired instance is also recorded)."""
+        """Every edge the techniques give ``principal`` (each fired instance is also recorded).
+
+        In an audit (``for_audit``) the data-side techniques are left to ``data_edges``: the audit
+        evaluates them once it knows what the principal holds anyway."""
+        floor = skip if isinstance(skip, GrantFloor) else None
+        # In a single-origin search, only the origin's data-side techniques are reported without being
+        # on a path (``escalations``); a copy outside the account is never on one.
+        others = floor is not None and floor.origin is not None and floor.origin != principal.arn
+        techniques = self._principal_side if self.audit else self._techniques
+        held = floor.escalated if floor is not None else None
+        yield from self._fire(principal, techniques, skip, held, exfiltrate=not others)
+
+    def data_edges(self, principal: Principal, held: GrantFloor) -> Iterator[Edge]:
+        """The access edges of the data-side techniques (rewriting a resource or key policy, a KMS
+        grant…), leaving out grants ``held`` already has at every level a technique gives (definitely:
+        an edge to them could change nothing). For an audit, after the principal's own access."""
+        yield from self._fire(principal, self._data_side, held, held, exfiltrate=False)
+
+    def _fire(
+        self,
+        principal: Principal,
+        techniques: Sequence[Technique],
+        skip: SkipGrant | None,
+        held: GrantFloor | None,
+        *,
+        exfiltrate: bool,
+    ) -> Iterator[Edge]:
         if principal.arn.startswith(ADMIN_NODE_PREFIX):
             return  # the administrator already has every permission: nothing to escalate to
         # An audit reads the graph only: nothing is recorded for a report (see ``for_audit``).
         fired: list[Fired] = [] if self.audit else self.fired.setdefault(principal.arn, [])
         synthetic = is_synthetic(principal.arn)
-        floor = skip if isinstance(skip, GrantFloor) else None
-        # In a single-origin search, only the origin's data-side techniques are reported without being
-        # on a path (``escalations``); a copy outside the account is never on one.
-        others = floor is not None and floor.origin is not None and floor.origin != principal.arn
-        held = floor.escalated if floor is not None else None
-        for technique in self._techniques:
+        for technique in techniques:
             if synthetic and technique.gain == "group":
                 continue  # one group at a time: combining groups would make up a node per subset
-            if (others or self.audit) and technique.gain == "exfiltrate":
+            if (self.audit or not exfiltrate) and technique.gain == "exfiltrate":
                 continue
             # A resource policy may grant dataset actions without an identity Allow (handled per target).
             if technique.target != "dataset" and not all(
@@ -490,6 +514,11 @@ class Evaluator:
                 )
                 fired.append(item)
                 yield from self._edges_for(principal, item, target, skip, held)
+
+    @property
+    def has_data_side(self) -> bool:
+        """Whether the pack has data-side techniques (``data_edges`` has anything to do)."""
+        return bool(self._data_side)
 
     # -- prefilters -------------------------------------------------------------------------------
 
@@ -1237,8 +1266,9 @@ def evaluator(graph: PermissionGraph) -> Evaluator | None:
 def for_audit(graph: PermissionGraph) -> None:
     """Have the graph's evaluator compute only what changes the graph, for an audit that reads nothing
     else: techniques that give nothing to follow (copies leaving the account, "exfiltrate") are not
-    evaluated, and fired instances are not recorded for a report (an audit of a large organisation
-    would keep millions). The edges are exactly those of a plain evaluator."""
+    evaluated, fired instances are not recorded for a report (an audit of a large organisation would
+    keep millions), and the data-side techniques are left out of ``edges``: the audit runs them with
+    ``Evaluator.data_edges`` once it knows what each principal holds anyway."""
     ev = evaluator(graph)
     if ev is not None:
         ev.audit = True

@@ -2208,6 +2208,17 @@ class GrantFloor:
         # without being on a path (``escalation.escalations``).
         self.origin: str | None = None
 
+    @classmethod
+    def of(cls, model: AccountModel, masks: Mapping[tuple[str, str], int]) -> GrantFloor:
+        """A floor whose settled grants are ``masks``: (dataset type, level) -> bitset over ``type_index``."""
+        floor = cls(model)
+        for (dataset_type, level), mask in masks.items():
+            if mask:
+                size = (len(model.type_index(dataset_type).arns) >> 3) + 1
+                floor._bits[(dataset_type, level, False)] = bytearray(mask.to_bytes(size, "little"))
+                floor._ints[(dataset_type, level, False)] = mask
+        return floor
+
     def add(self, dataset: str, level: str, *, definite_only: bool = False) -> None:
         """Mark a grant as settled (or, with ``definite_only``, improvable only by a definite grant)."""
         found = self._model.datasets.get(dataset)

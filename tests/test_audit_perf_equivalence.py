@@ -20,8 +20,15 @@ import pytest
 from synthetic import synth
 
 from blastradius import graph as graph_module
-from blastradius.audit import _fold, _fold_access, _places
-from blastradius.graph import AccountModel, PermissionGraph, access_edges, build_graph, escalate_edges
+from blastradius.audit import _fold, _fold_access, _places, build_audit_graph
+from blastradius.graph import (
+    AccountModel,
+    GrantFloor,
+    PermissionGraph,
+    access_edges,
+    build_graph,
+    escalate_edges,
+)
 from blastradius.model import PolicyDocument, Snapshot, User
 from blastradius.report import LEVELS
 from blastradius.rules import load_rules
@@ -128,13 +135,19 @@ def _escalation_edges(
         if not memo:
             patch.setattr(escalation.Evaluator, "_applying", lambda self, principal, action, resources: None)
         out = {}
+        ev = escalation.evaluator(links)
+        assert ev is not None
         for arn in _principals(snapshot):
             edges = links.expand(arn)
+            if audit:
+                # An audit runs the data-side techniques apart, with a floor of grants held anyway.
+                assert not any(e.kind == "access" for e in edges)
+                principal = links.model.principal(arn)
+                assert principal is not None
+                edges = [*edges, *ev.data_edges(principal, GrantFloor(links.model))]
             out[arn] = sorted(
                 (e.target, e.kind, e.level or "", e.technique or "", e.certainty, e.conditions) for e in edges
             )
-    ev = escalation.evaluator(links)
-    assert ev is not None
     return {
         "edges": out,
         "fired": sum(len(v) for v in ev.fired.values()),
@@ -186,3 +199,58 @@ def test_decisions_shared_across_resources_equal_the_engine(
     assert any(t == bucket and tech == "endgame-s3-bucket-policy" for t, _, _, tech, _, _ in broad)
     assert not any(t == bucket for t, *_ in one_less)
     assert len(one_less) > 10
+
+
+def _closures_of_full_graph(
+    snapshot: Snapshot, origins: list[str]
+) -> tuple[dict[str, tuple[list[int], list[int]]], int]:
+    """Per origin, (any, definite) dataset bitsets per level, from the whole networkx graph built the
+    plain way (every builder, escalation included, nothing pruned): what a node reaches through principal
+    edges, and what those definitely reach through definite ones. Also: the escalation edges built."""
+    graph = build_graph(snapshot, load_rules(), now=NOW)
+    index = {arn: i for i, arn in enumerate(sorted(graph.model.datasets))}
+    g = graph.graph
+    todo = list(origins)
+    seen: set[str] = set()
+    while todo:  # expand every principal reachable from the origins (added ones included)
+        arn = todo.pop()
+        if arn in seen or graph.model.principal(arn) is None:
+            continue
+        seen.add(arn)
+        todo.extend(e.target for e in graph.expand(arn) if e.kind != "access")
+    level_at = {level: i for i, level in enumerate(LEVELS)}
+    out: dict[str, tuple[list[int], list[int]]] = {}
+    for origin in origins:
+        found = ([0] * len(LEVELS), [0] * len(LEVELS))
+        for definite_only, levels in ((False, found[0]), (True, found[1])):
+            stack, reached = [origin], {origin}
+            while stack:
+                node = stack.pop()
+                for _, target, edge in g.out_edges(node, data="edge"):
+                    if definite_only and edge.certainty != "definite":
+                        continue
+                    if edge.kind == "access":
+                        levels[level_at[edge.level]] |= 1 << index[target]
+                    elif target not in reached:
+                        reached.add(target)
+                        stack.append(target)
+        out[origin] = found
+    escalations = sum(1 for _, _, e in g.edges(data="edge") if e.technique is not None)
+    return out, escalations
+
+
+@pytest.mark.parametrize("seed", [2, 5, 7])
+def test_audit_closures_with_escalation_equal_the_whole_graph(seed: int) -> None:
+    """With escalation, the audit evaluates data-side techniques (rewriting a bucket, table, secret or
+    key policy) after each principal's access, leaving out grants it or a successor surely holds: the
+    closures must be exactly those of the whole graph, where every technique's edge is built."""
+    snapshot = _snapshot(seed)
+    origins = sorted(u.arn for u in snapshot.users)
+    expected, built = _closures_of_full_graph(snapshot, origins)
+    audit = build_audit_graph(build_graph(snapshot, load_rules(), now=NOW), origins)
+    for arn in origins:
+        closure = audit.closures[arn]
+        assert list(closure.any_) == expected[arn][0], arn
+        assert list(closure.definite) == expected[arn][1], arn
+    # Some techniques still add something, and grants held anyway were left out.
+    assert 0 < sum(audit.escalations.values()) < built
