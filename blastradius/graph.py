@@ -53,6 +53,7 @@ from blastradius.policy import (
     RCP_SUPPORTED_SERVICES,
     Context,
     Decision,
+    KeyState,
     Policy,
     PrincipalMatch,
     Request,
@@ -375,6 +376,7 @@ class AccountModel:
             if document is not None:
                 _index_direct_names(document, arn, self._direct_names, self._direct_open)
         self._identity_only: dict[tuple[str, str, str], list[int]] = {}
+        self._probe_context: Context | None = None  # see _inert
         self._trust_names: dict[str, set[str]] = {}
         self._trust_open: set[str] = set()
         for r in snapshot.roles:
@@ -705,7 +707,9 @@ class AccountModel:
         return found
 
     def base_resources(self, dataset_type: str, templates: tuple[str, ...], position: int) -> list[str]:
-        """The request ARNs of a dataset for these templates, without any principal's picks (cached)."""
+        """The request ARNs of a dataset for these templates, without any principal's picks (cached):
+        its sampled sub-resources, and the picks of its resource policy's Allows (the same for every
+        principal, and what the engine adds for one that picks none itself: ``_concrete_resources``)."""
         cache = self._base_resources.setdefault((dataset_type, templates), {})
         found = cache.get(position)
         if found is None:
@@ -714,7 +718,12 @@ class AccountModel:
             for template in templates:
                 for arn in expand_resource(template, dataset.arn):
                     expanded[arn] = None
-            found = _subresources(dataset, list(expanded), ())
+            statements: Sequence[Statement] = ()
+            if dataset.arn in self.effective_policies and dataset.type != KMS_KEY:
+                label = f"resource policy of {_short(dataset.arn)}"
+                policy = self.resource_policy(dataset.arn, self.effective_policies[dataset.arn], label)
+                statements = policy.statements if policy is not None else ()
+            found = _subresources(dataset, list(expanded), statements)
             cache[position] = found
         return found
 
@@ -910,17 +919,29 @@ class AccountModel:
                     if not st.is_deny
                 ):
                     never.append(pos)
-                elif policy.denies:
+                elif not all(self._inert(st) for st in policy.denies):
                     continue
                 elif dataset_type == KMS_KEY:
                     if all(self._delegates(policy, dataset, a, account) for a in actions):
                         yes.append(pos)
-                elif dataset.account_id == account and not _policy_picks(policy, dataset):
+                elif dataset.account_id == account:
+                    # Its Allows' sub-resource picks are in the request ARNs bitsets match
+                    # (``base_resources``), as the engine adds them.
                     yes.append(pos)
             entry[0] |= new
             entry[1] |= mask_of(yes)
             entry[2] |= mask_of(never)
         return entry[1], entry[2]
+
+    def _inert(self, deny: Statement) -> bool:
+        """Whether a Deny never applies to the attacker's requests, whoever sends them: one of its
+        conditions is on a key the request's sender picks (``aws:SecureTransport``…, not pinned by
+        ``--assume-context``), and the attacker picks a value that keeps the Deny out (DESIGN.md §4).
+        Conditions are AND-ed ("Condition element"), so that one condition is enough."""
+        probe = self._probe_context
+        if probe is None:
+            probe = self._probe_context = Context.attacker(overrides=self.overrides, now=self.now)
+        return any(probe.lookup_lower(c.key_lower) is KeyState.ATTACKER for c in deny.conditions)
 
     def closed_keys(self, action: str, account: str) -> int:
         """KMS keys whose key policy has no Allow for ``action`` that may name ``account`` or anyone
@@ -1362,18 +1383,6 @@ def _index_direct_names(
             names.setdefault(v, set()).add(target)
             if ":assumed-role/" in v:
                 names.setdefault(v[: v.rindex("/") + 1], set()).add(target)
-
-
-def _policy_picks(policy: Policy, dataset: Dataset) -> bool:
-    """Whether an Allow pattern of the resource policy names a sub-resource of the dataset (which adds
-    request ARNs, see ``_concrete_resources``)."""
-    stem = dataset.arn + "/"
-    return any(
-        pattern.startswith(stem) and len(pattern) > len(stem)
-        for st in policy.statements
-        if st.effect == "Allow" and st.resource_patterns is not None and not st.not_resource
-        for pattern in st.resource_patterns
-    )
 
 
 def _certainty(decision: Decision) -> str:
