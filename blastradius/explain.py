@@ -481,8 +481,9 @@ def _explain_step(graph: PermissionGraph, org: _Org, edge: Edge) -> StepExplanat
     call = _best(_dataset_calls(graph, org, principal, dataset, action))
     notes: list[str] = []
     if edge.kind == ACCESS and dataset.kms_key and edge.level is not None:
+        via = model.via_service(dataset.type, dataset.kms_key)
         for kms_action in model.rules.datastores.kms_actions(dataset.type, edge.level):
-            used = graph.key_use(principal, dataset.kms_key, kms_action)
+            used = graph.key_use(principal, dataset.kms_key, kms_action, via)
             if used is None:
                 notes.append(f"{kms_action} on {dataset.kms_key}: key not collected, so not checked")
             else:
@@ -512,8 +513,9 @@ def _guards(graph: PermissionGraph, org: _Org, result: Reach, dataset: Dataset, 
             decision = call.decision
             guard = guard_of(decision)
             if decision.allowed and dataset.kms_key:
+                via = model.via_service(dataset.type, dataset.kms_key)
                 for kms_action in model.rules.datastores.kms_actions(dataset.type, level):
-                    used = graph.key_use(principal, dataset.kms_key, kms_action)
+                    used = graph.key_use(principal, dataset.kms_key, kms_action, via)
                     if used is not None and not used.allowed:
                         decision = used
                         guard = f"key policy of {dataset.kms_key} ({kms_action})"

@@ -220,7 +220,16 @@ def mask_of(positions: Iterable[int]) -> int:
 class DatasetIndex:
     """The datasets of one type in ARN order: bit ``i`` of a mask over this type is ``arns[i]``."""
 
-    __slots__ = ("_accounts", "_groups", "_signatures", "arns", "datasets", "policy_mask", "position")
+    __slots__ = (
+        "_accounts",
+        "_groups",
+        "_regions",
+        "_signatures",
+        "arns",
+        "datasets",
+        "policy_mask",
+        "position",
+    )
 
     def __init__(self, datasets: Iterable[Dataset], policies: Mapping[str, object | None]) -> None:
         self.datasets: tuple[Dataset, ...] = tuple(sorted(datasets, key=lambda d: d.arn))
@@ -230,6 +239,7 @@ class DatasetIndex:
         self.policy_mask = mask_of(i for i, d in enumerate(self.datasets) if policies.get(d.arn) is not None)
         self._signatures: dict[int, tuple[object, ...]] = {}
         self._accounts: dict[str, int] | None = None
+        self._regions: dict[str, int] | None = None
         self._groups: list[tuple[tuple[object, ...], int, int]] | None = None
 
     def signature_groups(self) -> list[tuple[tuple[object, ...], int, int]]:
@@ -250,6 +260,15 @@ class DatasetIndex:
                 by_account.setdefault(d.account_id, []).append(i)
             self._accounts = {a: mask_of(positions) for a, positions in by_account.items()}
         return self._accounts
+
+    def region_mask(self, region: str) -> int:
+        """The datasets of one region."""
+        if self._regions is None:
+            by_region: dict[str, list[int]] = {}
+            for i, d in enumerate(self.datasets):
+                by_region.setdefault(d.region or "", []).append(i)
+            self._regions = {r: mask_of(positions) for r, positions in by_region.items()}
+        return self._regions.get(region, 0)
 
     def foreign_bare(self, account: str) -> int:
         """Datasets of another account than ``account`` without a resource policy: a principal of
@@ -355,8 +374,8 @@ class AccountModel:
         self._base_resources: dict[tuple[str, tuple[str, ...]], dict[int, list[str]]] = {}
         self._templates: dict[tuple[str, str], tuple[str, ...]] = {}
         self._picks: dict[int, tuple[str, ...]] = {}
-        self._condition_masks: dict[tuple[int, str, object], list[int]] = {}
-        self._condition_states: dict[tuple[int, object], dict[tuple[object, ...], Tri]] = {}
+        self._condition_masks: dict[tuple[int, str, object, str | None], list[int]] = {}
+        self._condition_states: dict[tuple[int, object, str | None], dict[tuple[object, ...], Tri]] = {}
         # Resource policies and trust policies that name principals directly: principal ARN -> resources.
         self._named_in_resource_policy: dict[str, set[str]] = {}
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
@@ -591,6 +610,10 @@ class AccountModel:
         ``DateLessThan`` on it is then false, its ``...IfExists`` form true, ``Null: true`` true); a role
         acts through a session the attacker creates now, so its token is issued now — except the leaked
         session itself (``leaked_session``), issued at an unknown time: conditions on it stay unsettled.
+
+        ``kms:ViaService`` is in a KMS request only when a service makes it on the caller's behalf ("AWS
+        KMS condition keys"): absent from the attacker's own calls; the key checks of data read through
+        S3, DynamoDB, Secrets Manager or SSM set it (``via_service``).
         """
         cached = self._contexts.get(principal.arn)
         if cached is None:
@@ -601,7 +624,7 @@ class AccountModel:
             cached = Context.for_principal(
                 principal.request_principal,
                 values={"aws:ViaAWSService": ("false",), **clock, **session},
-                absent=() if role else ("aws:TokenIssueTime",),
+                absent=(VIA_SERVICE,) if role else (VIA_SERVICE, "aws:TokenIssueTime"),
                 overrides=self.overrides,
                 now=self.now,
             )
@@ -609,14 +632,32 @@ class AccountModel:
         return cached
 
     def context(
-        self, principal: Principal, resource_tags: Mapping[str, str], resource_account: str
+        self,
+        principal: Principal,
+        resource_tags: Mapping[str, str],
+        resource_account: str,
+        via: str | None = None,
     ) -> Context:
-        """The request context of a call by ``principal`` on a resource with these tags and account."""
+        """The request context of a call by ``principal`` on a resource with these tags and account
+        (``via``: the ``kms:ViaService`` of a KMS call a service makes for the principal)."""
         values: dict[str, tuple[str, ...]] = {"aws:ResourceAccount": (resource_account,)}
+        if via is not None:
+            values[VIA_SERVICE] = (via,)
         for k, v in resource_tags.items():
             values[f"aws:ResourceTag/{k}"] = (v,)
         # The resource's tags are complete: a tag it does not have is absent, not unknown.
         return self.base_context(principal).with_values(values, absent=("aws:ResourceTag/*",))
+
+    def via_service(self, dataset_type: str, key_arn: str) -> str | None:
+        """The ``kms:ViaService`` of the KMS calls a data store makes with ``key_arn`` for a caller of
+        ``dataset_type`` (``s3.eu-west-1.amazonaws.com``: the key's region, where the data must be); None
+        when the key is unknown."""
+        key = self.datasets.get(key_arn)
+        if key is None or not key.region:
+            return None
+        service = self.rules.datastores.types[dataset_type].service
+        suffix = "amazonaws.com.cn" if (self.snapshot.partition or "aws") == "aws-cn" else "amazonaws.com"
+        return f"{service}.{key.region}.{suffix}"
 
     # -- candidate selection ----------------------------------------------------------------------
 
@@ -747,27 +788,27 @@ class AccountModel:
         return found
 
     def condition_masks(
-        self, st: Statement, dataset_type: str, principal: Principal, need: int
+        self, st: Statement, dataset_type: str, principal: Principal, need: int, via: str | None = None
     ) -> tuple[int, int]:
         """Where a statement's conditions hold (YES) or cannot be settled (UNKNOWN), per dataset, for
         conditions on the resource's tags or account: evaluated in each dataset's request context (as the
         engine would), once per distinct (account, tags) and principal — or per principal kind, account,
         organization and tags, when the conditions name no other principal key (``_condition_owner``)."""
         who = _condition_owner(st, principal)
-        key = (id(st), dataset_type, who)
+        key = (id(st), dataset_type, who, via)
         entry = self._condition_masks.get(key)
         if entry is None:
             entry = self._condition_masks[key] = [0, 0, 0]  # evaluated, yes, unknown
         new = need & ~entry[0]
         if new:
             index = self.type_index(dataset_type)
-            by_signature = self._condition_states.setdefault((id(st), who), {})
+            by_signature = self._condition_states.setdefault((id(st), who, via), {})
 
             def state_of(signature: tuple[object, ...], pos: int) -> Tri:
                 state = by_signature.get(signature)
                 if state is None:
                     dataset = index.datasets[pos]
-                    context = self.context(principal, dataset.tags, dataset.account_id)
+                    context = self.context(principal, dataset.tags, dataset.account_id, via)
                     state = Tri.YES
                     for clause in st.conditions:
                         result = clause.evaluate(context, deny=st.is_deny)
@@ -1416,7 +1457,7 @@ class PermissionGraph:
         self.model = model
         self.graph = nx.MultiDiGraph()
         self._expanded: set[str] = set()
-        self._kms_cache: dict[tuple[str, str, str], Decision | None] = {}
+        self._kms_cache: dict[tuple[str, str, str, str | None], Decision | None] = {}
         self._kms_shared: dict[tuple[object, ...], Decision] = {}
         self._kms_principal_side: dict[
             tuple[str, str],
@@ -1425,7 +1466,7 @@ class PermissionGraph:
         self._kms_key_side: dict[tuple[str, str], tuple[bool, tuple[tuple[int, ...], ...]]] = {}
         self._kms_applies: dict[tuple[int, str], bool] = {}
         self._assume_shared: dict[tuple[object, ...], Decision] = {}
-        self._key_allowed: dict[tuple[str, str], tuple[int, int]] = {}
+        self._key_allowed: dict[tuple[str, str, str | None], tuple[int, int]] = {}
         self._independent: dict[int, bool] = {}
         self._trust_independent: dict[str, bool] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
@@ -1593,19 +1634,24 @@ class PermissionGraph:
         rp = principal.request_principal
         return any(g.grantee_principal in (rp.arn, rp.session_arn) for g in key.grants)
 
-    def key_use(self, principal: Principal, key_arn: str, action: str) -> Decision | None:
-        """May ``principal`` call ``action`` (e.g. kms:Decrypt) on ``key_arn``? None if the key is unknown."""
-        cache_key = (principal.arn, key_arn, action)
+    def key_use(
+        self, principal: Principal, key_arn: str, action: str, via: str | None = None
+    ) -> Decision | None:
+        """May ``principal`` call ``action`` (e.g. kms:Decrypt) on ``key_arn``, itself or (``via``, the
+        ``kms:ViaService``) through a data store? None if the key is unknown."""
+        cache_key = (principal.arn, key_arn, action, via)
         if cache_key in self._kms_cache:
             return self._kms_cache[cache_key]
         key = self.model.datasets.get(key_arn)
         result: Decision | None = None
         if key is not None and key.type == KMS_KEY:
-            result = self.kms_decision(principal, key, action)
+            result = self.kms_decision(principal, key, action, via)
         self._kms_cache[cache_key] = result
         return result
 
-    def key_surely_allowed(self, principal: Principal, key_arn: str, action: str) -> bool:
+    def key_surely_allowed(
+        self, principal: Principal, key_arn: str, action: str, via: str | None = None
+    ) -> bool:
         """Whether ``key_use`` would ALLOW without conditions, known by bitset for keys whose policy only
         delegates the action to the principal's account (see ``_mask_decide``); False means "ask"."""
         if not _USE_MASKS:
@@ -1615,24 +1661,32 @@ class PermissionGraph:
         pos = index.position.get(key_arn)
         if pos is None:
             return False
-        return bool(self._key_masks(principal, action)[0] >> pos & 1)
+        return bool(self._key_masks(principal, action, via)[0] >> pos & 1)
 
-    def key_surely_denied(self, principal: Principal, key_arn: str, action: str) -> bool:
+    def key_surely_denied(
+        self, principal: Principal, key_arn: str, action: str, via: str | None = None
+    ) -> bool:
         """Whether ``key_use`` would deny (not even conditionally), known by bitset: keys that only
         delegate to the account and whose identity decision denies, and keys whose policy allows the
         account nothing (Key policies in AWS KMS). False means "ask"."""
         if not _USE_MASKS:
             return False
         pos = self.model.type_index(KMS_KEY).position.get(key_arn)
-        return pos is not None and bool(self._key_masks(principal, action)[1] >> pos & 1)
+        return pos is not None and bool(self._key_masks(principal, action, via)[1] >> pos & 1)
 
-    def _key_masks(self, principal: Principal, action: str) -> tuple[int, int]:
-        cache_key = (principal.arn, action)
+    def _key_masks(self, principal: Principal, action: str, via: str | None) -> tuple[int, int]:
+        """(surely allowed, surely denied) keys for ``action``, by bitset; with ``via``, only the keys
+        of its region (a data store calls the key of the region its data is in)."""
+        cache_key = (principal.arn, action, via)
         found = self._key_allowed.get(cache_key)
         if found is None:
             model = self.model
             base = model.base_context(principal)
-            unnamed = ~(
+            region_keys = -1
+            if via is not None:
+                base = base.with_values({VIA_SERVICE: (via,)})
+                region_keys = model.type_index(KMS_KEY).region_mask(via.split(".")[1])
+            unnamed = region_keys & ~(
                 model.may_name_mask(principal, KMS_KEY)
                 | model.named_mask(principal, KMS_KEY)
                 | model.rcp_opaque_mask(principal, KMS_KEY, (action,))
@@ -1642,10 +1696,10 @@ class PermissionGraph:
             if need:
                 classes = _action_classes(principal, (action,), base)
                 shared = _classes_key(classes)
-                memo = (action, shared, need) if shared is not None else None
+                memo = (action, shared, need, via) if shared is not None else None
                 hit = self._key_masks_shared.get(memo) if memo is not None else None
                 if hit is None:
-                    definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base)
+                    definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base, via=via)
                     allowed = mask_of(definite)
                     denied = need & ~allowed & ~slow
                     if memo is not None:
@@ -1656,7 +1710,9 @@ class PermissionGraph:
             found = self._key_allowed[cache_key] = (allowed, denied)
         return found
 
-    def kms_decision(self, principal: Principal, key: Dataset, action: str) -> Decision:
+    def kms_decision(
+        self, principal: Principal, key: Dataset, action: str, via: str | None = None
+    ) -> Decision:
         """``_decide_kms``, shared between principals for whom it cannot differ.
 
         When the key policy and grants cannot name the principal (``may_name``) and no statement
@@ -1666,10 +1722,11 @@ class PermissionGraph:
         """
         memo_key = self._kms_memo_key(principal, key, action)
         if memo_key is None:
-            return _decide_kms(self.model, principal, key, action)
+            return _decide_kms(self.model, principal, key, action, via)
+        memo_key = (*memo_key, via)
         found = self._kms_shared.get(memo_key)
         if found is None:
-            found = self._kms_shared[memo_key] = _decide_kms(self.model, principal, key, action)
+            found = self._kms_shared[memo_key] = _decide_kms(self.model, principal, key, action, via)
         return found
 
     def assume_decision(self, principal: Principal, role: Principal) -> Decision:
@@ -1815,14 +1872,17 @@ def escalate_edges(
     return escalation_edges(graph, principal, skip)
 
 
-def _decide_kms(model: AccountModel, principal: Principal, key: Dataset, action: str) -> Decision:
-    """KMS key policies must themselves allow (Key policies in AWS KMS); grants add permissions."""
+def _decide_kms(
+    model: AccountModel, principal: Principal, key: Dataset, action: str, via: str | None = None
+) -> Decision:
+    """KMS key policies must themselves allow (Key policies in AWS KMS); grants add permissions.
+    ``via``: the ``kms:ViaService`` when a data store makes the call for the principal."""
     if key.key_manager == "AWS":
         # AWS managed keys: their key policy lets every principal of the account use the key through
         # the owning service (kms:ViaService); direct reads through S3/DynamoDB/etc. succeed.
         return Decision(verdict=Verdict.ALLOW, matched=(), conditions=(), explain="AWS managed key")
     policy = model.resource_policy(key.arn, key.resource_policy, f"key policy of {_short(key.arn)}")
-    decision = _decide(model, principal, action, key.arn, key, policy, required=True)
+    decision = _decide(model, principal, action, key.arn, key, policy, required=True, via=via)
     if decision.verdict is Verdict.ALLOW or decision.verdict is Verdict.EXPLICIT_DENY:
         return decision
     op = action.split(":", 1)[1]
@@ -1849,10 +1909,11 @@ def _decide(
     required: bool = False,
     resource_account: str | None = None,
     tags: Mapping[str, str] | None = None,
+    via: str | None = None,
 ) -> Decision:
     account = resource_account or (dataset.account_id if dataset else _account_of(resource))
     context = model.context(
-        principal, tags if tags is not None else (dataset.tags if dataset else {}), account
+        principal, tags if tags is not None else (dataset.tags if dataset else {}), account, via
     )
     request = Request(
         principal=principal.request_principal,
@@ -1937,6 +1998,9 @@ class _ActionClass:
     fast: bool
     scp_allows: tuple[tuple[Statement, ...], ...] = ()  # per SCP level: each must allow
 
+
+# Set only when a service calls KMS for the caller (see AccountModel.base_context).
+VIA_SERVICE = "kms:ViaService"
 
 # Condition keys whose value differs between resources (the rest of the context is per principal).
 _RESOURCE_KEYS = ("aws:resourcetag/", "aws:resourceaccount", "aws:resourceorg")
@@ -2458,6 +2522,8 @@ def _mask_decide(
     need: int,
     context: Context,
     definite_only: int = 0,
+    *,
+    via: str | None = None,
 ) -> tuple[dict[int, tuple[_ActionClass, Statement]], int]:
     """``_grant`` for datasets without a resource policy, by bitsets, where pattern matching decides.
 
@@ -2498,7 +2564,7 @@ def _mask_decide(
             elif state is Tri.NO:
                 applies[id(st)] = 0
             else:
-                yes, unknown = model.condition_masks(st, dataset_type, principal, undecided & m.touch)
+                yes, unknown = model.condition_masks(st, dataset_type, principal, undecided & m.touch, via)
                 applies[id(st)] = m.yes_all & yes
                 other |= (m.mixed & (yes | unknown)) | (m.touch & unknown)
         other &= undecided
@@ -2546,7 +2612,7 @@ def _mask_decide(
                 if state is Tri.YES:
                     possible |= m.touch
                 else:
-                    yes, _ = model.condition_masks(st, dataset_type, principal, hopeless & m.touch)
+                    yes, _ = model.condition_masks(st, dataset_type, principal, hopeless & m.touch, via)
                     possible |= m.touch & yes
         slow &= ~(hopeless & ~possible)
     return definite, slow
@@ -2562,12 +2628,14 @@ def _key_effect(
     """What a dataset's KMS key does to a grant of ``level``: ``_SEALED``, or the conditions it adds
     (empty: the key surely allows every KMS action the level needs)."""
     conditions: list[str] = []
+    # The data store calls KMS for the principal: kms:ViaService names it ("AWS KMS condition keys").
+    via = graph.model.via_service(dataset_type, key)
     for kms_action in graph.model.rules.datastores.kms_actions(dataset_type, level):
-        if graph.key_surely_allowed(principal, key, kms_action):
+        if graph.key_surely_allowed(principal, key, kms_action, via):
             continue  # what key_use would answer: ALLOW, no conditions
-        if graph.key_surely_denied(principal, key, kms_action):
+        if graph.key_surely_denied(principal, key, kms_action, via):
             return _SEALED
-        kms = graph.key_use(principal, key, kms_action)
+        kms = graph.key_use(principal, key, kms_action, via)
         if kms is None:
             conditions.append(f"needs {kms_action} on {key}, a key that was not collected")
         elif not kms.allowed:
