@@ -23,6 +23,10 @@ from test_escalation import TECHNIQUES, TWINS, assert_does_not_fire, assert_fire
 
 from blastradius.model import PolicyDocument, Snapshot
 
+# ~170 live runs of ~0.6 s of CPU each (moto calls, and the ~17 botocore clients every live analyze makes):
+# about a minute and a half on two busy cores. CI runs slow tests too.
+pytestmark = pytest.mark.slow
+
 # Twins replaced, for the live run only, by another kind that must not fire either: technique ->
 # (twin kind used live, why the pack's twin cannot be used live). The pack's twin is still run live
 # when the reason is an engine disagreement (see ENGINE_DISAGREEMENTS), as a strict xfail.
