@@ -26,14 +26,13 @@ Two things moto 5.2 cannot hold as AWS does, and how they are represented:
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from compute_account import AMI, CODEBUILD_ENVIRONMENT, CODEBUILD_SOURCE, STACK_TEMPLATE, function_zip
 
 from blastradius.model import (
     CLOUDFORMATION_STACK,
@@ -54,8 +53,6 @@ from blastradius.model import (
 
 Client = Callable[..., Any]
 AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
-# An image moto ships; run_instances does not check it (MOTO_EC2_LOAD_DEFAULT_AMIS is off in conftest).
-AMI = "ami-12c6146b"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -178,7 +175,7 @@ def _create_compute(client: Client, region: str, resource: ComputeResource) -> s
             Runtime="python3.12",
             Role=_required(resource.role_arn, resource),
             Handler="app.handler",
-            Code={"ZipFile": _zip()},
+            Code={"ZipFile": function_zip()},
             Environment={"Variables": dict.fromkeys(resource.env_var_names, "placeholder")},
         )
         return str(created["FunctionArn"])
@@ -194,20 +191,15 @@ def _create_compute(client: Client, region: str, resource: ComputeResource) -> s
         name = resource.arn.split(":stack/", 1)[1].split("/", 1)[0]
         created = client("cloudformation", region).create_stack(
             StackName=name,
-            TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+            TemplateBody=STACK_TEMPLATE,
             **({"RoleARN": resource.role_arn} if resource.role_arn else {}),
         )
         return str(created["StackId"])
     if kind == CODEBUILD_PROJECT:
         created = client("codebuild", region).create_project(
             name=resource.arn.rsplit("/", 1)[-1],
-            source={"type": "S3", "location": "artifacts/src.zip"},
-            artifacts={"type": "NO_ARTIFACTS"},
-            environment={
-                "type": "LINUX_CONTAINER",
-                "image": "aws/codebuild/standard:7.0",
-                "computeType": "BUILD_GENERAL1_SMALL",
-            },
+            **CODEBUILD_SOURCE,
+            environment=CODEBUILD_ENVIRONMENT,
             serviceRole=_required(resource.role_arn, resource),
         )
         return str(created["project"]["arn"])
@@ -336,10 +328,3 @@ def _path(arn: str) -> str:
 
 def _tags(tags: Any) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
-
-
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", "def handler(event, context):\n    return None\n")
-    return buf.getvalue()
