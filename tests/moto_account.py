@@ -14,10 +14,11 @@ replaced, so a statement scoped to the fixture's instance is scoped to the real 
 Two things moto 5.2 cannot hold as AWS does, and how they are represented:
 
 * AWS managed policies (``arn:aws:iam::aws:policy/...``). Loading moto's catalogue
-  (``MOTO_IAM_LOAD_MANAGED_POLICIES``) costs seconds per account and moto's GetAccountAuthorizationDetails
-  then returns all ~1,300 of them, where AWS returns only those in use; instead each one the snapshot
-  names is created as a customer managed policy of the same name and document, and attached in its
-  place. Policy *documents* that name the AWS managed ARN (an ``iam:PolicyARN`` condition) keep it.
+  (``MOTO_IAM_LOAD_MANAGED_POLICIES``) costs seconds per account, and its GetAccountAuthorizationDetails
+  would then list all ~1,300 of them; a customer managed stand-in of the same name would be a different
+  thing (the actor could rewrite it: iam-001). Instead each AWS managed policy the snapshot names is
+  added to moto's IAM backend as moto's own ``AWSManagedPolicy``, with the snapshot's document, so the
+  API returns it under its AWS ARN exactly as it returns the ones it loads itself.
 * User permissions boundaries. moto has no PutUserPermissionsBoundary and drops ``PermissionsBoundary``
   on CreateUser, but its GetAccountAuthorizationDetails and GetUser serialise a ``permissions_boundary``
   attribute of its user model when one is there; the boundary is set on that model, and checked to
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -61,7 +63,6 @@ class Materialised:
 
     keys: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
-    managed: dict[str, str] = field(default_factory=dict)  # AWS managed ARN -> customer stand-in
 
 
 def materialise(snapshot: Snapshot, region: str | None = None) -> Materialised:
@@ -96,8 +97,7 @@ def materialise(snapshot: Snapshot, region: str | None = None) -> Materialised:
     for policy in snapshot.managed_policies:
         document = _rewrite(policy.document, out.arns)
         if policy.arn.startswith(AWS_MANAGED_PREFIX):
-            created = iam.create_policy(PolicyName=policy.name, PolicyDocument=document)
-            out.managed[policy.arn] = created["Policy"]["Arn"]
+            _add_aws_managed_policy(iam, account, policy.arn, document)
         else:
             created = iam.create_policy(
                 PolicyName=policy.name, Path=_path(policy.arn), PolicyDocument=document
@@ -114,19 +114,17 @@ def materialise(snapshot: Snapshot, region: str | None = None) -> Materialised:
                 PolicyDocument=_rewrite(inline.document, out.arns),
             )
         for arn in group.managed_policy_arns:
-            iam.attach_group_policy(GroupName=group.name, PolicyArn=out.managed.get(arn, arn))
+            iam.attach_group_policy(GroupName=group.name, PolicyArn=arn)
     for role in snapshot.roles:
         for inline in role.inline_policies:
             iam.put_role_policy(
                 RoleName=role.name, PolicyName=inline.name, PolicyDocument=_rewrite(inline.document, out.arns)
             )
         for arn in role.managed_policy_arns:
-            iam.attach_role_policy(RoleName=role.name, PolicyArn=out.managed.get(arn, arn))
+            iam.attach_role_policy(RoleName=role.name, PolicyArn=arn)
         if role.permissions_boundary_arn:
             boundary = role.permissions_boundary_arn
-            iam.put_role_permissions_boundary(
-                RoleName=role.name, PermissionsBoundary=out.managed.get(boundary, boundary)
-            )
+            iam.put_role_permissions_boundary(RoleName=role.name, PermissionsBoundary=boundary)
     for user in snapshot.users:
         iam.create_user(
             UserName=user.name, Path=user.path, **({"Tags": _tags(user.tags)} if user.tags else {})
@@ -136,12 +134,12 @@ def materialise(snapshot: Snapshot, region: str | None = None) -> Materialised:
                 UserName=user.name, PolicyName=inline.name, PolicyDocument=_rewrite(inline.document, out.arns)
             )
         for arn in user.managed_policy_arns:
-            iam.attach_user_policy(UserName=user.name, PolicyArn=out.managed.get(arn, arn))
+            iam.attach_user_policy(UserName=user.name, PolicyArn=arn)
         for group_name in user.group_names:
             iam.add_user_to_group(GroupName=group_name, UserName=user.name)
         if user.permissions_boundary_arn:
             boundary = user.permissions_boundary_arn
-            _set_user_boundary(iam, account, user.name, out.managed.get(boundary, boundary))
+            _set_user_boundary(iam, account, user.name, boundary)
         if user.has_login_profile:
             iam.create_login_profile(UserName=user.name, Password="Not-a-real-password-1!")
         for key in user.access_keys:
@@ -150,6 +148,28 @@ def materialise(snapshot: Snapshot, region: str | None = None) -> Materialised:
                 iam.update_access_key(UserName=user.name, AccessKeyId=real, Status=key.status)
             out.keys[key.access_key_id] = real
     return out
+
+
+def _add_aws_managed_policy(iam: Any, account: str, arn: str, document: str) -> None:
+    """An AWS managed policy in moto's IAM backend, as moto adds the ones it loads (module docstring)."""
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    backend = iam_backends[account]["global"]
+    now = datetime.now(UTC)
+    policy = AWSManagedPolicy(
+        _name(arn),
+        account_id=account,
+        region=backend.region_name,
+        default_version_id="v1",
+        path=_path(arn),
+        document=document,
+        create_date=now,
+        update_date=now,
+    )
+    assert policy.arn == arn, (policy.arn, arn)
+    backend.aws_managed_policies.append(policy)
+    backend.managed_policies[arn] = policy
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn
 
 
 def _set_user_boundary(iam: Any, account: str, user_name: str, policy_arn: str) -> None:
