@@ -22,12 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from escalation_fixtures import ACCOUNT, APP_POLICY, KEY, REGION, TWIN_KINDS, USER, VICTIM_POLICY, scenario
+from escalation_fixtures import (
+    ACCOUNT,
+    APP_POLICY,
+    COMPUTE_ARNS,
+    KEY,
+    PROFILE,
+    REGION,
+    SERVICE_ROLE,
+    TWIN_KINDS,
+    USER,
+    VICTIM_POLICY,
+    scenario,
+)
 from moto_account import materialise
 from test_cli import invoke, report_of
 from test_escalation import TECHNIQUES, TWINS, assert_does_not_fire, assert_fires, fired, run
 
-from blastradius.model import PolicyDocument, Snapshot
+from blastradius.api import load_snapshots
+from blastradius.model import COMPUTE_TYPES, EC2_INSTANCE, ComputeResource, PolicyDocument, Snapshot
 
 # ~170 live runs of ~0.6 s of CPU each (moto's request handling, and the botocore clients every live
 # analyze and every fresh moto backend make): ~50 s on two idle cores, ~100 s on two busy ones. CI runs
@@ -164,3 +177,31 @@ def test_policy_version_fires_only_on_a_policy_attached_to_the_actor(live: None,
         ),
     )
     assert not fired(analyze_live(tmp_path, twin), technique)
+
+
+def test_every_compute_type_of_the_fixtures_is_collected_with_its_role(live: None, tmp_path: Path) -> None:
+    """materialise creates each of the seven compute types (only six are targets of a technique; ECS
+    task definitions are not), and ``collect`` finds each one running with the fixture's role."""
+    base = scenario(TECHNIQUES["lambda-003"])
+    compute = tuple(
+        ComputeResource(
+            arn=arn,
+            type=kind,
+            name=kind,
+            account_id=ACCOUNT,
+            region=REGION,
+            role_arn=None if kind == EC2_INSTANCE else SERVICE_ROLE,
+            instance_profile_arn=PROFILE if kind == EC2_INSTANCE else None,
+        )
+        for kind, arn in COMPUTE_ARNS.items()
+    )
+    assert {c.type for c in compute} == set(COMPUTE_TYPES)
+    real = materialise(dataclasses.replace(base, compute=compute))
+    output = tmp_path / "collected.json"
+    result = invoke("collect", "--output", output, "--region", REGION)
+    assert result.exit_code == 0, result.output
+    collected = load_snapshots([output])
+    renamed = {new: old for old, new in real.arns.items()}
+    assert {(renamed[c.arn], c.type, c.role_arn) for c in collected.compute} == {
+        (c.arn, c.type, SERVICE_ROLE) for c in compute
+    }
