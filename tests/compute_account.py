@@ -17,6 +17,17 @@ REGION = "us-east-1"
 CANARY = "canary-value-never-stored-7f3a"
 # An image moto ships (listing all of its images to pick one costs seconds).
 AMI = "ami-12c6146b"
+# The smallest CloudFormation template and CodeBuild project moto accepts (shared with moto_account).
+STACK_TEMPLATE = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+CODEBUILD_SOURCE = {
+    "source": {"type": "S3", "location": "artifacts/src.zip"},
+    "artifacts": {"type": "NO_ARTIFACTS"},
+}
+CODEBUILD_ENVIRONMENT = {
+    "type": "LINUX_CONTAINER",
+    "image": "aws/codebuild/standard:7.0",
+    "computeType": "BUILD_GENERAL1_SMALL",
+}
 
 
 def role(session: boto3.Session, name: str, service: str) -> str:
@@ -28,7 +39,8 @@ def role(session: boto3.Session, name: str, service: str) -> str:
     return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
 
-def _zip() -> bytes:
+def function_zip() -> bytes:
+    """A Lambda deployment package with one handler that does nothing."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("app.py", "def handler(event, context):\n    return None\n")
@@ -58,7 +70,7 @@ def build_compute(session: boto3.Session, region: str = REGION) -> dict[str, str
         Runtime="python3.12",
         Role=roles["fn-role"],
         Handler="app.handler",
-        Code={"ZipFile": _zip()},
+        Code={"ZipFile": function_zip()},
         Environment={"Variables": {"DB_PASSWORD": CANARY, "STAGE": "prod"}},
         Tags={"team": "billing"},
     )
@@ -72,17 +84,14 @@ def build_compute(session: boto3.Session, region: str = REGION) -> dict[str, str
     )
     session.client("cloudformation", region).create_stack(
         StackName="network",
-        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+        TemplateBody=STACK_TEMPLATE,
         RoleARN=roles["deploy-role"],
     )
     session.client("codebuild", region).create_project(
         name="release",
-        source={"type": "S3", "location": "artifacts/src.zip"},
-        artifacts={"type": "NO_ARTIFACTS"},
+        **CODEBUILD_SOURCE,
         environment={
-            "type": "LINUX_CONTAINER",
-            "image": "aws/codebuild/standard:7.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
+            **CODEBUILD_ENVIRONMENT,
             "environmentVariables": [
                 {"name": "NPM_TOKEN", "value": CANARY, "type": "PLAINTEXT"},
                 {"name": "DEPLOY_KEY", "value": "prod/deploy-key", "type": "SECRETS_MANAGER"},
