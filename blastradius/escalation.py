@@ -425,6 +425,9 @@ class Evaluator:
             p.arn: p.role_arns[0] for p in snapshot.instance_profiles if p.role_arns
         }
         self._profile_roles = {r for p in snapshot.instance_profiles for r in p.role_arns}
+        # Instance profiles come with IAM (GetAccountAuthorizationDetails lists each role's): when IAM was
+        # collected in full, a role in none has none, even if the account has no profile at all.
+        self._profiles_known = bool(snapshot.instance_profiles) or snapshot.services.get("iam") == "ok"
         self._admin_policy = _admin_policy(self.partition)
         # service principal (or "*") -> roles whose trust policy names it in an Allow: the only roles a
         # service can be handed (checked precisely by _trusts).
@@ -710,11 +713,10 @@ class Evaluator:
                 continue
             trust_notes = min((c for ok, c in trust if ok), key=len)
             extra: tuple[str, ...] = ()
-            if "instance-profile" in technique.needs:
-                if not self.model.snapshot.instance_profiles:
-                    extra = ("needs an instance profile for the role (instance profiles were not collected)",)
-                elif arn not in self._profile_roles:
-                    continue
+            if "instance-profile" in technique.needs and arn not in self._profile_roles:
+                if self._profiles_known:
+                    continue  # the role is in no instance profile: no instance can be launched with it
+                extra = ("needs an instance profile for the role (instance profiles were not collected)",)
             yield _Target(
                 resource=arn,
                 gained=arn,

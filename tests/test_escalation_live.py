@@ -49,23 +49,10 @@ pytestmark = pytest.mark.slow
 
 # Twins added, for the live run only, where the pack's twin cannot pass live: technique -> (another
 # twin kind that must not fire either, why). The pack's twin still runs live, as a strict xfail, when
-# the reason is an engine disagreement (ENGINE_DISAGREEMENTS).
-SUBSTITUTED_TWINS: dict[str, tuple[str, str]] = {
-    "ec2-001": (
-        "trust",
-        "engine: an account whose only instance profile holds no role reads as 'profiles not collected'",
-    ),
-}
-# (technique, twin) whose live answer differs from the snapshot answer because of the engine, not the
-# collector or moto (escalation.py is not this file's to change): kept as strict xfails, so that the fix
-# is noticed and the entry removed.
-ENGINE_DISAGREEMENTS: dict[tuple[str, str], str] = {
-    ("ec2-001", "precondition"): (
-        "escalation._service_roles reads an empty Snapshot.instance_profiles as 'not collected', so a "
-        "collected account without any role-holding instance profile fires ec2-001 as conditional; "
-        "GetAccountAuthorizationDetails never lists a profile that holds no role"
-    ),
-}
+# the reason is an engine disagreement (ENGINE_DISAGREEMENTS). Both are empty today; they stay as the
+# place to record such a case.
+SUBSTITUTED_TWINS: dict[str, tuple[str, str]] = {}
+ENGINE_DISAGREEMENTS: dict[tuple[str, str], str] = {}
 # Twins of the IAM techniques that tests/test_escalation_moto.py covered with another kind than TWINS
 # gives them, run live as well so that file's cases all remain.
 EXTRA_TWINS: tuple[tuple[str, str], ...] = (

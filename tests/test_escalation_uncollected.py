@@ -72,3 +72,23 @@ def test_uncollected_instance_allow_on_instances_fires(tmp_path: Path) -> None:
     snap = _uncollected(technique.id, f"arn:aws:ec2:*:{ACCOUNT}:instance/*")
     found = fired(run(tmp_path, snap), technique)
     assert found and found[0]["certainty"] == "conditional"
+
+
+def _without_profiles(iam: str) -> Snapshot:
+    """ec2-001's fire scenario with no instance profile in the snapshot, IAM collected as ``iam``."""
+    snap = scenario(TECHNIQUES["ec2-001"])
+    return dataclasses.replace(snap, instance_profiles=(), services={**snap.services, "iam": iam})
+
+
+def test_no_instance_profile_in_a_collected_account_does_not_fire(tmp_path: Path) -> None:
+    """GetAccountAuthorizationDetails lists every role's instance profiles: with IAM collected in full,
+    a role in none has none (RunInstances launches with a profile, not a role), even when the account
+    has no profile at all."""
+    assert not fired(run(tmp_path, _without_profiles("ok")), TECHNIQUES["ec2-001"])
+
+
+def test_instance_profiles_not_collected_fires_conditionally(tmp_path: Path) -> None:
+    """IAM seen only in part (a self-view): whether the role has a profile is unknown, so conditional."""
+    (found, *_) = fired(run(tmp_path, _without_profiles("partial")), TECHNIQUES["ec2-001"])
+    assert found["certainty"] == "conditional"
+    assert any("instance profile" in c for c in found["conditions"])
