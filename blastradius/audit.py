@@ -52,6 +52,7 @@ from blastradius.analyze import utc_now
 from blastradius.classify import classify
 from blastradius.escalation import evaluator, for_audit
 from blastradius.graph import (
+    _SEALED,
     ACCESS,
     ESCALATE,
     AccountModel,
@@ -63,6 +64,7 @@ from blastradius.graph import (
     PermissionGraph,
     Principal,
     _access_edge,
+    _key_effect,
     access_decisions,
     access_edges,
     bits,
@@ -461,7 +463,8 @@ def _fold_access(
             return places[dataset_type].to_local(cover[_LEVEL_AT[level]]), 0
 
     find = GrantFinder(graph, principal)
-    for decisions in access_decisions(graph, principal, held):
+    key_effects: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (KMS key, type, level) -> _key_effect
+    for decisions in access_decisions(graph, principal, held, conditional=True):
         place = places[decisions.dataset_type]
         slot = _LEVEL_AT[decisions.level]
         sure = mask_of(decisions.decided)
@@ -471,11 +474,30 @@ def _fold_access(
             any_[slot] |= granted
             definite[slot] |= granted
             own.access_edges += plain.bit_count()
+        maybe = decisions.conditional
+        if maybe:
+            # Conditional grants: conditional edges whatever the key adds, unless it seals the data.
+            open_ = maybe & ~place.kms
+            for pos in bits(maybe & place.kms):
+                dataset = decisions.index.datasets[pos]
+                assert dataset.kms_key is not None
+                memo = (dataset.kms_key, dataset.type, decisions.level)
+                effect = key_effects.get(memo)
+                if effect is None:
+                    effect = key_effects[memo] = _key_effect(
+                        graph, principal, dataset.kms_key, dataset.type, decisions.level
+                    )
+                if effect is not _SEALED:
+                    open_ |= 1 << pos
+            any_[slot] |= place.to_audit(open_)
+            own.access_edges += open_.bit_count()
         for pos in bits(decisions.slow | (sure & ~plain)):
             found = find(decisions, pos)
             if found is None:
                 continue
-            edge = _access_edge(graph, principal, decisions.index.datasets[pos], decisions.level, found)
+            edge = _access_edge(
+                graph, principal, decisions.index.datasets[pos], decisions.level, found, key_effects
+            )
             if edge is None:
                 continue
             bit = place.to_audit(1 << pos)

@@ -2348,10 +2348,15 @@ class LevelDecisions:
     decided: dict[int, tuple[_ActionClass, Statement]]
     slow: int
     definite_only: int
+    conditional: int = 0  # with ``access_decisions(..., conditional=True)``: see ``_mask_decide``
 
 
 def access_decisions(
-    graph: PermissionGraph, principal: Principal, held: HeldGrants | None = None
+    graph: PermissionGraph,
+    principal: Principal,
+    held: HeldGrants | None = None,
+    *,
+    conditional: bool = False,
 ) -> Iterator[LevelDecisions]:
     """Per dataset type and level, which datasets to consider and what bitsets already decide.
 
@@ -2361,7 +2366,9 @@ def access_decisions(
     resource policy (cross-account needs both sides). Those without a resource policy (or one that cannot
     name the principal), and without an RCP that could change the answer, are decided by bitsets where
     pattern matching alone decides (``_mask_decide``); the rest are left to the engine. ``held`` leaves
-    out grants the caller already has. Shared by ``access_edges`` and the audit's bitset fold.
+    out grants the caller already has. ``conditional``: also settle by bitsets the datasets granted only
+    conditionally (``LevelDecisions.conditional``), for a caller that needs no condition's wording.
+    Shared by ``access_edges`` and the audit's bitset fold.
     """
     model = graph.model
     stores = model.rules.datastores
@@ -2396,6 +2403,7 @@ def access_decisions(
                 continue
             decided: dict[int, tuple[_ActionClass, Statement]] = {}
             slow = candidates
+            maybe = [0] if conditional else None
             if _USE_MASKS:
                 fast = candidates & ~per_dataset
                 with_policy = fast & index.policy_mask
@@ -2406,7 +2414,7 @@ def access_decisions(
                     fast &= (~with_policy | identity) & ~may_name
                     candidates &= ~(never & with_policy & ~may_name)
                 decided, slow = _mask_decide(
-                    model, principal, dataset_type, classes, fast, base, definite_only
+                    model, principal, dataset_type, classes, fast, base, definite_only, conditional=maybe
                 )
                 slow |= candidates & ~fast
             yield LevelDecisions(
@@ -2418,6 +2426,7 @@ def access_decisions(
                 decided=decided,
                 slow=slow,
                 definite_only=definite_only,
+                conditional=maybe[0] if maybe is not None else 0,
             )
 
 
@@ -2524,6 +2533,7 @@ def _mask_decide(
     definite_only: int = 0,
     *,
     via: str | None = None,
+    conditional: list[int] | None = None,
 ) -> tuple[dict[int, tuple[_ActionClass, Statement]], int]:
     """``_grant`` for datasets without a resource policy, by bitsets, where pattern matching decides.
 
@@ -2536,7 +2546,16 @@ def _mask_decide(
     granting statement) and the positions that must be decided one by one (``_grant``): those where a
     mixed match or an unsettled condition is involved before any definite grant — except those of
     ``definite_only`` (where only a definite grant matters) on which no Allow can apply surely.
+
+    With ``conditional`` (a one-element list, for callers that need the certainty but not the
+    conditions' wording: the audit), an unsettled condition on a statement that applies uniformly no
+    longer sends the dataset to the engine: each statement is YES, UNKNOWN or NO on it, combined as the
+    engine does (an Allow that may apply, no Deny that surely applies, a boundary and every SCP level
+    that may allow: *Policy evaluation logic*, three-valued), and ``conditional[0]`` receives the
+    datasets no class grants definitely but one grants conditionally.
     """
+    kleene = conditional is not None
+    maybe_total = 0
     undecided = need
     slow = 0
     definite: dict[int, tuple[_ActionClass, Statement]] = {}
@@ -2549,45 +2568,64 @@ def _mask_decide(
         templates = model.templates(dataset_type, cls.action)
         bound = cls.boundary_allows or ()
         applies: dict[int, int] = {}  # statement id -> datasets it surely applies to
+        maybe: dict[int, int] = {}  # (kleene) statement id -> datasets it may apply to, unsettled
         other = 0
         for st in (*cls.denies, *cls.allows, *bound, *_flat(cls.scp_allows)):
             if id(st) in applies:
                 continue
             m = model.statement_masks(st, dataset_type, templates, context, arn, undecided)
             state = _statement_state(cls, st, context)
+            maybe[id(st)] = 0
             if state is Tri.YES:
                 applies[id(st)] = m.yes_all
                 other |= m.mixed
             elif state is Tri.UNKNOWN:
                 applies[id(st)] = 0
-                other |= m.touch
+                if kleene:
+                    maybe[id(st)] = m.yes_all
+                    other |= m.mixed
+                else:
+                    other |= m.touch
             elif state is Tri.NO:
                 applies[id(st)] = 0
             else:
                 yes, unknown = model.condition_masks(st, dataset_type, principal, undecided & m.touch, via)
                 applies[id(st)] = m.yes_all & yes
-                other |= (m.mixed & (yes | unknown)) | (m.touch & unknown)
+                if kleene:
+                    maybe[id(st)] = m.yes_all & unknown
+                    other |= m.mixed & (yes | unknown)
+                else:
+                    other |= (m.mixed & (yes | unknown)) | (m.touch & unknown)
         other &= undecided
         slow |= other
         undecided &= ~other
         if not undecided:
             break
         allowed = 0
+        possible = 0  # (kleene) an Allow, boundary and SCP levels that at least may apply
         for st in cls.allows:
             allowed |= applies[id(st)]
+            possible |= applies[id(st)] | maybe[id(st)]
         allowed &= undecided
+        possible &= undecided
         for st in cls.denies:
-            allowed &= ~applies[id(st)]
+            allowed &= ~(applies[id(st)] | maybe[id(st)])  # an unsettled Deny leaves it conditional
+            possible &= ~applies[id(st)]
         if cls.boundary_allows is not None:
-            bounded = 0
+            bounded = may_bound = 0
             for st in bound:
                 bounded |= applies[id(st)]
+                may_bound |= applies[id(st)] | maybe[id(st)]
             allowed &= bounded
+            possible &= may_bound
         for level in cls.scp_allows:  # every SCP level must allow, like another boundary
-            guarded = 0
+            guarded = may_guard = 0
             for st in level:
                 guarded |= applies[id(st)]
+                may_guard |= applies[id(st)] | maybe[id(st)]
             allowed &= guarded
+            possible &= may_guard
+        maybe_total |= possible & ~allowed
         undecided &= ~allowed
         for st in cls.allows:
             if not allowed:
@@ -2597,6 +2635,8 @@ def _mask_decide(
                 for pos in bits(hit):
                     definite[pos] = (cls, st)
                 allowed &= ~hit
+    if conditional is not None:
+        conditional[0] = maybe_total & ~slow & ~mask_of(definite)
     hopeless = slow & definite_only
     if hopeless:
         # A definite grant needs an identity Allow that surely applies (Policy evaluation logic: an
