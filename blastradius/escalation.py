@@ -428,6 +428,8 @@ class Evaluator:
         # Instance profiles come with IAM (GetAccountAuthorizationDetails lists each role's): when IAM was
         # collected in full, a role in none has none, even if the account has no profile at all.
         self._profiles_known = bool(snapshot.instance_profiles) or snapshot.services.get("iam") == "ok"
+        self._handed: dict[tuple[str, str], list[tuple[str, Mapping[str, str], tuple[str, ...]]]] = {}
+        self._key_memo: tuple[str, dict[tuple[str, str, str], tuple[str, ...]]] = ("", {})
         self._admin_policy = _admin_policy(self.partition)
         # service principal (or "*") -> roles whose trust policy names it in an Allow: the only roles a
         # service can be handed (checked precisely by _trusts).
@@ -496,6 +498,8 @@ class Evaluator:
                 s.trust or self._may_allow(principal, s.action) for s in technique.steps
             ):
                 continue
+            if not self._shared_steps_may_allow(principal, technique):
+                continue
             for target in self._targets(principal, technique, held):
                 found = self._evaluate(principal, technique, target)
                 if found is None:
@@ -524,6 +528,25 @@ class Evaluator:
         return bool(self._data_side)
 
     # -- prefilters -------------------------------------------------------------------------------
+
+    def _shared_steps_may_allow(self, principal: Principal, technique: Technique) -> bool:
+        """Whether every step whose decision is the same for all of the technique's targets may be
+        allowed: steps on a resource the attacker creates, and steps on an existing resource of a type
+        that was not collected (``_step`` decides both once per principal). When one is not, no target
+        can fire, and none is looked at. Targets of every kind but datasets are in the principal's own
+        account, the account these decisions are made for."""
+        if technique.target == "dataset":
+            return True
+        compute = technique.compute_type if technique.target == "existing" else None
+        if compute is not None and (self._compute.get(compute) or self._collected(compute)):
+            compute = None  # collected: each existing resource is its own target
+        probe = _Target(resource="", account=principal.account_id, compute=compute)
+        for step in technique.steps:
+            if step.on == "new" or (compute is not None and step.on == "target" and not step.trust):
+                decision = self._step(principal, technique, step, probe)
+                if decision is None or not decision.allowed:
+                    return False
+        return True
 
     @staticmethod
     def _may_allow(principal: Principal, action: str) -> bool:
@@ -699,11 +722,34 @@ class Evaluator:
     ) -> Iterator[_Target]:
         account = principal.account_id
         pass_step = next((s for s in technique.steps if s.on == "passed-role"), None)
+        roles = self._handed_roles(technique, account)
+        if pass_step is not None and roles:
+            selected = self._select(self.model._roles_index, principal, pass_step.action)
+            roles = [r for r in roles if r[0] in selected]
+        for arn, tags, role_notes in roles:
+            yield _Target(
+                resource=arn,
+                gained=arn,
+                account=account,
+                tags=tags,
+                notes=(*notes, *role_notes),
+                compute=compute,
+            )
+
+    def _handed_roles(
+        self, technique: Technique, account: str
+    ) -> list[tuple[str, Mapping[str, str], tuple[str, ...]]]:
+        """(role, tags, notes) of the roles of ``account`` the technique's service can be handed, in ARN
+        order: not service-linked, trusting one of its services, in an instance profile when it needs
+        one (the same for every principal of the account, so computed once)."""
+        key = (technique.id, account)
+        found = self._handed.get(key)
+        if found is not None:
+            return found
         candidates: set[str] = set()
         for service in technique.trusts:
             candidates |= self._service_index.get(service, set()) | self._service_index.get("*", set())
-        if pass_step is not None and candidates:
-            candidates &= self._select(self.model._roles_index, principal, pass_step.action)
+        found = []
         for arn in sorted(candidates):
             role = self.model.roles[arn]
             if role.service_linked or arn.split(":")[4] != account:
@@ -717,14 +763,9 @@ class Evaluator:
                 if self._profiles_known:
                     continue  # the role is in no instance profile: no instance can be launched with it
                 extra = ("needs an instance profile for the role (instance profiles were not collected)",)
-            yield _Target(
-                resource=arn,
-                gained=arn,
-                account=account,
-                tags=role.tags,
-                notes=(*notes, *trust_notes, *extra),
-                compute=compute,
-            )
+            found.append((arn, role.tags, (*trust_notes, *extra)))
+        self._handed[key] = found
+        return found
 
     def _existing(self, principal: Principal, technique: Technique) -> Iterator[_Target]:
         account = principal.account_id
@@ -1097,6 +1138,12 @@ class Evaluator:
                 best = decision
         return best
 
+    def _key_effects(self, principal: Principal) -> dict[tuple[str, str, str], tuple[str, ...]]:
+        """``_access_edge``'s memo of KMS key verdicts for ``principal`` (kept for the last one asked)."""
+        if self._key_memo[0] != principal.arn:
+            self._key_memo = (principal.arn, {})
+        return self._key_memo[1]
+
     def _admin_of(self, subject: Principal) -> str:
         """The account admin node, or (``subject`` has a permissions boundary) the subject capped by it."""
         if subject.boundary is None:
@@ -1163,6 +1210,7 @@ class Evaluator:
                     dataset,
                     level,
                     (technique.actions[0], certainty, conditions, item.policy, item.statement),
+                    self._key_effects(principal),
                 )
                 if edge is not None:
                     yield dataclasses.replace(edge, actions=technique.actions, technique=technique.id)
