@@ -63,7 +63,6 @@ from blastradius.graph import (
     HeldGrants,
     PermissionGraph,
     Principal,
-    _access_edge,
     _key_effect,
     access_decisions,
     access_edges,
@@ -73,7 +72,7 @@ from blastradius.graph import (
     mask_of,
 )
 from blastradius.jsonio import gc_paused
-from blastradius.model import Snapshot, User
+from blastradius.model import Dataset, Snapshot, User
 from blastradius.policy import Request, Verdict, decide
 from blastradius.report import (
     CONDITIONAL,
@@ -480,13 +479,7 @@ def _fold_access(
             open_ = maybe & ~place.kms
             for pos in bits(maybe & place.kms):
                 dataset = decisions.index.datasets[pos]
-                assert dataset.kms_key is not None
-                memo = (dataset.kms_key, dataset.type, decisions.level)
-                effect = key_effects.get(memo)
-                if effect is None:
-                    effect = key_effects[memo] = _key_effect(
-                        graph, principal, dataset.kms_key, dataset.type, decisions.level
-                    )
+                effect = _memo_key_effect(graph, principal, dataset, decisions.level, key_effects)
                 if effect is not _SEALED:
                     open_ |= 1 << pos
             any_[slot] |= place.to_audit(open_)
@@ -495,17 +488,36 @@ def _fold_access(
             found = find(decisions, pos)
             if found is None:
                 continue
-            edge = _access_edge(
-                graph, principal, decisions.index.datasets[pos], decisions.level, found, key_effects
-            )
-            if edge is None:
-                continue
+            certainty = found[1]
+            dataset = decisions.index.datasets[pos]
+            if dataset.kms_key is not None:  # as ``_access_edge`` does, without building the edge
+                effect = _memo_key_effect(graph, principal, dataset, decisions.level, key_effects)
+                if effect is _SEALED:
+                    continue
+                if effect:
+                    certainty = CONDITIONAL
             bit = place.to_audit(1 << pos)
             any_[slot] |= bit
-            if edge.certainty == DEFINITE:
+            if certainty == DEFINITE:
                 definite[slot] |= bit
             own.access_edges += 1
     return own
+
+
+def _memo_key_effect(
+    graph: PermissionGraph,
+    principal: Principal,
+    dataset: Dataset,
+    level: str,
+    memo: dict[tuple[str, str, str], tuple[str, ...]],
+) -> tuple[str, ...]:
+    """``_key_effect`` of the dataset's KMS key for ``level``, once per (key, type, level)."""
+    assert dataset.kms_key is not None
+    key = (dataset.kms_key, dataset.type, level)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _key_effect(graph, principal, dataset.kms_key, dataset.type, level)
+    return found
 
 
 FoldBatch = Callable[[list[tuple[str, tuple[int, ...]]]], Iterable[tuple[str, _Own, list[str]]]]

@@ -396,6 +396,7 @@ class AccountModel:
                 _index_direct_names(document, arn, self._direct_names, self._direct_open)
         self._identity_only: dict[tuple[str, str, str], list[int]] = {}
         self._probe_context: Context | None = None  # see _inert
+        self._via: dict[tuple[str, str], str | None] = {}  # see via_service
         self._trust_names: dict[str, set[str]] = {}
         self._trust_open: set[str] = set()
         for r in snapshot.roles:
@@ -652,12 +653,19 @@ class AccountModel:
         """The ``kms:ViaService`` of the KMS calls a data store makes with ``key_arn`` for a caller of
         ``dataset_type`` (``s3.eu-west-1.amazonaws.com``: the key's region, where the data must be); None
         when the key is unknown."""
+        memo = (dataset_type, key_arn)
+        if memo in self._via:
+            return self._via[memo]
         key = self.datasets.get(key_arn)
-        if key is None or not key.region:
-            return None
-        service = self.rules.datastores.types[dataset_type].service
-        suffix = "amazonaws.com.cn" if (self.snapshot.partition or "aws") == "aws-cn" else "amazonaws.com"
-        return f"{service}.{key.region}.{suffix}"
+        found = None
+        if key is not None and key.region:
+            service = self.rules.datastores.types[dataset_type].service
+            partition = self.snapshot.partition or "aws"
+            found = (
+                f"{service}.{key.region}.{'amazonaws.com.cn' if partition == 'aws-cn' else 'amazonaws.com'}"
+            )
+        self._via[memo] = found
+        return found
 
     # -- candidate selection ----------------------------------------------------------------------
 
@@ -1314,18 +1322,29 @@ class _RequestLines:
         if star == len(pattern) - 1 and pattern[-1] == "*":  # literal prefix
             return self._prefixed(pattern[:-1])
         body = "".join("[^\n]*" if ch == "*" else "[^\n]" if ch == "?" else re.escape(ch) for ch in pattern)
+        lo, hi = self._prefix_range(pattern[:star])
+        if (hi - lo) * 4 < len(self.lines):
+            # The literal part before the first wildcard selects few lines: match those alone.
+            whole = re.compile(body).fullmatch
+            assert self._sorted is not None
+            return [i for line, i in self._sorted[lo:hi] if whole(line)]
         regex = re.compile(f"^(?:{body})$", re.MULTILINE)
         starts = self._starts
         return [bisect.bisect_right(starts, m.start()) - 1 for m in regex.finditer(self.text)]
 
-    def _prefixed(self, prefix: str) -> list[int]:
-        """Lines starting with ``prefix`` (by bisecting the lines in sorted order)."""
+    def _prefix_range(self, prefix: str) -> tuple[int, int]:
+        """The slice of the lines in sorted order that start with ``prefix``."""
         if self._sorted is None:
             self._sorted = sorted((line, i) for i, line in enumerate(self.lines))
         keys = self._sorted
         lo = bisect.bisect_left(keys, (prefix, -1))
-        hi = bisect.bisect_left(keys, (prefix + "\U0010ffff", -1), lo)
-        return [i for _, i in keys[lo:hi]]
+        return lo, bisect.bisect_left(keys, (prefix + "\U0010ffff", -1), lo)
+
+    def _prefixed(self, prefix: str) -> list[int]:
+        """Lines starting with ``prefix`` (by bisecting the lines in sorted order)."""
+        lo, hi = self._prefix_range(prefix)
+        assert self._sorted is not None
+        return [i for _, i in self._sorted[lo:hi]]
 
 
 def _literal_pattern_mask(index: DatasetIndex, pattern: str) -> int | None:
