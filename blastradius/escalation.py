@@ -444,7 +444,7 @@ class Evaluator:
         self._principal_side = tuple(t for t in self._techniques if t.gain != "access")
         # The last request context built: (principal, resource tags object, account, context). Kept while
         # one target's steps and rewritten levels are decided (the tags object is held, so ``is`` holds).
-        self._last_context: tuple[str, Mapping[str, str], str, Context] | None = None
+        self._last_context: tuple[str, Mapping[str, str], str, Dataset | None, Context] | None = None
         # Set by ``for_audit``: only what changes the graph is computed (see there).
         self.audit = False
         # (principal, action) -> whether no statement of its policies for the action depends on the resource
@@ -890,6 +890,8 @@ class Evaluator:
             if target.dataset is not None:
                 d = target.dataset
                 if d.type == "kms-key":
+                    if self.graph.key_surely_denied(principal, d.arn, step.action):
+                        return None  # what key_use would answer, known by bitset
                     return self.graph.key_use(principal, d.arn, step.action)
                 label = f"resource policy of {_short(d.arn)}"
                 resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
@@ -1008,13 +1010,21 @@ class Evaluator:
             found = self._uniform[key] = all(_covers_any_resource(st) for st in statements)
         return found
 
-    def _context(self, principal: Principal, tags: Mapping[str, str], account: str) -> Context:
+    def _context(
+        self, principal: Principal, tags: Mapping[str, str], account: str, dataset: Dataset | None = None
+    ) -> Context:
         """``model.context``, reused while the same principal acts on the same resource."""
         last = self._last_context
-        if last is not None and last[0] == principal.arn and last[1] is tags and last[2] == account:
-            return last[3]
-        context = self.model.context(principal, tags, account)
-        self._last_context = (principal.arn, tags, account, context)
+        if (
+            last is not None
+            and last[0] == principal.arn
+            and last[1] is tags
+            and last[2] == account
+            and last[3] is dataset
+        ):
+            return last[4]
+        context = self.model.context(principal, tags, account, None, dataset)
+        self._last_context = (principal.arn, tags, account, dataset, context)
         return context
 
     def _probe_resources(self, principal: Principal, template: str, action: str, account: str) -> list[str]:
@@ -1125,7 +1135,7 @@ class Evaluator:
                 action,
                 resources,
                 rewritten,
-                self._context(principal, dataset.tags, dataset.account_id),
+                self._context(principal, dataset.tags, dataset.account_id, dataset),
                 dataset.account_id,
                 dataset.type == "kms-key",
                 rcps,

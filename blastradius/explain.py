@@ -319,13 +319,14 @@ def _call(
     resource_policy: Policy | None,
     resource_layer: str,
     required: bool,
+    dataset: Dataset | None = None,
 ) -> _Call:
     request = Request(
         principal=principal.request_principal,
         action=action,
         resource=resource,
         resource_account=account,
-        context=model.context(principal, tags, account),
+        context=model.context(principal, tags, account, None, dataset),
     )
     scps = org.levels(principal.account_id, SCP)
     rcps = org.levels(account, RCP)
@@ -388,6 +389,7 @@ def _dataset_calls(
             resource_policy=policy,
             resource_layer=layer,
             required=dataset.type == KMS_KEY,
+            dataset=dataset,
         )
         for resource in resources
     ]

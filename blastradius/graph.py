@@ -278,11 +278,13 @@ class DatasetIndex:
         return everything & ~self.account_masks().get(account, 0) & ~self.policy_mask
 
     def signature(self, position: int) -> tuple[object, ...]:
-        """What a request context takes from the dataset: its account and tags."""
+        """What a request context takes from the dataset: its account and tags (a KMS key's aliases)."""
         found = self._signatures.get(position)
         if found is None:
             dataset = self.datasets[position]
             found = (dataset.account_id, *sorted(dataset.tags.items()))
+            if dataset.type == KMS_KEY:
+                found = (*found, ("kms:ResourceAliases", dataset.aliases))
             self._signatures[position] = found
         return found
 
@@ -375,7 +377,7 @@ class AccountModel:
         self._templates: dict[tuple[str, str], tuple[str, ...]] = {}
         self._picks: dict[int, tuple[str, ...]] = {}
         self._condition_masks: dict[tuple[int, str, object, str | None], list[int]] = {}
-        self._condition_states: dict[tuple[int, object, str | None], dict[tuple[object, ...], Tri]] = {}
+        self._condition_states: dict[tuple[object, object, str | None], dict[tuple[object, ...], Tri]] = {}
         # Resource policies and trust policies that name principals directly: principal ARN -> resources.
         self._named_in_resource_policy: dict[str, set[str]] = {}
         self._open_resource_policies: set[str] = set()  # policies with wildcard principals
@@ -638,16 +640,34 @@ class AccountModel:
         resource_tags: Mapping[str, str],
         resource_account: str,
         via: str | None = None,
+        resource: Dataset | None = None,
     ) -> Context:
         """The request context of a call by ``principal`` on a resource with these tags and account
-        (``via``: the ``kms:ViaService`` of a KMS call a service makes for the principal)."""
+        (``via``: the ``kms:ViaService`` of a KMS call a service makes for the principal; ``resource``:
+        the dataset, for the keys only it can fill, see ``resource_keys``)."""
         values: dict[str, tuple[str, ...]] = {"aws:ResourceAccount": (resource_account,)}
         if via is not None:
             values[VIA_SERVICE] = (via,)
         for k, v in resource_tags.items():
             values[f"aws:ResourceTag/{k}"] = (v,)
-        # The resource's tags are complete: a tag it does not have is absent, not unknown.
-        return self.base_context(principal).with_values(values, absent=("aws:ResourceTag/*",))
+        absent = ["aws:ResourceTag/*"]  # the resource's tags are complete: another tag is absent
+        if resource is not None:
+            found, missing = self.resource_keys(resource)
+            values.update(found)
+            absent.extend(missing)
+        return self.base_context(principal).with_values(values, absent=absent)
+
+    def resource_keys(self, dataset: Dataset) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+        """Condition keys the snapshot knows of a dataset beyond its tags and account, and those it knows
+        are absent: a KMS key's ``kms:ResourceAliases`` (its aliases, collected with the key; none when
+        KMS was collected in full and the key has no alias, "AWS KMS condition keys")."""
+        if dataset.type != KMS_KEY:
+            return {}, ()
+        if dataset.aliases:
+            return {RESOURCE_ALIASES: dataset.aliases}, ()
+        if self.snapshot.services.get("kms") == "ok":
+            return {}, (RESOURCE_ALIASES,)
+        return {}, ()
 
     def via_service(self, dataset_type: str, key_arn: str) -> str | None:
         """The ``kms:ViaService`` of the KMS calls a data store makes with ``key_arn`` for a caller of
@@ -803,6 +823,8 @@ class AccountModel:
         engine would), once per distinct (account, tags) and principal — or per principal kind, account,
         organization and tags, when the conditions name no other principal key (``_condition_owner``)."""
         who = _condition_owner(st, principal)
+        if via is not None and not any(c.key_lower == "kms:viaservice" for c in st.conditions):
+            via = None  # the same answer through any service
         key = (id(st), dataset_type, who, via)
         entry = self._condition_masks.get(key)
         if entry is None:
@@ -810,13 +832,15 @@ class AccountModel:
         new = need & ~entry[0]
         if new:
             index = self.type_index(dataset_type)
-            by_signature = self._condition_states.setdefault((id(st), who, via), {})
+            # Statements of different policies with the same conditions and effect share their states.
+            fingerprint = (st.is_deny, tuple((c.operator, c.key_lower, c.values) for c in st.conditions))
+            by_signature = self._condition_states.setdefault((fingerprint, who, via), {})
 
             def state_of(signature: tuple[object, ...], pos: int) -> Tri:
                 state = by_signature.get(signature)
                 if state is None:
                     dataset = index.datasets[pos]
-                    context = self.context(principal, dataset.tags, dataset.account_id, via)
+                    context = self.context(principal, dataset.tags, dataset.account_id, via, dataset)
                     state = Tri.YES
                     for clause in st.conditions:
                         result = clause.evaluate(context, deny=st.is_deny)
@@ -1277,7 +1301,13 @@ _IDENTITY_KEYS = ("aws:principalarn", "aws:username", "aws:userid", "aws:princip
 
 def _condition_owner(st: Statement, principal: Principal) -> object:
     """Whose context a statement's conditions depend on: the principal itself, or only what it shares
-    with every principal of the same kind, account, organization and tags."""
+    with every principal of the same kind, account, organization and tags — or no one, when they read
+    only the resource's keys (its tags, account, organization, a key's aliases) and ``kms:ViaService``."""
+    if all(
+        c.key_lower.startswith((*_RESOURCE_KEYS, "kms:viaservice")) and not any("${" in v for v in c.values)
+        for c in st.conditions
+    ):
+        return None
     for clause in st.conditions:
         text = " ".join((clause.key_lower, *clause.values)).lower()
         if any(k in text for k in _IDENTITY_KEYS):
@@ -1932,7 +1962,7 @@ def _decide(
 ) -> Decision:
     account = resource_account or (dataset.account_id if dataset else _account_of(resource))
     context = model.context(
-        principal, tags if tags is not None else (dataset.tags if dataset else {}), account, via
+        principal, tags if tags is not None else (dataset.tags if dataset else {}), account, via, dataset
     )
     request = Request(
         principal=principal.request_principal,
@@ -2020,9 +2050,11 @@ class _ActionClass:
 
 # Set only when a service calls KMS for the caller (see AccountModel.base_context).
 VIA_SERVICE = "kms:ViaService"
+# A KMS key's aliases (AccountModel.resource_keys).
+RESOURCE_ALIASES = "kms:ResourceAliases"
 
 # Condition keys whose value differs between resources (the rest of the context is per principal).
-_RESOURCE_KEYS = ("aws:resourcetag/", "aws:resourceaccount", "aws:resourceorg")
+_RESOURCE_KEYS = ("aws:resourcetag/", "aws:resourceaccount", "aws:resourceorg", "kms:resourcealiases")
 
 
 def _settle(statement: Statement, context: Context) -> Tri | None:
@@ -2272,7 +2304,10 @@ class _DatasetContext:
     def get(self) -> Context:
         """The full context, with the dataset's tags and account."""
         if self._built is None:
-            self._built = self._model.context(self._principal, self._dataset.tags, self._dataset.account_id)
+            dataset = self._dataset
+            self._built = self._model.context(
+                self._principal, dataset.tags, dataset.account_id, None, dataset
+            )
         return self._built
 
 
@@ -2837,13 +2872,11 @@ def _grant(
             memo_key: tuple[object, ...] | None = None
             if policy is None and not rcps and (hits := _applicable(cls, resources, base)) is not None:
                 # Without a resource policy a decision depends on which statements match the resource
-                # and, for conditions on the resource, on its tags and account (the rest of the context
-                # is the principal's; see _DatasetContext).
-                memo_key = (
-                    hits
-                    if cls.fast
-                    else (principal.arn, hits, tuple(sorted(dataset.tags.items())), dataset.account_id)
-                )
+                # and, for conditions on the resource, on what its request context takes from it (tags,
+                # account, a key's aliases: ``DatasetIndex.signature``; the rest is the principal's).
+                index = model.type_index(dataset.type)
+                where = index.signature(index.position[dataset.arn])
+                memo_key = hits if cls.fast else (principal.arn, hits, where)
             decision = graph.memo.get(memo_key) if memo_key is not None else None
             if decision is None:
                 decision = _decide_any(

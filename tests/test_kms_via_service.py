@@ -9,6 +9,7 @@ engine alone, which must agree.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -141,3 +142,38 @@ def test_explain_checks_the_key_through_the_data_store() -> None:
     assert result.reachable and result.certainty == "definite"
     (step,) = result.steps
     assert len(step.notes) == 1 and step.notes[0].startswith(f"kms:Decrypt on {KMS}: allow")
+
+
+# -- kms:ResourceAliases ---------------------------------------------------------------------------------
+
+
+def with_aliases(snap: Snapshot, aliases: tuple[str, ...], kms: str = "ok") -> Snapshot:
+    datasets = tuple(
+        dataclasses.replace(d, aliases=aliases) if d.type == KMS_KEY else d for d in snap.datasets
+    )
+    return dataclasses.replace(snap, datasets=datasets, services={**snap.services, "kms": kms})
+
+
+BY_ALIAS = {"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/orders-*"}}
+
+
+@pytest.mark.parametrize(
+    ("aliases", "kms", "expected"),
+    [
+        (("alias/orders-data",), "ok", {"exports": "definite", "data-key": "definite"}),
+        (("alias/payments-data", "alias/orders-data"), "ok", {"exports": "definite", "data-key": "definite"}),
+        (("alias/payments-data",), "ok", {}),
+        ((), "ok", {}),
+        ((), "partial", {"exports": "conditional", "data-key": "conditional"}),
+    ],
+    ids=["matching-alias", "one-of-several", "other-alias", "no-alias", "aliases-not-collected"],
+)
+def test_resource_aliases_come_from_the_key(
+    aliases: tuple[str, ...], kms: str, expected: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kms:ResourceAliases is the key's aliases ("AWS KMS condition keys": "the aliases associated with
+    the KMS key"), known from the snapshot: a ForAnyValue match decides, a key without an alias has no
+    value (ForAnyValue of nothing is false), and only when aliases were not collected does it stay
+    conditional."""
+    snap = with_aliases(account(GET, decrypt(BY_ALIAS)), aliases, kms)
+    assert reads(snap, monkeypatch) == expected
