@@ -466,7 +466,7 @@ def _fold_access(
     for decisions in access_decisions(graph, principal, held, conditional=True):
         place = places[decisions.dataset_type]
         slot = _LEVEL_AT[decisions.level]
-        sure = mask_of(decisions.decided)
+        sure = decisions.decided_mask
         plain = sure & ~place.kms  # definite, and no key to need: definite edges as they are
         if plain:
             granted = place.to_audit(plain)
@@ -485,10 +485,13 @@ def _fold_access(
             any_[slot] |= place.to_audit(open_)
             own.access_edges += open_.bit_count()
         for pos in bits(decisions.slow | (sure & ~plain)):
-            found = find(decisions, pos)
-            if found is None:
-                continue
-            certainty = found[1]
+            if sure >> pos & 1:
+                certainty = DEFINITE  # decided by bitsets (no statement kept: nothing to report)
+            else:
+                found = find(decisions, pos)
+                if found is None:
+                    continue
+                certainty = found[1]
             dataset = decisions.index.datasets[pos]
             if dataset.kms_key is not None:  # as ``_access_edge`` does, without building the edge
                 effect = _memo_key_effect(graph, principal, dataset, decisions.level, key_effects)

@@ -2403,6 +2403,7 @@ class LevelDecisions:
     slow: int
     definite_only: int
     conditional: int = 0  # with ``access_decisions(..., conditional=True)``: see ``_mask_decide``
+    decided_mask: int = 0  # the positions ``decided`` grants (the only record of them when conditional)
 
 
 def access_decisions(
@@ -2457,7 +2458,7 @@ def access_decisions(
                 continue
             decided: dict[int, tuple[_ActionClass, Statement]] = {}
             slow = candidates
-            maybe = [0] if conditional else None
+            maybe: list[int] | None = [] if conditional else None
             if _USE_MASKS:
                 fast = candidates & ~per_dataset
                 with_policy = fast & index.policy_mask
@@ -2480,7 +2481,8 @@ def access_decisions(
                 decided=decided,
                 slow=slow,
                 definite_only=definite_only,
-                conditional=maybe[0] if maybe is not None else 0,
+                conditional=maybe[0] if maybe else 0,
+                decided_mask=maybe[1] if maybe else mask_of(decided),
             )
 
 
@@ -2545,7 +2547,7 @@ def access_edges(
     for decisions in access_decisions(graph, principal, held):
         index, level = decisions.index, decisions.level
         definite_only = decisions.definite_only
-        for pos in bits(decisions.slow | mask_of(decisions.decided)):
+        for pos in bits(decisions.slow | decisions.decided_mask):
             if floor is None and skip is not None and skip(index.arns[pos], level):
                 continue
             found = find(decisions, pos)
@@ -2601,15 +2603,16 @@ def _mask_decide(
     mixed match or an unsettled condition is involved before any definite grant — except those of
     ``definite_only`` (where only a definite grant matters) on which no Allow can apply surely.
 
-    With ``conditional`` (a one-element list, for callers that need the certainty but not the
-    conditions' wording: the audit), an unsettled condition on a statement that applies uniformly no
-    longer sends the dataset to the engine: each statement is YES, UNKNOWN or NO on it, combined as the
-    engine does (an Allow that may apply, no Deny that surely applies, a boundary and every SCP level
-    that may allow: *Policy evaluation logic*, three-valued), and ``conditional[0]`` receives the
-    datasets no class grants definitely but one grants conditionally.
+    With ``conditional`` (a list, for callers that need the certainty but neither the conditions'
+    wording nor the granting statements: the audit), an unsettled condition on a statement that applies
+    uniformly no longer sends the dataset to the engine: each statement is YES, UNKNOWN or NO on it,
+    combined as the engine does (an Allow that may apply, no Deny that surely applies, a boundary and
+    every SCP level that may allow: *Policy evaluation logic*, three-valued). ``conditional`` then
+    receives [datasets no class grants definitely but one grants conditionally, datasets granted
+    definitely], and the returned dict stays empty.
     """
     kleene = conditional is not None
-    maybe_total = 0
+    maybe_total = definite_total = 0
     undecided = need
     slow = 0
     definite: dict[int, tuple[_ActionClass, Statement]] = {}
@@ -2681,6 +2684,9 @@ def _mask_decide(
             possible &= may_guard
         maybe_total |= possible & ~allowed
         undecided &= ~allowed
+        definite_total |= allowed
+        if kleene:
+            continue  # the caller needs the masks only
         for st in cls.allows:
             if not allowed:
                 break
@@ -2690,7 +2696,7 @@ def _mask_decide(
                     definite[pos] = (cls, st)
                 allowed &= ~hit
     if conditional is not None:
-        conditional[0] = maybe_total & ~slow & ~mask_of(definite)
+        conditional[:] = [maybe_total & ~slow & ~definite_total, definite_total]
     hopeless = slow & definite_only
     if hopeless:
         # A definite grant needs an identity Allow that surely applies (Policy evaluation logic: an
