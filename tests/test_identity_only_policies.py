@@ -106,9 +106,9 @@ def by_bitsets(snap: Snapshot, name: str, **overrides: str) -> bool:
 READ_ALL = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}
 
 
-def test_deny_on_a_key_the_attacker_picks_never_applies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ "Bool aws:SecureTransport false" denies plain-HTTP calls; the attacker calls over TLS."""
-    snap = snapshot(
+def tls_only() -> Snapshot:
+    """A reader of every bucket; bucket "tls-only" denies plain-HTTP calls, bucket "open" has no policy."""
+    return snapshot(
         READ_ALL,
         bucket(
             "tls-only",
@@ -117,21 +117,18 @@ def test_deny_on_a_key_the_attacker_picks_never_applies(monkeypatch: pytest.Monk
         ),
         bucket("open"),
     )
+
+
+def test_deny_on_a_key_the_attacker_picks_never_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "Bool aws:SecureTransport false" denies plain-HTTP calls; the attacker calls over TLS."""
+    snap = tls_only()
     assert reads(snap, monkeypatch) == {"tls-only": "definite", "open": "definite"}
     assert by_bitsets(snap, "tls-only")
 
 
 def test_deny_on_a_pinned_key_applies(monkeypatch: pytest.MonkeyPatch) -> None:
     """--assume-context pins the key: the Deny then applies as written (explicit deny wins)."""
-    snap = snapshot(
-        READ_ALL,
-        bucket(
-            "tls-only",
-            deny_unless("tls-only", {"Bool": {"aws:SecureTransport": "false"}}),
-            allow_other("tls-only"),
-        ),
-        bucket("open"),
-    )
+    snap = tls_only()
     assert reads(snap, monkeypatch, **{"aws:SecureTransport": "false"}) == {"open": "definite"}
     assert not by_bitsets(snap, "tls-only", **{"aws:SecureTransport": "false"})
 
