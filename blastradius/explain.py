@@ -36,6 +36,7 @@ from blastradius.graph import (
 from blastradius.keys import parse_access_key_id
 from blastradius.model import KMS_KEY, RCP, SCP, Dataset, Organization, OrgPolicy, Snapshot
 from blastradius.policy import (
+    Choice,
     Context,
     Decision,
     KeyState,
@@ -218,6 +219,8 @@ def _context_value(ctx: Context, key: str) -> str:
         return "(attacker picks)"
     if found is KeyState.UNKNOWN:
         return "(unknown)"
+    if isinstance(found, Choice):
+        return f"(attacker picks: {found.why})" if found.why else "(attacker picks one of several)"
     assert isinstance(found, tuple)
     return ", ".join(found) if found else "(empty)"
 

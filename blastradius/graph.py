@@ -51,6 +51,7 @@ from blastradius.model import (
 )
 from blastradius.policy import (
     RCP_SUPPORTED_SERVICES,
+    Choice,
     Context,
     Decision,
     KeyState,
@@ -609,10 +610,13 @@ class AccountModel:
         analysis time; ``--assume-context`` overrides win over everything.
 
         ``aws:TokenIssueTime`` is present only in requests signed with temporary credentials ("AWS global
-        condition context keys"): a user signs with its long-term access key, so it is absent (a
-        ``DateLessThan`` on it is then false, its ``...IfExists`` form true, ``Null: true`` true); a role
-        acts through a session the attacker creates now, so its token is issued now — except the leaked
-        session itself (``leaked_session``), issued at an unknown time: conditions on it stay unsettled.
+        condition context keys"): a user signs with its long-term access key, where it is absent, but
+        ``sts:GetSessionToken`` gives the key's holder a session token issued now, so the attacker picks
+        either (a ``Choice``: each condition takes the option that helps the attacker, so a "revoke
+        older sessions" Deny never stops the user's key, and an Allow that needs a session token
+        holds); a role acts through a session the
+        attacker creates now, so its token is issued now — except the leaked session itself
+        (``leaked_session``), issued at an unknown time: conditions on it stay unsettled.
 
         ``kms:ViaService`` is in a KMS request only when a service makes it on the caller's behalf ("AWS
         KMS condition keys"): absent from the attacker's own calls; the key checks of data read through
@@ -624,12 +628,20 @@ class AccountModel:
             role = principal.kind == "role"
             unknown_age = principal.arn in self._sessions_of_unknown_age
             session = {"aws:TokenIssueTime": clock["aws:CurrentTime"]} if role and not unknown_age else {}
+            # A user's key signs without a token, but sts:GetSessionToken (which needs no permission)
+            # gives its holder a session token issued now: the attacker picks either.
+            token = (
+                {}
+                if role or unknown_age
+                else {"aws:TokenIssueTime": Choice((None, clock["aws:CurrentTime"]), _TOKEN_CHOICE)}
+            )
             cached = Context.for_principal(
                 principal.request_principal,
                 values={"aws:ViaAWSService": ("false",), **clock, **session},
-                absent=(VIA_SERVICE,) if role else (VIA_SERVICE, "aws:TokenIssueTime"),
+                absent=(VIA_SERVICE,),
                 overrides=self.overrides,
                 now=self.now,
+                choices=token,
             )
             self._contexts[principal.arn] = cached
         return cached
@@ -2047,6 +2059,9 @@ class _ActionClass:
     fast: bool
     scp_allows: tuple[tuple[Statement, ...], ...] = ()  # per SCP level: each must allow
 
+
+# What an IAM user's aws:TokenIssueTime is (AccountModel.base_context).
+_TOKEN_CHOICE = "absent with the long-term key, or now with a session token from sts:GetSessionToken"
 
 # Set only when a service calls KMS for the caller (see AccountModel.base_context).
 VIA_SERVICE = "kms:ViaService"

@@ -1,13 +1,15 @@
-"""``aws:TokenIssueTime`` in the attacker's context: absent for a user's access key, "now" for a new session.
+"""``aws:TokenIssueTime`` in the attacker's context: for a user's access key, absent or "now" as the
+attacker picks; "now" for a new role session.
 
 "AWS global condition context keys", aws:TokenIssueTime: the key is present only in requests signed with
-temporary security credentials. A leaked AKIA key signs with long-term credentials, so the key is absent;
-a role the attacker assumes acts through a session issued now. "IAM JSON policy elements: Condition
-operators": a condition on a key that is not in the request context does not match (so a Deny with
-``DateLessThan`` does not apply), except with ``...IfExists`` (matches) and ``Null: true`` (matches).
-The runbook's "revoke older sessions" policy (Deny * if aws:TokenIssueTime < T) therefore never stops
-a user's long-term key — which is why the key itself is deactivated — and stops only sessions issued
-before T.
+temporary security credentials. A leaked AKIA key signs with long-term credentials, so the key is absent
+— but "GetSessionToken" (STS API reference: no permissions are required to call it) gives the key's
+holder a session token issued now, whose requests carry the key. The attacker picks whichever helps, per
+condition. "IAM JSON policy elements: Condition operators": a condition on a key that is not in the
+request context does not match (so a Deny with ``DateLessThan`` does not apply), except with
+``...IfExists`` (matches) and ``Null: true`` (matches). The runbook's "revoke older sessions" policy
+(Deny * if aws:TokenIssueTime < T) therefore never stops a user's long-term key — which is why the key
+itself is deactivated — and stops only sessions issued before T.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from test_org_apply import ACCT, KEY, NOW, READER, USER_ARN, analyze, doc, param
 
 from blastradius.analyze import analyze_snapshot
 from blastradius.model import PolicyDocument, Role, Snapshot
+from blastradius.policy import Choice, Context, Tri
+from blastradius.policy.conditions import compile_conditions
 from blastradius.report import KeyInfo, Report
 
 BEFORE_NOW = "2026-11-24T00:00:00Z"  # NOW is 2026-11-25T00:00:00Z
 AFTER_NOW = "2026-11-26T00:00:00Z"
+NOW_TEXT = "2026-11-25T00:00:00Z"
 
 
 def revoke(operator: str = "DateLessThan", cutoff: str = AFTER_NOW) -> dict[str, Any]:
@@ -47,15 +52,46 @@ def grants(report: Report) -> dict[str, tuple[tuple[str, ...], str]]:
         pytest.param(revoke("DateLessThanIfExists"), False, id="if-exists-absent-key-matches-deny-applies"),
         pytest.param(
             revoke("Null", "true"),
-            False,
-            id="null-true-absent-key-matches-deny-applies",
+            True,
+            id="null-true-deny-of-long-term-keys-escaped-with-a-session-token",
+        ),
+        pytest.param(
+            revoke("DateGreaterThan", BEFORE_NOW),
+            True,
+            id="deny-of-new-sessions-escaped-with-the-long-term-key",
+        ),
+        pytest.param(
+            revoke("DateLessThanIfExists", BEFORE_NOW),
+            True,
+            id="if-exists-deny-of-old-sessions-escaped-with-a-new-session-token",
         ),
     ],
 )  # fmt: skip
-def test_user_access_key_has_no_token_issue_time(statement: dict[str, Any], reachable: bool) -> None:
+def test_user_access_key_picks_its_token_issue_time(statement: dict[str, Any], reachable: bool) -> None:
     found = grants(analyze(None, (user(READER, statement),), (parameter("db-password"),)))
     if reachable:
-        # Definite: the key is known to be absent, not unknown (it used to make this conditional).
+        # Definite: one of the two ways to sign escapes the Deny, surely.
+        assert found == {"db-password": (("list", "read", "write", "admin"), "definite")}
+    else:
+        assert found == {}
+
+
+@pytest.mark.parametrize(
+    ("condition", "reachable"),
+    [
+        pytest.param({"Null": {"aws:TokenIssueTime": "false"}}, True, id="allow-needs-a-session-token"),
+        pytest.param({"Null": {"aws:TokenIssueTime": "true"}}, True, id="allow-needs-the-long-term-key"),
+        pytest.param(
+            {"DateLessThan": {"aws:TokenIssueTime": BEFORE_NOW}}, False, id="allow-old-sessions-only"
+        ),
+    ],
+)  # fmt: skip
+def test_user_allow_on_token_issue_time(condition: dict[str, Any], reachable: bool) -> None:
+    """An Allow that needs a session token holds for a leaked user key (sts:GetSessionToken gives one,
+    issued now); one that needs a token issued before now cannot be met."""
+    allow = {**READER, "Condition": condition}
+    found = grants(analyze(None, (user(allow),), (parameter("db-password"),)))
+    if reachable:
         assert found == {"db-password": (("list", "read", "write", "admin"), "definite")}
     else:
         assert found == {}
@@ -143,3 +179,22 @@ def test_leaked_session_has_an_unknown_issue_time(cutoff: str, certainty: str) -
     assert found["db-password"][1] == certainty
     (finding,) = report.datasets
     assert any("aws:TokenIssueTime" in c for c in finding.conditions), finding.conditions
+
+
+@pytest.mark.parametrize(
+    ("condition", "deny", "expected"),
+    [
+        ({"Null": {"aws:TokenIssueTime": "false"}}, False, Tri.YES),  # present: pick the session token
+        ({"Null": {"aws:TokenIssueTime": "false"}}, True, Tri.NO),  # ...or escape the Deny without it
+        ({"DateLessThanIfExists": {"aws:TokenIssueTime": AFTER_NOW}}, True, Tri.YES),  # both match
+        ({"DateGreaterThan": {"aws:TokenIssueTime": AFTER_NOW}}, False, Tri.NO),  # neither matches
+        ({"NumericLessThan": {"aws:TokenIssueTime": "5"}}, False, Tri.NO),  # a date is not a number
+    ],
+)
+def test_a_choice_takes_the_option_that_helps_the_attacker(
+    condition: dict[str, Any], deny: bool, expected: Tri
+) -> None:
+    """``Choice`` (absent, or issued now): per condition, the option that helps the key holder."""
+    (clause,) = compile_conditions(condition, variables=True)
+    context = Context.attacker(choices={"aws:TokenIssueTime": Choice((None, (NOW_TEXT,)))})
+    assert clause.evaluate(context, deny=deny) is expected

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from blastradius.policy.context import Context, KeyState
+from blastradius.policy.context import Choice, Context, KeyState
 from blastradius.policy.match import Template, Tri
 
 __all__ = ["Clause", "ConditionValueError", "compile_conditions"]
@@ -341,6 +341,14 @@ class Clause:
         if found is KeyState.ATTACKER:
             # DESIGN.md §4: the key holder picks the value that helps them.
             return Tri.NO if deny else Tri.YES
+        if isinstance(found, Choice):
+            # The key holder picks among a few options the one that helps them (see Choice).
+            answers = [self._on(KeyState.ABSENT if o is None else o, ctx) for o in found.options]
+            return min(answers) if deny else max(answers)
+        return self._on(found, ctx)
+
+    def _on(self, found: tuple[str, ...] | KeyState, ctx: Context) -> Tri:
+        """``evaluate`` once the key's values (or state) are known."""
         if not self.family or found is KeyState.UNKNOWN:
             return Tri.UNKNOWN
         if found is KeyState.ABSENT or not isinstance(found, tuple) or not found:

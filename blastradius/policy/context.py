@@ -28,6 +28,7 @@ __all__ = [
     "ATTACKER_CONTROLLED_KEYS",
     "ATTACKER_CONTROLLED_PREFIXES",
     "OUTSIDER_UNSATISFIABLE_KEYS",
+    "Choice",
     "Context",
     "KeyState",
     "Request",
@@ -37,6 +38,19 @@ __all__ = [
 
 ContextValue = str | bool | int | Sequence[str]
 Mode = Literal["exact", "attacker"]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A key whose presence and value the key holder picks among a few ``options`` (each the key's values,
+    or None for "absent"): ``aws:TokenIssueTime`` for an IAM user, absent with its long-term key, issued
+    now with a session token from ``sts:GetSessionToken``. Like an attacker-controlled key, but only
+    these options: each condition takes the option that helps the attacker (DESIGN.md §4). The pick is
+    made per condition, not once per request, so a request that needs one option for an Allow and
+    the other to escape a Deny is reported as allowed (more than AWS would allow, never less)."""
+
+    options: tuple[tuple[str, ...] | None, ...]
+    why: str = ""
 
 
 class KeyState(Enum):
@@ -196,7 +210,15 @@ class Context:
     ``*`` (``aws:PrincipalTag/*``) marks every key with that prefix that has no value as absent.
     """
 
-    __slots__ = ("_absent", "_absent_prefixes", "_attacker", "_attacker_prefixes", "_values", "mode")
+    __slots__ = (
+        "_absent",
+        "_absent_prefixes",
+        "_attacker",
+        "_attacker_prefixes",
+        "_choices",
+        "_values",
+        "mode",
+    )
 
     mode: Mode
     _values: dict[str, tuple[str, ...]]
@@ -204,6 +226,7 @@ class Context:
     _absent_prefixes: tuple[str, ...]
     _attacker: frozenset[str]
     _attacker_prefixes: tuple[str, ...]
+    _choices: dict[str, Choice]
 
     def __init__(
         self,
@@ -214,6 +237,7 @@ class Context:
         absent_prefixes: tuple[str, ...] = (),
         attacker: frozenset[str] = frozenset(),
         attacker_prefixes: tuple[str, ...] = (),
+        choices: dict[str, Choice] | None = None,
     ) -> None:
         """Low-level constructor; prefer :meth:`exact`, :meth:`attacker` or :meth:`for_principal`."""
         if mode not in ("exact", "attacker"):
@@ -224,6 +248,7 @@ class Context:
         object.__setattr__(self, "_absent_prefixes", absent_prefixes)
         object.__setattr__(self, "_attacker", attacker)
         object.__setattr__(self, "_attacker_prefixes", attacker_prefixes)
+        object.__setattr__(self, "_choices", choices or {})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Context is immutable; use with_values() to derive a new one")
@@ -245,12 +270,14 @@ class Context:
         overrides: Mapping[str, ContextValue] | None = None,
         attacker_controlled: Iterable[str] | None = None,
         now: datetime | None = None,
+        choices: Mapping[str, Choice] | None = None,
     ) -> Context:
         """The leaked-key context: known ``values``, known-``absent`` keys, attacker-chosen and unknown keys.
 
         ``overrides`` (from ``--assume-context key=value``) win over everything and count as known.
         ``attacker_controlled`` replaces :data:`ATTACKER_CONTROLLED_KEYS` (exact names; prefixes stay).
-        ``now`` fills ``aws:CurrentTime`` and ``aws:EpochTime`` unless they are given.
+        ``now`` fills ``aws:CurrentTime`` and ``aws:EpochTime`` unless they are given. ``choices``: keys
+        the attacker picks among a few options (:class:`Choice`; a known value or override wins).
         """
         known = _normalise(values)
         if now is not None:
@@ -271,6 +298,7 @@ class Context:
             absent_prefixes=prefixes,
             attacker=controlled,
             attacker_prefixes=ATTACKER_CONTROLLED_PREFIXES,
+            choices={k.lower(): c for k, c in (choices or {}).items() if k.lower() not in known},
         )
 
     @classmethod
@@ -283,6 +311,7 @@ class Context:
         absent: Iterable[str] = (),
         overrides: Mapping[str, ContextValue] | None = None,
         now: datetime | None = None,
+        choices: Mapping[str, Choice] | None = None,
     ) -> Context:
         """A context pre-filled with the keys the principal determines (see :func:`principal_context_values`).
 
@@ -299,7 +328,7 @@ class Context:
         if mode == "exact":
             merged.update(overrides or {})
             return cls.exact(merged)
-        return cls.attacker(merged, absent=absent_specs, overrides=overrides, now=now)
+        return cls.attacker(merged, absent=absent_specs, overrides=overrides, now=now, choices=choices)
 
     def with_values(
         self, values: Mapping[str, ContextValue] | None = None, *, absent: Iterable[str] = ()
@@ -315,17 +344,22 @@ class Context:
             absent_prefixes=self._absent_prefixes + prefixes,
             attacker=self._attacker,
             attacker_prefixes=self._attacker_prefixes,
+            choices=self._choices,
         )
 
-    def lookup(self, key: str) -> tuple[str, ...] | KeyState:
+    def lookup(self, key: str) -> tuple[str, ...] | KeyState | Choice:
         """The key's values, or why there are none: ABSENT, ATTACKER (attacker picks) or UNKNOWN."""
         return self.lookup_lower(key.lower())
 
-    def lookup_lower(self, low: str) -> tuple[str, ...] | KeyState:
+    def lookup_lower(self, low: str) -> tuple[str, ...] | KeyState | Choice:
         """``lookup`` for a key name that is already lowercase (the compiled policy's hot path)."""
         found = self._values.get(low)
         if found is not None:
             return found
+        if self._choices:
+            choice = self._choices.get(low)
+            if choice is not None:
+                return choice
         if self.mode == "exact" or low in self._absent:
             return KeyState.ABSENT
         if self._absent_prefixes and low.startswith(self._absent_prefixes):
