@@ -61,18 +61,19 @@ from blastradius.graph import (
     GrantFinder,
     GrantFloor,
     HeldGrants,
+    KeyEffects,
     PermissionGraph,
     Principal,
-    _key_effect,
     access_decisions,
     access_edges,
     bits,
     build_graph,
+    dataset_key_effect,
     escalate_edges,
     mask_of,
 )
 from blastradius.jsonio import gc_paused
-from blastradius.model import Dataset, Snapshot, User
+from blastradius.model import Snapshot, User
 from blastradius.policy import Request, Verdict, decide
 from blastradius.report import (
     CONDITIONAL,
@@ -462,7 +463,7 @@ def _fold_access(
             return places[dataset_type].to_local(cover[_LEVEL_AT[level]]), 0
 
     find = GrantFinder(graph, principal)
-    key_effects: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (KMS key, type, level) -> _key_effect
+    key_effects: KeyEffects = {}
     for decisions in access_decisions(graph, principal, held, conditional=True):
         place = places[decisions.dataset_type]
         slot = _LEVEL_AT[decisions.level]
@@ -479,7 +480,7 @@ def _fold_access(
             open_ = maybe & ~place.kms
             for pos in bits(maybe & place.kms):
                 dataset = decisions.index.datasets[pos]
-                effect = _memo_key_effect(graph, principal, dataset, decisions.level, key_effects)
+                effect = dataset_key_effect(graph, principal, dataset, decisions.level, key_effects)
                 if effect is not _SEALED:
                     open_ |= 1 << pos
             any_[slot] |= place.to_audit(open_)
@@ -494,7 +495,7 @@ def _fold_access(
                 certainty = found[1]
             dataset = decisions.index.datasets[pos]
             if dataset.kms_key is not None:  # as ``_access_edge`` does, without building the edge
-                effect = _memo_key_effect(graph, principal, dataset, decisions.level, key_effects)
+                effect = dataset_key_effect(graph, principal, dataset, decisions.level, key_effects)
                 if effect is _SEALED:
                     continue
                 if effect:
@@ -505,22 +506,6 @@ def _fold_access(
                 definite[slot] |= bit
             own.access_edges += 1
     return own
-
-
-def _memo_key_effect(
-    graph: PermissionGraph,
-    principal: Principal,
-    dataset: Dataset,
-    level: str,
-    memo: dict[tuple[str, str, str], tuple[str, ...]],
-) -> tuple[str, ...]:
-    """``_key_effect`` of the dataset's KMS key for ``level``, once per (key, type, level)."""
-    assert dataset.kms_key is not None
-    key = (dataset.kms_key, dataset.type, level)
-    found = memo.get(key)
-    if found is None:
-        found = memo[key] = _key_effect(graph, principal, dataset.kms_key, dataset.type, level)
-    return found
 
 
 FoldBatch = Callable[[list[tuple[str, tuple[int, ...]]]], Iterable[tuple[str, _Own, list[str]]]]

@@ -40,6 +40,7 @@ from blastradius.graph import (
     AccountModel,
     Edge,
     GrantFloor,
+    KeyEffects,
     PermissionGraph,
     Principal,
     SkipGrant,
@@ -429,7 +430,7 @@ class Evaluator:
         # collected in full, a role in none has none, even if the account has no profile at all.
         self._profiles_known = bool(snapshot.instance_profiles) or snapshot.services.get("iam") == "ok"
         self._handed: dict[tuple[str, str], list[tuple[str, Mapping[str, str], tuple[str, ...]]]] = {}
-        self._key_memo: tuple[str, dict[tuple[str, str, str], tuple[str, ...]]] = ("", {})
+        self._key_memo: tuple[str, KeyEffects] = ("", {})
         self._admin_policy = _admin_policy(self.partition)
         # service principal (or "*") -> roles whose trust policy names it in an Allow: the only roles a
         # service can be handed (checked precisely by _trusts).
@@ -1148,7 +1149,7 @@ class Evaluator:
                 best = decision
         return best
 
-    def _key_effects(self, principal: Principal) -> dict[tuple[str, str, str], tuple[str, ...]]:
+    def _key_effects(self, principal: Principal) -> KeyEffects:
         """``_access_edge``'s memo of KMS key verdicts for ``principal`` (kept for the last one asked)."""
         if self._key_memo[0] != principal.arn:
             self._key_memo = (principal.arn, {})

@@ -614,9 +614,9 @@ class AccountModel:
         ``sts:GetSessionToken`` gives the key's holder a session token issued now, so the attacker picks
         either (a ``Choice``: each condition takes the option that helps the attacker, so a "revoke
         older sessions" Deny never stops the user's key, and an Allow that needs a session token
-        holds); a role acts through a session the
-        attacker creates now, so its token is issued now — except the leaked session itself
-        (``leaked_session``), issued at an unknown time: conditions on it stay unsettled.
+        holds); a role acts through a session the attacker creates now, so its token is issued now —
+        except the leaked session itself (``leaked_session``), issued at an unknown time: conditions on
+        it stay unsettled.
 
         ``kms:ViaService`` is in a KMS request only when a service makes it on the caller's behalf ("AWS
         KMS condition keys"): absent from the attacker's own calls; the key checks of data read through
@@ -835,7 +835,7 @@ class AccountModel:
         engine would), once per distinct (account, tags) and principal — or per principal kind, account,
         organization and tags, when the conditions name no other principal key (``_condition_owner``)."""
         who = _condition_owner(st, principal)
-        if via is not None and not any(c.key_lower == "kms:viaservice" for c in st.conditions):
+        if via is not None and not any(c.key_lower == _VIA_SERVICE_LOWER for c in st.conditions):
             via = None  # the same answer through any service
         key = (id(st), dataset_type, who, via)
         entry = self._condition_masks.get(key)
@@ -1316,7 +1316,7 @@ def _condition_owner(st: Statement, principal: Principal) -> object:
     with every principal of the same kind, account, organization and tags — or no one, when they read
     only the resource's keys (its tags, account, organization, a key's aliases) and ``kms:ViaService``."""
     if all(
-        c.key_lower.startswith((*_RESOURCE_KEYS, "kms:viaservice")) and not any("${" in v for v in c.values)
+        c.key_lower.startswith((*_RESOURCE_KEYS, _VIA_SERVICE_LOWER)) and not any("${" in v for v in c.values)
         for c in st.conditions
     ):
         return None
@@ -2065,6 +2065,7 @@ _TOKEN_CHOICE = "absent with the long-term key, or now with a session token from
 
 # Set only when a service calls KMS for the caller (see AccountModel.base_context).
 VIA_SERVICE = "kms:ViaService"
+_VIA_SERVICE_LOWER = VIA_SERVICE.lower()
 # A KMS key's aliases (AccountModel.resource_keys).
 RESOURCE_ALIASES = "kms:ResourceAliases"
 
@@ -2557,7 +2558,7 @@ def access_edges(
             assert floor is not None
             return floor.mask(dataset_type, level), floor.mask(dataset_type, level, definite_only=True)
 
-    key_effects: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (KMS key, type, level) -> _key_effect
+    key_effects: KeyEffects = {}
     find = GrantFinder(graph, principal)
     for decisions in access_decisions(graph, principal, held):
         index, level = decisions.index, decisions.level
@@ -2572,15 +2573,10 @@ def access_edges(
             if definite_only >> pos & 1:
                 if found[1] != DEFINITE:
                     continue  # held already at a cost only a definite grant could improve
-                if dataset.kms_key is not None:
-                    memo = (dataset.kms_key, dataset.type, level)
-                    effect = key_effects.get(memo)
-                    if effect is None:
-                        effect = key_effects[memo] = _key_effect(
-                            graph, principal, dataset.kms_key, dataset.type, level
-                        )
-                    if effect:
-                        continue  # the key seals it or keeps it conditional: no better than what is held
+                if dataset.kms_key is not None and dataset_key_effect(
+                    graph, principal, dataset, level, key_effects
+                ):
+                    continue  # the key seals it or keeps it conditional: no better than what is held
             edge = _access_edge(graph, principal, dataset, level, found, key_effects)
             if edge is not None:
                 yield edge
@@ -2762,25 +2758,36 @@ def _key_effect(
     return tuple(conditions)
 
 
+KeyEffects = dict[tuple[str, str, str], tuple[str, ...]]  # (KMS key, dataset type, level) -> _key_effect
+
+
+def dataset_key_effect(
+    graph: PermissionGraph, principal: Principal, dataset: Dataset, level: str, memo: KeyEffects
+) -> tuple[str, ...]:
+    """``_key_effect`` of the dataset's KMS key for ``level``, once per (key, type, level) in ``memo``
+    (kept per principal: datasets encrypted with one key share its verdict)."""
+    assert dataset.kms_key is not None
+    key = (dataset.kms_key, dataset.type, level)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _key_effect(graph, principal, dataset.kms_key, dataset.type, level)
+    return found
+
+
 def _access_edge(
     graph: PermissionGraph,
     principal: Principal,
     dataset: Dataset,
     level: str,
     found: tuple[str, str, list[str], str | None, str | None],
-    memo: dict[tuple[str, str, str], tuple[str, ...]] | None = None,
+    memo: KeyEffects | None = None,
 ) -> Edge | None:
     """The access edge for a grant, once the dataset's KMS key (if any) is accounted for.
 
     ``memo`` (per principal) shares the key's verdict between the datasets encrypted with one key."""
     action, certainty, conditions, policy_name, statement = found
     if dataset.kms_key is not None:
-        memo_key = (dataset.kms_key, dataset.type, level)
-        effect = memo.get(memo_key) if memo is not None else None
-        if effect is None:
-            effect = _key_effect(graph, principal, dataset.kms_key, dataset.type, level)
-            if memo is not None:
-                memo[memo_key] = effect
+        effect = dataset_key_effect(graph, principal, dataset, level, {} if memo is None else memo)
         if effect is _SEALED:
             return None  # the data stays sealed without the key (Key policies in AWS KMS)
         if effect:
