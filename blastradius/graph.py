@@ -2008,10 +2008,14 @@ def _best(decisions: Iterable[tuple[str, Decision]]) -> tuple[str, Decision] | N
 def assume_edges(
     graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
 ) -> Iterator[Edge]:
-    """``assume`` edges: identity allows sts:AssumeRole on the role AND its trust policy allows."""
+    """``assume`` edges: identity allows sts:AssumeRole on the role AND its trust policy allows.
+
+    With a ``GrantFloor`` whose search already reaches a role at least as cheaply as an edge from this
+    principal could (``GrantFloor.principals``), the assumption into it is not decided."""
     model = graph.model
+    settled = skip.principals if isinstance(skip, GrantFloor) else None
     for role_arn in sorted(model.candidate_roles(principal)):
-        if role_arn == principal.arn:
+        if role_arn == principal.arn or (settled is not None and settled(role_arn)):
             continue
         target = model.principal(role_arn)
         if target is None or target.trust_policy is None:
@@ -2337,7 +2341,7 @@ class GrantFloor:
     grant is possible, by bitset rather than one dataset at a time. Callable as a ``SkipGrant``.
     """
 
-    __slots__ = ("_bits", "_ints", "_model", "escalated", "origin")
+    __slots__ = ("_bits", "_ints", "_model", "escalated", "origin", "principals")
 
     def __init__(self, model: AccountModel) -> None:
         self._model = model
@@ -2350,6 +2354,9 @@ class GrantFloor:
         # The search's origin (set by ``reach``): only its data-side techniques can show in a report
         # without being on a path (``escalation.escalations``).
         self.origin: str | None = None
+        # Principals the search already reaches at a cost no edge of the principal being expanded can
+        # beat (set by ``reach``): ``assume_edges`` does not decide the role assumptions into them.
+        self.principals: Callable[[str], bool] | None = None
 
     @classmethod
     def of(cls, model: AccountModel, masks: Mapping[tuple[str, str], int]) -> GrantFloor:

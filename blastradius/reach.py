@@ -149,6 +149,13 @@ def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False) -> Re
     def below(cost: Cost, limit: Cost) -> bool:
         return cost < limit if all_paths else cost <= limit
 
+    def principal_settled(arn: str) -> bool:
+        # Every edge costs at least (0, 0, 1): one into a principal held at the floor or less is no better.
+        known = best.get(arn)
+        return known is not None and below(known.cost, floor)
+
+    settled.principals = principal_settled
+
     while queue:
         cost, arn = heapq.heappop(queue)
         if arn in done:
