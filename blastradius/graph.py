@@ -374,6 +374,8 @@ class AccountModel:
         self._type_prefixes: dict[str, _PrefixIndex] = {}
         self._statement_masks: dict[tuple[object, ...], _Masks] = {}
         self._lines: dict[tuple[str, tuple[str, ...]], _RequestLines] = {}
+        # _bulk_match by what it reads of a statement (many statements share one Resource list)
+        self._bulk: dict[tuple[object, ...], tuple[int, int]] = {}
         self._base_resources: dict[tuple[str, tuple[str, ...]], dict[int, list[str]]] = {}
         self._templates: dict[tuple[str, str], tuple[str, ...]] = {}
         self._picks: dict[int, tuple[str, ...]] = {}
@@ -1180,6 +1182,14 @@ class AccountModel:
         some of whose it applies), for a statement without policy variables: what ``resource_state``
         would give ARN by ARN (a whole-string, case-sensitive glob, ``*`` and ``?`` crossing ``/`` and
         ``:``), found by one regex scan over all the request ARNs."""
+        patterns = st.resource_patterns
+        key = (dataset_type, templates, patterns, st.not_resource)
+        found = self._bulk.get(key)
+        if found is None:
+            found = self._bulk[key] = self._bulk_scan(st, dataset_type, templates)
+        return found
+
+    def _bulk_scan(self, st: Statement, dataset_type: str, templates: tuple[str, ...]) -> tuple[int, int]:
         request = self._request_lines(dataset_type, templates)
         patterns = st.resource_patterns
         if patterns is None or "*" in patterns:
