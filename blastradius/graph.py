@@ -1537,7 +1537,8 @@ class PermissionGraph:
         self._kms_key_side: dict[tuple[str, str], tuple[bool, tuple[tuple[int, ...], ...]]] = {}
         self._kms_applies: dict[tuple[int, str], bool] = {}
         self._assume_shared: dict[tuple[object, ...], Decision] = {}
-        self._key_allowed: dict[tuple[str, str, str | None], tuple[int, int]] = {}
+        # (principal, KMS action, kms:ViaService) -> (surely allowed, surely denied, decided) key bitsets
+        self._key_allowed: dict[tuple[str, str, str | None], tuple[int, int, int]] = {}
         self._independent: dict[int, bool] = {}
         self._trust_independent: dict[str, bool] = {}
         self._names_cache: dict[tuple[str, str], bool] = {}
@@ -1727,12 +1728,10 @@ class PermissionGraph:
         delegates the action to the principal's account (see ``_mask_decide``); False means "ask"."""
         if not _USE_MASKS:
             return False
-        model = self.model
-        index = model.type_index(KMS_KEY)
-        pos = index.position.get(key_arn)
+        pos = self.model.type_index(KMS_KEY).position.get(key_arn)
         if pos is None:
             return False
-        return bool(self._key_masks(principal, action, via)[0] >> pos & 1)
+        return bool(self._key_masks(principal, action, via, 1 << pos)[0] >> pos & 1)
 
     def key_surely_denied(
         self, principal: Principal, key_arn: str, action: str, via: str | None = None
@@ -1743,43 +1742,75 @@ class PermissionGraph:
         if not _USE_MASKS:
             return False
         pos = self.model.type_index(KMS_KEY).position.get(key_arn)
-        return pos is not None and bool(self._key_masks(principal, action, via)[1] >> pos & 1)
+        return pos is not None and bool(self._key_masks(principal, action, via, 1 << pos)[1] >> pos & 1)
 
-    def _key_masks(self, principal: Principal, action: str, via: str | None) -> tuple[int, int]:
-        """(surely allowed, surely denied) keys for ``action``, by bitset; with ``via``, only the keys
-        of its region (a data store calls the key of the region its data is in)."""
+    def prime_keys(self, principal: Principal, action: str, via: str | None, keys: int) -> None:
+        """Decide ``key_surely_allowed``/``key_surely_denied`` for ``keys`` (a bitset over the KMS key
+        index) in one batch. A principal's masks are otherwise computed for every key of the region at the
+        first question; a caller that knows which keys it will ask about (``access_edges``: the keys of
+        the datasets it may grant) primes them, and only those are decided (the rest on demand)."""
+        if _USE_MASKS and keys:
+            self._key_masks(principal, action, via, keys, batch=keys)
+
+    def _key_masks(
+        self, principal: Principal, action: str, via: str | None, keys: int, *, batch: int = -1
+    ) -> tuple[int, int]:
+        """(surely allowed, surely denied) keys for ``action``, by bitset, decided at least on ``keys``;
+        with ``via``, only the keys of its region (a data store calls the key of the region its data is
+        in). Keys not yet decided are decided in one batch: ``batch`` (every key, unless primed) and the
+        asked ``keys``, or just those once the principal's masks were primed."""
         cache_key = (principal.arn, action, via)
         found = self._key_allowed.get(cache_key)
-        if found is None:
-            model = self.model
-            base = model.base_context(principal)
-            region_keys = -1
-            if via is not None:
-                base = base.with_values({VIA_SERVICE: (via,)})
-                region_keys = model.type_index(KMS_KEY).region_mask(via.split(".")[1])
-            unnamed = region_keys & ~(
+        if found is not None:
+            allowed, denied, evaluated = found
+            if not keys & ~evaluated:
+                return allowed, denied
+            todo = keys & ~evaluated  # primed before: only what is asked
+        else:
+            allowed = denied = evaluated = 0
+            todo = batch | keys
+        model = self.model
+        base = model.base_context(principal)
+        region_keys = -1
+        if via is not None:
+            base = base.with_values({VIA_SERVICE: (via,)})
+            region_keys = model.type_index(KMS_KEY).region_mask(via.split(".")[1])
+        unnamed = (
+            todo
+            & region_keys
+            & ~(
                 model.may_name_mask(principal, KMS_KEY)
                 | model.named_mask(principal, KMS_KEY)
                 | model.rcp_opaque_mask(principal, KMS_KEY, (action,))
             )
-            need = model.delegating_keys(action, principal.account_id) & unnamed
-            allowed = denied = 0
-            if need:
-                classes = _action_classes(principal, (action,), base)
-                shared = _classes_key(classes)
-                memo = (action, shared, need, via) if shared is not None else None
-                hit = self._key_masks_shared.get(memo) if memo is not None else None
-                if hit is None:
-                    definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base, via=via)
-                    allowed = mask_of(definite)
-                    denied = need & ~allowed & ~slow
-                    if memo is not None:
-                        self._key_masks_shared[memo] = (allowed, denied)
-                else:
-                    allowed, denied = hit
-            denied |= model.closed_keys(action, principal.account_id) & unnamed
-            found = self._key_allowed[cache_key] = (allowed, denied)
-        return found
+        )
+        need = model.delegating_keys(action, principal.account_id) & unnamed
+        if need:
+            classes = _action_classes(principal, (action,), base)
+            shared = _classes_key(classes)
+            memo = (action, shared, need, via) if shared is not None else None
+            hit = self._key_masks_shared.get(memo) if memo is not None else None
+            if hit is None:
+                definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base, via=via)
+                now_allowed = mask_of(definite)
+                hit = (now_allowed, need & ~now_allowed & ~slow)
+                if memo is not None:
+                    self._key_masks_shared[memo] = hit
+            allowed |= hit[0]
+            denied |= hit[1]
+        denied |= model.closed_keys(action, principal.account_id) & unnamed
+        self._key_allowed[cache_key] = (allowed, denied, evaluated | todo)
+        return allowed, denied
+
+    def key_sealed(self, principal: Principal, dataset: Dataset, level: str) -> bool:
+        """Whether the dataset's KMS key surely denies one of the KMS actions ``level`` needs, by bitset
+        alone: ``_key_effect`` then answers ``_SEALED`` whatever the other actions give."""
+        assert dataset.kms_key is not None
+        via = self.model.via_service(dataset.type, dataset.kms_key)
+        return any(
+            self.key_surely_denied(principal, dataset.kms_key, action, via)
+            for action in self.model.rules.datastores.kms_actions(dataset.type, level)
+        )
 
     def kms_decision(
         self, principal: Principal, key: Dataset, action: str, via: str | None = None
@@ -2577,16 +2608,20 @@ def access_edges(
 
     key_effects: KeyEffects = {}
     find = GrantFinder(graph, principal)
-    for decisions in access_decisions(graph, principal, held):
+    levels = [(d, bits(d.slow | d.decided_mask)) for d in access_decisions(graph, principal, held)]
+    _prime_dataset_keys(graph, principal, levels)
+    for decisions, positions in levels:
         index, level = decisions.index, decisions.level
         definite_only = decisions.definite_only
-        for pos in bits(decisions.slow | decisions.decided_mask):
+        for pos in positions:
             if floor is None and skip is not None and skip(index.arns[pos], level):
                 continue
+            dataset = index.datasets[pos]
+            if dataset.kms_key is not None and graph.key_sealed(principal, dataset, level):
+                continue  # sealed without the key, whatever grants it (Key policies in AWS KMS)
             found = find(decisions, pos)
             if found is None:
                 continue
-            dataset = index.datasets[pos]
             if definite_only >> pos & 1:
                 if found[1] != DEFINITE:
                     continue  # held already at a cost only a definite grant could improve
@@ -2597,6 +2632,34 @@ def access_edges(
             edge = _access_edge(graph, principal, dataset, level, found, key_effects)
             if edge is not None:
                 yield edge
+
+
+def _prime_dataset_keys(
+    graph: PermissionGraph, principal: Principal, levels: Sequence[tuple[LevelDecisions, list[int]]]
+) -> None:
+    """``PermissionGraph.prime_keys`` for the KMS keys of the datasets at the positions of each level,
+    per KMS action the level needs and per ``kms:ViaService`` (the key's region): a principal that may
+    be granted a few hundred datasets asks about their few dozen keys, not every key of the account."""
+    model = graph.model
+    key_index = model.type_index(KMS_KEY)
+    wanted: dict[tuple[str, str | None], int] = {}
+    for decisions, positions in levels:
+        kms_actions = model.rules.datastores.kms_actions(decisions.dataset_type, decisions.level)
+        if not kms_actions:
+            continue
+        datasets = decisions.index.datasets
+        by_via: dict[str | None, int] = {}
+        for pos in positions:
+            key = datasets[pos].kms_key
+            if key is None or (key_pos := key_index.position.get(key)) is None:
+                continue
+            via = model.via_service(decisions.dataset_type, key)
+            by_via[via] = by_via.get(via, 0) | 1 << key_pos
+        for via, keys in by_via.items():
+            for action in kms_actions:
+                wanted[(action, via)] = wanted.get((action, via), 0) | keys
+    for (action, via), keys in wanted.items():
+        graph.prime_keys(principal, action, via, keys)
 
 
 def _statement_state(cls: _ActionClass, st: Statement, context: Context) -> Tri | None:
