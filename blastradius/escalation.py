@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from blastradius.graph import (
+    _REQUESTED_REGION_LOWER,
     _RESOURCE_KEYS,
     ACCESS,
     ESCALATE,
@@ -43,6 +44,7 @@ from blastradius.graph import (
     KeyEffects,
     PermissionGraph,
     Principal,
+    RegionSettle,
     SkipGrant,
     _access_edge,
     _action_classes,
@@ -988,7 +990,7 @@ class Evaluator:
         cls = self._classes.get(key)
         if cls is None:
             cls = self._classes[key] = _action_classes(
-                principal, (action,), self.model.base_context(principal)
+                principal, (action,), self.model.base_context(principal), self.model.region_state
             )[0]
         if not cls.fast:
             return None
@@ -1008,7 +1010,8 @@ class Evaluator:
             for level in principal.scps:
                 for policy in level:
                     statements.extend(policy.statements_for(action))
-            found = self._uniform[key] = all(_covers_any_resource(st) for st in statements)
+            regional = self.model.region_state
+            found = self._uniform[key] = all(_covers_any_resource(st, regional) for st in statements)
         return found
 
     def _context(
@@ -1241,15 +1244,22 @@ class Evaluator:
         )
 
 
-def _covers_any_resource(st: Statement) -> bool:
+def _covers_any_resource(st: Statement, regional: RegionSettle) -> bool:
     """Whether a statement applies alike to every resource: ``Resource: "*"`` (or none), and no condition
-    on the resource (its tags, account, organisation) or with a policy variable."""
+    on the resource (its tags, account, organisation, or a Region where the Regions disagree: see
+    ``AccountModel.region_state``) or with a policy variable."""
     patterns = st.resource_patterns
     if patterns is not None and (st.not_resource or "*" not in patterns):
         return False
-    return not any(
-        c.key_lower.startswith(_RESOURCE_KEYS) or any("${" in v for v in c.values) for c in st.conditions
-    )
+    for c in st.conditions:
+        if any("${" in v for v in c.values):
+            return False
+        if c.key_lower == _REQUESTED_REGION_LOWER:
+            if regional(c, st.is_deny) is None:
+                return False
+        elif c.key_lower.startswith(_RESOURCE_KEYS):
+            return False
+    return True
 
 
 # What the ARN of a compute resource looks like (for resources that were not collected).

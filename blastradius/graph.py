@@ -66,6 +66,7 @@ from blastradius.policy import (
     parse_policy,
     rcps_apply,
 )
+from blastradius.policy.conditions import Clause
 from blastradius.policy.s3access import effective_resource_policy
 from blastradius.report import CONDITIONAL, DEFINITE, LEVELS, PathStep
 from blastradius.rules import RuleSet, expand_resource
@@ -279,11 +280,12 @@ class DatasetIndex:
         return everything & ~self.account_masks().get(account, 0) & ~self.policy_mask
 
     def signature(self, position: int) -> tuple[object, ...]:
-        """What a request context takes from the dataset: its account and tags (a KMS key's aliases)."""
+        """What a request context takes from the dataset: its account, region and tags (a KMS key's
+        aliases)."""
         found = self._signatures.get(position)
         if found is None:
             dataset = self.datasets[position]
-            found = (dataset.account_id, *sorted(dataset.tags.items()))
+            found = (dataset.account_id, dataset.region, *sorted(dataset.tags.items()))
             if dataset.type == KMS_KEY:
                 found = (*found, ("kms:ResourceAliases", dataset.aliases))
             self._signatures[position] = found
@@ -334,6 +336,10 @@ class AccountModel:
         self.warnings = BuildWarnings()
         self.now = now or dt.datetime.now(dt.UTC)
         self.overrides = dict(context_overrides or {})
+        self._overridden = frozenset(k.lower() for k in self.overrides)
+        # region_state: (clause id, deny) -> its settled state; the datasets' Regions
+        self._region_states: dict[tuple[int, bool], Tri | None] = {}
+        self._regions: tuple[str, ...] | None = None
         self._managed: dict[str, ManagedPolicy] = {p.arn: p for p in snapshot.managed_policies}
         self._policy_cache: dict[tuple[str, str], Policy | None] = {}
         self.datasets: dict[str, Dataset] = {d.arn: d for d in snapshot.datasets}
@@ -669,19 +675,31 @@ class AccountModel:
             found, missing = self.resource_keys(resource)
             values.update(found)
             absent.extend(missing)
+        if self._overridden:  # --assume-context wins over what the snapshot says
+            values = {k: v for k, v in values.items() if k.lower() not in self._overridden}
         return self.base_context(principal).with_values(values, absent=absent)
 
     def resource_keys(self, dataset: Dataset) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
         """Condition keys the snapshot knows of a dataset beyond its tags and account, and those it knows
-        are absent: a KMS key's ``kms:ResourceAliases`` (its aliases, collected with the key; none when
-        KMS was collected in full and the key has no alias, "AWS KMS condition keys")."""
+        are absent.
+
+        ``aws:RequestedRegion`` is the dataset's region: S3 buckets, DynamoDB tables, secrets, parameters
+        and KMS keys are regional, and a request on one is served only by an endpoint of its region (an
+        S3 request sent to another region is redirected, not served), so the attacker cannot pick another
+        ("AWS global condition context keys": the Region the request was made to). A KMS key's
+        ``kms:ResourceAliases`` are its aliases, collected with the key; none when KMS was collected in
+        full and the key has no alias ("AWS KMS condition keys")."""
+        found: dict[str, tuple[str, ...]] = {}
+        if dataset.region:
+            found[REQUESTED_REGION] = (dataset.region,)
         if dataset.type != KMS_KEY:
-            return {}, ()
+            return found, ()
         if dataset.aliases:
-            return {RESOURCE_ALIASES: dataset.aliases}, ()
+            found[RESOURCE_ALIASES] = dataset.aliases
+            return found, ()
         if self.snapshot.services.get("kms") == "ok":
-            return {}, (RESOURCE_ALIASES,)
-        return {}, ()
+            return found, (RESOURCE_ALIASES,)
+        return found, ()
 
     def via_service(self, dataset_type: str, key_arn: str) -> str | None:
         """The ``kms:ViaService`` of the KMS calls a data store makes with ``key_arn`` for a caller of
@@ -1029,6 +1047,26 @@ class AccountModel:
         if probe is None:
             probe = self._probe_context = Context.attacker(overrides=self.overrides, now=self.now)
         return any(probe.lookup_lower(c.key_lower) is KeyState.ATTACKER for c in deny.conditions)
+
+    def region_state(self, clause: Clause, deny: bool) -> Tri | None:
+        """A condition on ``aws:RequestedRegion`` settled for every request on a dataset: the answer when
+        it is the same in the Region of every dataset and in a Region the attacker picks (a dataset whose
+        Region is unknown, any other resource), None when the Regions disagree (then it is decided per
+        dataset, in its Region: ``resource_keys``). ``--assume-context`` pins the Region for all."""
+        memo = (id(clause), deny)
+        if memo in self._region_states:
+            return self._region_states[memo]
+        probe = self._probe_context
+        if probe is None:
+            probe = self._probe_context = Context.attacker(overrides=self.overrides, now=self.now)
+        if self._regions is None:
+            self._regions = tuple(sorted({d.region for d in self.datasets.values() if d.region}))
+        contexts = [probe]
+        if _REQUESTED_REGION_LOWER not in self._overridden:
+            contexts += [probe.with_values({REQUESTED_REGION: (r,)}) for r in self._regions]
+        results = {clause.evaluate(c, deny=deny) for c in contexts}
+        found = self._region_states[memo] = results.pop() if len(results) == 1 else None
+        return found
 
     def closed_keys(self, action: str, account: str) -> int:
         """KMS keys whose key policy has no Allow for ``action`` that may name ``account`` or anyone
@@ -1786,7 +1824,7 @@ class PermissionGraph:
         )
         need = model.delegating_keys(action, principal.account_id) & unnamed
         if need:
-            classes = _action_classes(principal, (action,), base)
+            classes = _action_classes(principal, (action,), base, model.region_state)
             shared = _classes_key(classes)
             memo = (action, shared, need, via) if shared is not None else None
             hit = self._key_masks_shared.get(memo) if memo is not None else None
@@ -2113,18 +2151,40 @@ VIA_SERVICE = "kms:ViaService"
 _VIA_SERVICE_LOWER = VIA_SERVICE.lower()
 # A KMS key's aliases (AccountModel.resource_keys).
 RESOURCE_ALIASES = "kms:ResourceAliases"
+REQUESTED_REGION = "aws:RequestedRegion"
+_REQUESTED_REGION_LOWER = REQUESTED_REGION.lower()
 
 # Condition keys whose value differs between resources (the rest of the context is per principal).
-_RESOURCE_KEYS = ("aws:resourcetag/", "aws:resourceaccount", "aws:resourceorg", "kms:resourcealiases")
+_RESOURCE_KEYS = (
+    "aws:resourcetag/",
+    "aws:resourceaccount",
+    "aws:resourceorg",
+    "kms:resourcealiases",
+    "aws:requestedregion",
+)
 
 
-def _settle(statement: Statement, context: Context) -> Tri | None:
-    """A statement's conditions against the principal's context; None if they depend on the resource."""
+# Settles a condition on aws:RequestedRegion when every Region a request may go to gives one answer
+# (``AccountModel.region_state``); None: it depends on the resource's Region.
+RegionSettle = Callable[[Clause, bool], "Tri | None"]
+
+
+def _settle(statement: Statement, context: Context, regional: RegionSettle | None = None) -> Tri | None:
+    """A statement's conditions against the principal's context; None if they depend on the resource
+    (a condition on aws:RequestedRegion does only where the Regions disagree, see ``regional``)."""
     state = Tri.YES
     for clause in statement.conditions:
-        if clause.key_lower.startswith(_RESOURCE_KEYS) or any("${" in v for v in clause.values):
+        if any("${" in v for v in clause.values):
             return None
-        result = clause.evaluate(context, deny=statement.is_deny)
+        if regional is not None and clause.key_lower == _REQUESTED_REGION_LOWER:
+            found = regional(clause, statement.is_deny)
+            if found is None:
+                return None
+            result = found
+        elif clause.key_lower.startswith(_RESOURCE_KEYS):
+            return None
+        else:
+            result = clause.evaluate(context, deny=statement.is_deny)
         if result is Tri.NO:
             return Tri.NO
         if result is Tri.UNKNOWN:
@@ -2133,7 +2193,7 @@ def _settle(statement: Statement, context: Context) -> Tri | None:
 
 
 def _action_classes(
-    principal: Principal, actions: Sequence[str], context: Context
+    principal: Principal, actions: Sequence[str], context: Context, regional: RegionSettle | None = None
 ) -> tuple[_ActionClass, ...]:
     boundary = principal.boundary
 
@@ -2155,7 +2215,7 @@ def _action_classes(
         bound = list(boundary.statements_for(action)) if boundary is not None else []
         scps = scp_statements(action)
         guards = [st for level in scps for st in level]
-        settled = {id(st): _settle(st, context) for st in (*covering, *bound, *guards)}
+        settled = {id(st): _settle(st, context, regional) for st in (*covering, *bound, *guards)}
         fast = None not in settled.values()
         keep = (
             [st for st in (*covering, *bound, *guards) if settled[id(st)] is not Tri.NO]
@@ -2507,7 +2567,7 @@ def access_decisions(
                 continue
             per_dataset = own_mask | model.rcp_opaque_mask(principal, dataset_type, actions)
             may_name = index.policy_mask & (names_me | per_dataset)
-            classes = _action_classes(principal, actions, base)
+            classes = _action_classes(principal, actions, base, model.region_state)
             candidates = named_mask
             for cls in classes:
                 for st in cls.allows:
@@ -2662,12 +2722,14 @@ def _prime_dataset_keys(
         graph.prime_keys(principal, action, via, keys)
 
 
-def _statement_state(cls: _ActionClass, st: Statement, context: Context) -> Tri | None:
+def _statement_state(
+    cls: _ActionClass, st: Statement, context: Context, regional: RegionSettle | None = None
+) -> Tri | None:
     """A class statement's conditions against the principal's context: YES, NO, UNKNOWN (unsettled), or
     None when they depend on the resource (see ``_settle``; fast classes were settled when built)."""
     if cls.fast:
         return Tri.UNKNOWN if id(st) in cls.maybe else Tri.YES
-    return _settle(st, context)
+    return _settle(st, context, regional)
 
 
 def _mask_decide(
@@ -2722,7 +2784,7 @@ def _mask_decide(
             if id(st) in applies:
                 continue
             m = model.statement_masks(st, dataset_type, templates, context, arn, undecided)
-            state = _statement_state(cls, st, context)
+            state = _statement_state(cls, st, context, model.region_state)
             maybe[id(st)] = 0
             if state is Tri.YES:
                 applies[id(st)] = m.yes_all
@@ -2796,7 +2858,7 @@ def _mask_decide(
         for cls in classes:
             templates = model.templates(dataset_type, cls.action)
             for st in cls.allows:
-                state = _statement_state(cls, st, context)
+                state = _statement_state(cls, st, context, model.region_state)
                 if state is Tri.UNKNOWN or state is Tri.NO:
                     continue
                 m = model.statement_masks(st, dataset_type, templates, context, arn, hopeless)
