@@ -820,7 +820,8 @@ class AccountModel:
                 for arn in expand_resource(template, dataset.arn):
                     expanded[arn] = None
             statements: Sequence[Statement] = ()
-            if dataset.arn in self.effective_policies and dataset.type != KMS_KEY:
+            picking = any(t.endswith("/*") for t in templates)  # only those take the policy's picks
+            if picking and dataset.arn in self.effective_policies and dataset.type != KMS_KEY:
                 label = f"resource policy of {_short(dataset.arn)}"
                 policy = self.resource_policy(dataset.arn, self.effective_policies[dataset.arn], label)
                 statements = policy.statements if policy is not None else ()
@@ -1205,6 +1206,10 @@ class AccountModel:
         """Every dataset's request ARNs for these templates (``base_resources``), one per line."""
         key = (dataset_type, templates)
         found = self._lines.get(key)
+        if found is None and templates == ("{arn}",):
+            # Each dataset's ARN alone (``base_resources`` adds sub-resources to ``/*`` templates only).
+            arns = self.type_index(dataset_type).arns
+            found = self._lines[key] = _RequestLines(list(arns), list(range(len(arns))))
         if found is None:
             lines: list[str] = []
             owner: list[int] = []
@@ -1418,9 +1423,17 @@ class _RequestLines:
             whole = re.compile(body).fullmatch
             assert self._sorted is not None
             return [i for line, i in self._sorted[lo:hi] if whole(line)]
-        regex = re.compile(f"^(?:{body})$", re.MULTILINE)
+        # Unanchored, the regex engine skips ahead to its literal prefix (an anchored one tries every
+        # position); a match that does not start a line is a line on which the glob failed at the start.
+        regex = re.compile(f"(?:{body})$", re.MULTILINE)
         starts = self._starts
-        return [bisect.bisect_right(starts, m.start()) - 1 for m in regex.finditer(self.text)]
+        out: list[int] = []
+        for m in regex.finditer(self.text):
+            at = m.start()
+            line = bisect.bisect_right(starts, at) - 1
+            if starts[line] == at:
+                out.append(line)
+        return out
 
     def _prefix_range(self, prefix: str) -> tuple[int, int]:
         """The slice of the lines in sorted order that start with ``prefix``."""

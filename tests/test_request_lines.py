@@ -57,3 +57,23 @@ def test_prefix_slice_and_whole_text_scan_agree_with_arn_by_arn_matching() -> No
 def test_any_glob_matches_as_arn_by_arn(parts: list[str]) -> None:
     pattern = "arn:aws:s3:::" + "".join(parts)
     assert set(REQUEST.matching(pattern)) == expected(pattern), pattern
+
+
+def test_a_glob_found_inside_a_line_is_no_match_of_that_line() -> None:
+    """The whole-text scan (taken when the glob's literal prefix starts most lines) is unanchored: the
+    regex engine jumps to the literal prefix. A line that holds the prefix only in its middle (an object
+    key that embeds an ARN) is still no match: the glob must match the ARN as a whole."""
+    lines = [
+        *(f"arn:aws:s3:::team-{i}/*" for i in range(6)),
+        "arn:aws:s3:::other/copy-of-arn:aws:s3:::team-9/x",
+        "arn:aws:s3:::other/k",
+    ]
+    request = _RequestLines(lines, list(range(len(lines))))
+    pattern = "arn:aws:s3:::team-*/*"
+    compiled = ResourcePattern(pattern, variables=False)
+    ctx = Context.exact()
+    assert (
+        set(request.matching(pattern))
+        == {i for i, line in enumerate(lines) if compiled.match(line, ctx) is Tri.YES}
+        == set(range(6))
+    )
