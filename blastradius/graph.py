@@ -385,7 +385,8 @@ class AccountModel:
         self._base_resources: dict[tuple[str, tuple[str, ...]], dict[int, list[str]]] = {}
         self._templates: dict[tuple[str, str], tuple[str, ...]] = {}
         self._picks: dict[int, tuple[str, ...]] = {}
-        self._condition_masks: dict[tuple[int, str, object, str | None], list[int]] = {}
+        self._condition_masks: dict[tuple[object, str, object, str | None], list[int]] = {}
+        self._fingerprints: dict[int, tuple[object, ...]] = {}  # statement id -> its conditions, effect
         self._condition_states: dict[tuple[object, object, str | None], dict[tuple[object, ...], Tri]] = {}
         # Resource policies and trust policies that name principals directly: principal ARN -> resources.
         self._named_in_resource_policy: dict[str, set[str]] = {}
@@ -858,15 +859,19 @@ class AccountModel:
         who = _condition_owner(st, principal)
         if via is not None and not any(c.key_lower == _VIA_SERVICE_LOWER for c in st.conditions):
             via = None  # the same answer through any service
-        key = (id(st), dataset_type, who, via)
+        # Statements of different policies with the same conditions and effect share their states and
+        # masks (the Resource part is ``statement_masks``'s).
+        fingerprint = self._fingerprints.get(id(st))
+        if fingerprint is None:
+            fingerprint = (st.is_deny, tuple((c.operator, c.key_lower, c.values) for c in st.conditions))
+            self._fingerprints[id(st)] = fingerprint
+        key = (fingerprint, dataset_type, who, via)
         entry = self._condition_masks.get(key)
         if entry is None:
             entry = self._condition_masks[key] = [0, 0, 0]  # evaluated, yes, unknown
         new = need & ~entry[0]
         if new:
             index = self.type_index(dataset_type)
-            # Statements of different policies with the same conditions and effect share their states.
-            fingerprint = (st.is_deny, tuple((c.operator, c.key_lower, c.values) for c in st.conditions))
             by_signature = self._condition_states.setdefault((fingerprint, who, via), {})
 
             def state_of(signature: tuple[object, ...], pos: int) -> Tri:
