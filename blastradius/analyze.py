@@ -94,11 +94,33 @@ def _findings(
 ) -> list[DatasetFinding]:
     findings: list[DatasetFinding] = []
     cache: dict[int, PathStep] = {}
+    # A grant's route is the route of the principal it was granted to plus the access edge (reach
+    # extends a principal's final route when it expands it): that head is built once per principal.
+    heads: dict[str, tuple[PathStep, ...]] = {}
+
+    def grant_steps(route: Route) -> tuple[PathStep, ...]:
+        edges = route.edges
+        last = edges[-1]
+        head = heads.get(last.source)
+        if head is None:
+            principal = result.principals.get(last.source)
+            if principal is None or principal.edges != edges[:-1]:
+                return _steps(route, cache)
+            head = heads[last.source] = _edge_steps(principal.edges, cache)
+        elif len(head) != len(edges) - 1 or (
+            head and edges[-2] is not result.principals[last.source].edges[-1]
+        ):
+            return _steps(route, cache)
+        step = cache.get(id(last))
+        if step is None:
+            step = cache[id(last)] = path_step(last)
+        return (*head, step)
+
     for arn, levels in result.grants.items():
         dataset = graph.model.datasets[arn]
         grants = tuple(
             Grant(
-                level=level, certainty=route.certainty, path=_steps(route, cache), conditions=route.conditions
+                level=level, certainty=route.certainty, path=grant_steps(route), conditions=route.conditions
             )
             for level, route in sorted(levels.items(), key=lambda kv: level_rank(kv[0]))
         )
