@@ -2579,9 +2579,19 @@ def access_decisions(
         foreign = index.foreign_bare(principal.account_id)
         own_mask = named_mask | index.mask(picked)
         names_me = model.may_name_mask(principal, dataset_type)
+        # What any level could consider: a superset of its candidates (below), to skip the levels whose
+        # candidates are all held already without building their action classes.
+        reachable = named_mask
+        for policy in principal.identity_policies:
+            for st in policy.statements:
+                if not st.is_deny and st.action_could_match_service(spec.service):
+                    reachable |= model.concerned_mask(st, spec.service, dataset_type)
+        reachable &= ~foreign
         for level in LEVELS:
             actions = stores.actions_for(dataset_type, level)
             if not actions:
+                continue
+            if held is not None and not reachable & ~held(dataset_type, level)[0]:
                 continue
             per_dataset = own_mask | model.rcp_opaque_mask(principal, dataset_type, actions)
             may_name = index.policy_mask & (names_me | per_dataset)
@@ -2686,6 +2696,7 @@ def access_edges(
 
     key_effects: KeyEffects = {}
     find = GrantFinder(graph, principal)
+    seals: dict[tuple[str, str, str], bool] = {}  # (KMS key, dataset type, level) -> key_sealed
     levels = [(d, bits(d.slow | d.decided_mask)) for d in access_decisions(graph, principal, held)]
     _prime_dataset_keys(graph, principal, levels)
     for decisions, positions in levels:
@@ -2695,8 +2706,12 @@ def access_edges(
             if floor is None and skip is not None and skip(index.arns[pos], level):
                 continue
             dataset = index.datasets[pos]
-            if dataset.kms_key is not None and graph.key_sealed(principal, dataset, level):
-                continue  # sealed without the key, whatever grants it (Key policies in AWS KMS)
+            if dataset.kms_key is not None:
+                seal = (dataset.kms_key, dataset.type, level)
+                if (sealed := seals.get(seal)) is None:
+                    sealed = seals[seal] = graph.key_sealed(principal, dataset, level)
+                if sealed:
+                    continue  # sealed without the key, whatever grants it (Key policies in AWS KMS)
             found = find(decisions, pos)
             if found is None:
                 continue
