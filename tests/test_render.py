@@ -362,3 +362,22 @@ def test_identification_note_is_shown() -> None:
     noted = replace(report, key=replace(report.key, note="session key: the role could not be determined"))
     for fmt in ("table", "markdown"):
         assert "session key: the role could not be determined" in render(noted, fmt, width=200)
+
+
+def test_table_rotation_details_are_bulleted_and_wrapped_under_the_step() -> None:
+    """Each detail of a runbook step is one bullet, wrapped within the width, its continuation lines
+    aligned with the step's text (as a grid row would be), however many details a step has."""
+    report = incident_report()
+    long = "dataset " + " ".join(f"word{i}" for i in range(40))
+    steps = list(report.rotation_plan)
+    steps[0] = replace(steps[0], details=("short one", long, "multi\nline"))
+    text = render(replace(report, rotation_plan=tuple(steps)), "table", width=80)
+    lines = text.splitlines()
+    start = lines.index("    • short one")
+    assert lines[start + 1].startswith("    • dataset word0")
+    continued = lines[start + 2]
+    assert continued.startswith("    word") and not continued.startswith("    •")
+    assert all(len(line) <= 80 for line in lines[start : start + 6])
+    wrapped = " ".join(line.strip() for line in lines[start + 1 : lines.index("    • multi")])
+    assert wrapped == "• " + long
+    assert lines[lines.index("    • multi") + 1] == "    line"

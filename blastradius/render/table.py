@@ -7,6 +7,7 @@ they copy-paste intact.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from io import StringIO
 
@@ -388,14 +389,29 @@ def _rotation(console: Console, report: Report) -> None:
             ),
         )
         grid.add_row("", step.why)
-        for detail in step.details:
-            grid.add_row("", "• " + detail)
         console.print(grid)
+        if step.details:
+            # Wrapped here, under the bullet, as one Text: a grid row per detail costs rich a layout pass
+            # each (a broad key's notification step has 20,000 datasets: minutes in a grid).
+            wrap = max(console.width - _INDENT, 20)
+            console.print(Text("\n".join(_bulleted(detail, wrap) for detail in step.details)), soft_wrap=True)
         if step.commands:
             # soft_wrap: long commands stay on one line so they paste intact. One Text for all of a
             # step's commands (a broad key's runbook has thousands; printed one by one they take minutes).
             lines = "\n".join("    $ " + command for command in step.commands)
             console.print(Text(lines, style="green"), soft_wrap=True)
+
+
+_INDENT = 4  # where a step's text starts (its number's column and the grid's padding)
+
+
+def _bulleted(detail: str, width: int) -> str:
+    """``• detail`` wrapped to ``width`` columns, every line indented to the step's text."""
+    out: list[str] = []
+    for paragraph in detail.split("\n"):
+        lead = "• " if not out else ""
+        out.extend(textwrap.wrap(lead + paragraph, width=width, break_on_hyphens=False) or [lead.rstrip()])
+    return "\n".join(" " * _INDENT + line for line in out)
 
 
 _SECTIONS: dict[str, Callable[[Console, Report], None]] = {
