@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from blastradius.errors import UsageError
+from blastradius.jsonio import gc_paused
 from blastradius.render.common import SECTIONS, describe_path
 from blastradius.render.graph import render_dot, render_graphml
 from blastradius.render.html import render_html
@@ -53,7 +54,8 @@ def render(
         raise UsageError(
             f"unknown format {fmt!r}", hint="Choose one of: " + ", ".join(sorted(RENDERERS))
         ) from None
-    return renderer(report, color=color, width=width, only=only)
+    with gc_paused():  # millions of short-lived dicts and strings: the collector would rescan the heap
+        return renderer(report, color=color, width=width, only=only)
 
 
 __all__ = ["GRAPH_FORMATS", "RENDERERS", "SECTIONS", "Renderer", "describe_path", "render"]
