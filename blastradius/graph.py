@@ -242,17 +242,19 @@ class DatasetIndex:
         self._signatures: dict[int, tuple[object, ...]] = {}
         self._accounts: dict[str, int] | None = None
         self._regions: dict[str, int] | None = None
-        self._groups: list[tuple[tuple[object, ...], int, int]] | None = None
+        self._groups: dict[bool, list[tuple[tuple[object, ...], int, int]]] = {}
 
-    def signature_groups(self) -> list[tuple[tuple[object, ...], int, int]]:
+    def signature_groups(self, aliases: bool = True) -> list[tuple[tuple[object, ...], int, int]]:
         """(signature, mask of the datasets with it, one of them) per distinct ``signature``: datasets a
-        request context cannot tell apart (a few hundred per type in a large account)."""
-        if self._groups is None:
+        request context cannot tell apart (a few hundred per type in a large account); without
+        ``aliases``, for conditions that do not read a KMS key's aliases."""
+        found = self._groups.get(aliases)
+        if found is None:
             positions: dict[tuple[object, ...], list[int]] = {}
             for pos in range(len(self.arns)):
-                positions.setdefault(self.signature(pos), []).append(pos)
-            self._groups = [(sig, mask_of(found), found[0]) for sig, found in positions.items()]
-        return self._groups
+                positions.setdefault(self.signature(pos, aliases), []).append(pos)
+            found = self._groups[aliases] = [(sig, mask_of(at), at[0]) for sig, at in positions.items()]
+        return found
 
     def account_masks(self) -> dict[str, int]:
         """Account id -> the datasets of that account."""
@@ -279,9 +281,9 @@ class DatasetIndex:
         everything = (1 << len(self.arns)) - 1
         return everything & ~self.account_masks().get(account, 0) & ~self.policy_mask
 
-    def signature(self, position: int) -> tuple[object, ...]:
-        """What a request context takes from the dataset: its account, region and tags (a KMS key's
-        aliases)."""
+    def signature(self, position: int, aliases: bool = True) -> tuple[object, ...]:
+        """What a request context takes from the dataset: its account, region and tags (and a KMS key's
+        aliases, unless ``aliases`` is false: for conditions that do not read them)."""
         found = self._signatures.get(position)
         if found is None:
             dataset = self.datasets[position]
@@ -289,6 +291,8 @@ class DatasetIndex:
             if dataset.type == KMS_KEY:
                 found = (*found, ("kms:ResourceAliases", dataset.aliases))
             self._signatures[position] = found
+        if not aliases and self.datasets[position].type == KMS_KEY:
+            return found[:-1]
         return found
 
     def mask(self, arns: Iterable[str]) -> int:
@@ -891,7 +895,8 @@ class AccountModel:
                 return state
 
             yes_mask = unknown_mask = 0
-            groups = index.signature_groups()
+            aliases = any(c.key_lower == _RESOURCE_ALIASES_LOWER for c in st.conditions)
+            groups = index.signature_groups(aliases)
             if len(groups) < new.bit_count():
                 # Fewer distinct (account, tags) than datasets to decide: one AND per group.
                 for signature, members, first in groups:
@@ -906,7 +911,7 @@ class AccountModel:
                 yes: list[int] = []
                 unknown: list[int] = []
                 for pos in bits(new):
-                    state = state_of(index.signature(pos), pos)
+                    state = state_of(index.signature(pos, aliases), pos)
                     if state is Tri.YES:
                         yes.append(pos)
                     elif state is Tri.UNKNOWN:
@@ -1366,24 +1371,38 @@ def _index_principals(
 
 # Principal keys that single one principal out (its ARN, name, unique id): conditions that use them
 # are evaluated per principal; the rest of the principal's context is its kind, account, org and tags.
-_IDENTITY_KEYS = ("aws:principalarn", "aws:username", "aws:userid", "aws:principalservicename")
+# Keys whose value differs between principals that share kind, account, organisation and tags: a
+# statement reading one is evaluated per principal. aws:TokenIssueTime: a leaked session's is unknown, a
+# session the attacker creates is "now" (``AccountModel.base_context``).
+_IDENTITY_KEYS = (
+    "aws:principalarn",
+    "aws:username",
+    "aws:userid",
+    "aws:principalservicename",
+    "aws:tokenissuetime",
+)
+_PRINCIPAL_TAG = re.compile(r"aws:principaltag/([^}\s]*)")
 
 
 def _condition_owner(st: Statement, principal: Principal) -> object:
     """Whose context a statement's conditions depend on: the principal itself, or only what it shares
-    with every principal of the same kind, account, organization and tags — or no one, when they read
-    only the resource's keys (its tags, account, organization, a key's aliases) and ``kms:ViaService``."""
+    with every principal of the same kind, account and organization and the same values of the tags the
+    conditions read — or no one, when they read only the resource's keys (its tags, account,
+    organization, Region, a key's aliases) and ``kms:ViaService``."""
     if all(
         c.key_lower.startswith((*_RESOURCE_KEYS, _VIA_SERVICE_LOWER)) and not any("${" in v for v in c.values)
         for c in st.conditions
     ):
         return None
+    read: set[str] = set()  # the principal tags the conditions read
     for clause in st.conditions:
         text = " ".join((clause.key_lower, *clause.values)).lower()
         if any(k in text for k in _IDENTITY_KEYS):
             return principal.arn
+        read.update(_PRINCIPAL_TAG.findall(text))
     rp = principal.request_principal
-    return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, tuple(sorted(rp.tags.items())))
+    tags = tuple(sorted((k, v) for k, v in rp.tags.items() if k.lower() in read))
+    return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, tags)
 
 
 # statement_masks matches in bulk when at least 1/_BULK_SHARE of the type's datasets are to be decided.
@@ -2170,6 +2189,7 @@ _VIA_SERVICE_LOWER = VIA_SERVICE.lower()
 # A KMS key's aliases (AccountModel.resource_keys).
 RESOURCE_ALIASES = "kms:ResourceAliases"
 REQUESTED_REGION = "aws:RequestedRegion"
+_RESOURCE_ALIASES_LOWER = RESOURCE_ALIASES.lower()
 _REQUESTED_REGION_LOWER = REQUESTED_REGION.lower()
 
 # Condition keys whose value differs between resources (the rest of the context is per principal).
