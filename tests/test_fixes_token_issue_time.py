@@ -18,10 +18,10 @@ import dataclasses
 from typing import Any
 
 import pytest
-from test_org_apply import ACCT, KEY, NOW, READER, USER_ARN, analyze, doc, parameter, user
+from test_org_apply import ACCT, KEY, NOW, READER, USER_ARN, analyze, bucket, doc, parameter, user
 
 from blastradius.analyze import analyze_snapshot
-from blastradius.model import PolicyDocument, Role, Snapshot
+from blastradius.model import ManagedPolicy, PolicyDocument, Role, Snapshot
 from blastradius.policy import Choice, Context, Tri
 from blastradius.policy.conditions import compile_conditions
 from blastradius.report import KeyInfo, Report
@@ -198,3 +198,59 @@ def test_a_choice_takes_the_option_that_helps_the_attacker(
     (clause,) = compile_conditions(condition, variables=True)
     context = Context.attacker(choices={"aws:TokenIssueTime": Choice((None, (NOW_TEXT,)))})
     assert clause.evaluate(context, deny=deny) is expected
+
+
+def test_a_role_assumed_from_the_leaked_session_is_issued_now_even_with_the_same_tags() -> None:
+    """The leaked session's issue time is unknown, the session it creates by assuming a peer role is
+    issued now: a condition on aws:TokenIssueTime (with one on the resource's tags, so it is decided per
+    dataset) is unsettled for the first and holds for the second, although both roles share a managed
+    policy and their tags — the reads through the peer are definite."""
+    fresh_reads = {
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:ResourceTag/team": "orders"},
+            "DateGreaterThan": {"aws:TokenIssueTime": BEFORE_NOW},
+        },
+    }
+    shared = ManagedPolicy(
+        arn=f"arn:aws:iam::{ACCT}:policy/fresh-reads", name="fresh-reads", document=doc(fresh_reads)
+    )
+    tags = {"team": "orders"}
+    peer = Role(
+        arn=f"arn:aws:iam::{ACCT}:role/peer",
+        name="peer",
+        trust_policy=doc(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCT}:root"}, "Action": "sts:AssumeRole"}
+        ),
+        managed_policy_arns=(shared.arn,),
+        tags=tags,
+    )
+    app = Role(
+        arn=f"arn:aws:iam::{ACCT}:role/app",
+        name="app",
+        trust_policy=peer.trust_policy,
+        managed_policy_arns=(shared.arn,),
+        inline_policies=(
+            PolicyDocument(
+                name="hop",
+                document=doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": peer.arn}),
+            ),
+        ),
+        tags=tags,
+    )
+    orders = bucket("orders-exports", tags={"team": "orders"})
+    snap = Snapshot(
+        account_id=ACCT,
+        collected_at="2026-11-25T00:00:00Z",
+        roles=(app, peer),
+        managed_policies=(shared,),
+        datasets=(orders,),
+    )
+    info = KeyInfo(access_key_id=SESSION_KEY, account_id=ACCT, principal_arn=app.arn, kind="session")
+    report = analyze_snapshot(snap, SESSION_KEY, key_info=info, now=NOW)
+    (finding,) = report.datasets
+    read = next(g for g in finding.grants if g.level == "read")
+    assert read.certainty == "definite"
+    assert [s.to for s in read.path] == [peer.arn, orders.arn]
