@@ -644,9 +644,7 @@ class AccountModel:
             # A user's key signs without a token, but sts:GetSessionToken (which needs no permission)
             # gives its holder a session token issued now: the attacker picks either.
             token = (
-                {}
-                if role or unknown_age
-                else {"aws:TokenIssueTime": Choice((None, clock["aws:CurrentTime"]), _TOKEN_CHOICE)}
+                {} if role or unknown_age else {"aws:TokenIssueTime": _token_choice(clock["aws:CurrentTime"])}
             )
             cached = Context.for_principal(
                 principal.request_principal,
@@ -2182,6 +2180,21 @@ class _ActionClass:
 
 # What an IAM user's aws:TokenIssueTime is (AccountModel.base_context).
 _TOKEN_CHOICE = "absent with the long-term key, or now with a session token from sts:GetSessionToken"
+
+
+def _token_choice(now: tuple[str, ...]) -> Choice:
+    """A user's ``aws:TokenIssueTime``: absent (its long-term key) or ``now`` (a session token it gets
+    from ``sts:GetSessionToken``, which needs no permission). Such a session cannot call IAM without
+    MFA, nor STS beyond AssumeRole and GetCallerIdentity (STS API reference, *GetSessionToken*), and the
+    attacker has no MFA device: for those calls only the long-term key exists. ``iam:PassRole`` is no
+    call but a permission checked when another service is called, so the session keeps it."""
+    return Choice(
+        (None, now),
+        _TOKEN_CHOICE,
+        first_only=("iam:", "sts:"),
+        first_only_except=frozenset({"iam:passrole", "sts:assumerole", "sts:getcalleridentity"}),
+    )
+
 
 # Set only when a service calls KMS for the caller (see AccountModel.base_context).
 VIA_SERVICE = "kms:ViaService"

@@ -254,3 +254,41 @@ def test_a_role_assumed_from_the_leaked_session_is_issued_now_even_with_the_same
     read = next(g for g in finding.grants if g.level == "read")
     assert read.certainty == "definite"
     assert [s.to for s in read.path] == [peer.arn, orders.arn]
+
+
+DENY_LONG_TERM_KEYS = {
+    "Effect": "Deny",
+    "Action": "*",
+    "Resource": "*",
+    "Condition": {"Null": {"aws:TokenIssueTime": "true"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("deny_long_term_keys", "escalates"),
+    [
+        pytest.param(False, True, id="long-term-key-calls-iam"),
+        pytest.param(True, False, id="session-token-cannot-call-iam-without-mfa"),
+    ],
+)
+def test_a_session_token_from_get_session_token_cannot_call_iam(
+    deny_long_term_keys: bool, escalates: bool
+) -> None:
+    """STS API reference, *GetSessionToken*: its credentials cannot call IAM without MFA information,
+    nor STS beyond AssumeRole and GetCallerIdentity. A user whose long-term key is denied everything
+    (``Null: true`` on aws:TokenIssueTime) still reads data with a session token, but can no longer
+    create another user's access key (iam-002): the session would need the MFA device the attacker
+    lacks."""
+    admin = dataclasses.replace(
+        user(READER), arn=f"arn:aws:iam::{ACCT}:user/admin", name="admin", access_keys=()
+    )
+    statements: list[dict[str, Any]] = [
+        READER,
+        {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": admin.arn},
+    ]
+    if deny_long_term_keys:
+        statements.append(DENY_LONG_TERM_KEYS)
+    report = analyze(None, (user(*statements), admin), (parameter("db-password"),))
+    assert grants(report)["db-password"][1] == "definite"  # data: through a session token if need be
+    fired = {(e.technique, e.path[-1].to) for e in report.escalations}
+    assert (("iam-002", admin.arn) in fired) is escalates

@@ -51,6 +51,19 @@ class Choice:
 
     options: tuple[tuple[str, ...] | None, ...]
     why: str = ""
+    # Actions for which only the first option exists, as lowercase action prefixes (``iam:``) and whole
+    # actions exempt from them (``iam:passrole``): see ``Context.for_action``.
+    first_only: tuple[str, ...] = ()
+    first_only_except: frozenset[str] = frozenset()
+
+    def restricted(self, action: str) -> bool:
+        """Whether only the first option exists for a request of ``action``."""
+        low = action.lower()
+        return (
+            low.startswith(self.first_only) and low not in self.first_only_except
+            if self.first_only
+            else False
+        )
 
 
 class KeyState(Enum):
@@ -166,13 +179,20 @@ class RequestPrincipal:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
-    """One authorisation question: may ``principal`` perform ``action`` on ``resource`` in ``context``?"""
+    """One authorisation question: may ``principal`` perform ``action`` on ``resource`` in ``context``?
+
+    The context is the one of a request of ``action`` (``Context.for_action``): a key holder's pick that
+    does not exist for this action is settled."""
 
     principal: RequestPrincipal
     action: str
     resource: str
     resource_account: str | None
     context: Context
+
+    def __post_init__(self) -> None:
+        """Settle the context's choices for this action."""
+        object.__setattr__(self, "context", self.context.for_action(self.action))
 
 
 def _as_values(value: ContextValue) -> tuple[str, ...]:
@@ -329,6 +349,31 @@ class Context:
             merged.update(overrides or {})
             return cls.exact(merged)
         return cls.attacker(merged, absent=absent_specs, overrides=overrides, now=now, choices=choices)
+
+    def for_action(self, action: str) -> Context:
+        """The context of a request of ``action``: a ``Choice`` whose other options do not exist for it
+        is its first option (a value, or absent). Unchanged (the same object) when none is restricted."""
+        if not self._choices or not any(c.restricted(action) for c in self._choices.values()):
+            return self
+        values = dict(self._values)
+        absent = set(self._absent)
+        choices: dict[str, Choice] = {}
+        for key, choice in self._choices.items():
+            if not choice.restricted(action):
+                choices[key] = choice
+            elif choice.options[0] is None:
+                absent.add(key)
+            else:
+                values[key] = choice.options[0]
+        return Context(
+            mode=self.mode,
+            values=values,
+            absent=frozenset(absent),
+            absent_prefixes=self._absent_prefixes,
+            attacker=self._attacker,
+            attacker_prefixes=self._attacker_prefixes,
+            choices=choices,
+        )
 
     def with_values(
         self, values: Mapping[str, ContextValue] | None = None, *, absent: Iterable[str] = ()
