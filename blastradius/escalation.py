@@ -51,6 +51,7 @@ from blastradius.graph import (
     _decide_any,
     _instance_of,
     _PrefixIndex,
+    _rcps_transparent,
     bits,
     path_step,
 )
@@ -135,6 +136,9 @@ _TARGET_GAINS: Mapping[str, tuple[str, ...]] = {
 _ACTION = re.compile(r"^([a-z0-9-]+):([A-Za-z0-9]+)$")
 _ID = re.compile(r"^(?:[a-z0-9-]+-\d{3}|endgame-[a-z0-9-]+)$")
 ADMIN_POLICY_ARN = "arn:{partition}:iam::aws:policy/AdministratorAccess"
+# Leave out of engine calls the organisation levels that surely allow (``Evaluator._rcps``); tests switch
+# it off to compare with the engine weighing every level.
+_USE_GUARDRAIL_SHORTCUTS = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -453,6 +457,8 @@ class Evaluator:
         self._classes: dict[tuple[str, str], _ActionClass] = {}
         # Decisions that are the same on every resource of a type and account (see ``_resource_free``).
         self._uniform_decisions: dict[tuple[object, ...], Decision | None] = {}
+        # (principal, account, action, step context) -> whether the account's RCPs are transparent (``_rcps``)
+        self._rcps_seen: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], bool] = {}
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -898,7 +904,8 @@ class Evaluator:
                 resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
                 hits = (
                     self._applying(principal, step.action, resources)
-                    if resource_policy is None and not model.rcps(d.arn, account)
+                    if resource_policy is None
+                    and not self._rcps(principal, d.arn, account, step.action, extra)
                     else None
                 )
                 if hits is not None:
@@ -973,8 +980,35 @@ class Evaluator:
         context = self._context(principal, tags, account)
         if extra:
             context = context.with_values({k: (v,) for k, v in extra.items()})
-        rcps = self.model.rcps(resources[0], account) if resources else ()
+        rcps = self._rcps(principal, resources[0], account, action, extra) if resources else ()
         return _decide_any(principal, action, resources, policy, context, account, required, rcps)
+
+    def _rcps(
+        self, principal: Principal, resource: str, account: str, action: str, extra: Mapping[str, str]
+    ) -> tuple[tuple[Policy, ...], ...]:
+        """The RCP levels a decision of ``action`` on ``resource`` must weigh: none when they are
+        transparent to the principal (graph ``_rcps_transparent``: at every level an Allow applies to it
+        on every resource without an open condition, and no Deny may apply, e.g. a data perimeter's
+        ``aws:PrincipalOrgID`` test for a principal of the organisation). RCPs grant nothing, they only
+        cap ("Resource control policies"), and a level that surely allows adds no condition, no
+        statement and no deny to the decision ("Policy evaluation logic"), so the engine's decision is
+        then the same without them, and a decision that depended on the resource only through them may
+        be shared (``_uniform_decisions``). Settled in the principal's context with the step's
+        ``extra`` keys: the keys a resource adds (its tags, account, aliases) keep a statement unsettled."""
+        levels = self.model.rcps(resource, account)
+        if not levels or not _USE_GUARDRAIL_SHORTCUTS:
+            return levels
+        extras = tuple(sorted(extra.items()))
+        key = (principal.arn, account, action, extras)
+        found = self._rcps_seen.get(key)
+        if found is None:
+            context = self.model.base_context(principal)
+            if extra:
+                context = context.with_values({k: (v,) for k, v in extra.items()})
+            found = self._rcps_seen[key] = _rcps_transparent(
+                levels, principal.request_principal, (action,), context
+            )
+        return () if found else levels
 
     def _applying(self, principal: Principal, action: str, resources: Sequence[str]) -> object | None:
         """What the engine's decision on ``resources`` depends on, from the principal's side: which of
@@ -1111,11 +1145,11 @@ class Evaluator:
             )
             self._rewritten[names] = rewritten
         stores = self.model.rules.datastores
-        # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
-        rcps = self.model.rcps(dataset.arn, dataset.account_id)
         best: Decision | None = None
         for action in stores.actions_for(dataset.type, level):
             resources = stores.resource_arns(dataset.type, dataset.arn, action)
+            # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
+            rcps = self._rcps(principal, dataset.arn, dataset.account_id, action, {})
             memo: tuple[object, ...] | None = None
             if not rcps:
                 # The rewritten policy names the principal on "*": the decision is that of any dataset
