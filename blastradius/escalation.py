@@ -52,6 +52,7 @@ from blastradius.graph import (
     _instance_of,
     _PrefixIndex,
     _rcps_transparent,
+    _settle,
     bits,
     path_step,
 )
@@ -63,6 +64,7 @@ from blastradius.policy import (
     PrincipalMatch,
     RequestPrincipal,
     Statement,
+    Tri,
     Verdict,
     parse_policy,
 )
@@ -452,13 +454,18 @@ class Evaluator:
         self._last_context: tuple[str, Mapping[str, str], str, Dataset | None, Context] | None = None
         # Set by ``for_audit``: only what changes the graph is computed (see there).
         self.audit = False
-        # (principal, action) -> whether no statement of its policies for the action depends on the resource
-        self._uniform: dict[tuple[str, str], bool] = {}
-        self._classes: dict[tuple[str, str], _ActionClass] = {}
+        # (principal, action, whether its SCPs are weighed) -> whether no statement of its policies for the
+        # action depends on the resource, and its action class (see ``_applying``)
+        self._uniform: dict[tuple[str, str, bool], bool] = {}
+        self._classes: dict[tuple[str, str, bool], _ActionClass] = {}
         # Decisions that are the same on every resource of a type and account (see ``_resource_free``).
         self._uniform_decisions: dict[tuple[object, ...], Decision | None] = {}
         # (principal, account, action, step context) -> whether the account's RCPs are transparent (``_rcps``)
         self._rcps_seen: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], bool] = {}
+        # (principal, action, step context) -> whether its SCPs are transparent (``_guarded``), and each
+        # principal's twin without SCPs (with the principal it was made from).
+        self._scps_seen: dict[tuple[str, str, tuple[tuple[str, str], ...]], bool] = {}
+        self._unguarded: dict[str, tuple[Principal, Principal]] = {}
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -903,7 +910,7 @@ class Evaluator:
                 label = f"resource policy of {_short(d.arn)}"
                 resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
                 hits = (
-                    self._applying(principal, step.action, resources)
+                    self._applying(principal, step.action, resources, extra)
                     if resource_policy is None
                     and not self._rcps(principal, d.arn, account, step.action, extra)
                     else None
@@ -981,7 +988,34 @@ class Evaluator:
         if extra:
             context = context.with_values({k: (v,) for k, v in extra.items()})
         rcps = self._rcps(principal, resources[0], account, action, extra) if resources else ()
-        return _decide_any(principal, action, resources, policy, context, account, required, rcps)
+        guarded = self._guarded(principal, action, extra)
+        return _decide_any(guarded, action, resources, policy, context, account, required, rcps)
+
+    def _guarded(self, principal: Principal, action: str, extra: Mapping[str, str]) -> Principal:
+        """The principal as a decision of ``action`` must see it: without its SCPs when every level surely
+        allows the request (``_scps_transparent``). "An action must be allowed at every level from the
+        root down to the account" ("Service control policies"), and SCPs grant nothing; a level with an
+        Allow of the action on every resource, without an open condition, and no Deny that may apply,
+        adds no condition, statement or deny to the decision ("Policy evaluation logic"), so when all
+        levels are such the engine's decision is the same without them (an implicit deny's explanation
+        names only a level that withheld an allow, so it is unchanged too). Only all levels or none are
+        left out: the explanation numbers the levels."""
+        if not principal.scps or not _USE_GUARDRAIL_SHORTCUTS:
+            return principal
+        extras = tuple(sorted(extra.items()))
+        key = (principal.arn, action, extras)
+        found = self._scps_seen.get(key)
+        if found is None:
+            context = self.model.base_context(principal)
+            if extra:
+                context = context.with_values({k: (v,) for k, v in extra.items()})
+            found = self._scps_seen[key] = _scps_transparent(principal.scps, action, context)
+        if not found:
+            return principal
+        twin = self._unguarded.get(principal.arn)
+        if twin is None or twin[0] is not principal:
+            twin = self._unguarded[principal.arn] = (principal, dataclasses.replace(principal, scps=()))
+        return twin[1]
 
     def _rcps(
         self, principal: Principal, resource: str, account: str, action: str, extra: Mapping[str, str]
@@ -1010,19 +1044,23 @@ class Evaluator:
             )
         return () if found else levels
 
-    def _applying(self, principal: Principal, action: str, resources: Sequence[str]) -> object | None:
+    def _applying(
+        self, principal: Principal, action: str, resources: Sequence[str], extra: Mapping[str, str]
+    ) -> object | None:
         """What the engine's decision on ``resources`` depends on, from the principal's side: which of
         its statements for ``action`` apply to each request ARN (graph ``_applicable``), or () when none
         depends on the resource (``_resource_free``); None when this does not settle it (a condition on
         the resource or a policy variable). Decisions with the same answer, the same resource policy on
-        ``"*"`` (or none) and no RCP are the same."""
-        if self._resource_free(principal, action):
+        ``"*"`` (or none) and no RCP are the same. SCPs that surely allow the request (``_guarded``,
+        with the step's ``extra`` keys) take no part in the decision, so none of theirs is matched."""
+        subject = self._guarded(principal, action, extra)
+        if self._resource_free(subject, action):
             return ()
-        key = (principal.arn, action)
+        key = (principal.arn, action, bool(subject.scps))
         cls = self._classes.get(key)
         if cls is None:
             cls = self._classes[key] = _action_classes(
-                principal, (action,), self.model.base_context(principal)
+                subject, (action,), self.model.base_context(principal)
             )[0]
         if not cls.fast:
             return None
@@ -1033,7 +1071,7 @@ class Evaluator:
         on the resource: each covers every resource (``Resource: "*"``) and no condition reads the
         resource's tags, account or organisation or a policy variable. Then the engine's decision (with no
         resource policy, or one on ``"*"``, and no RCP) is the same on every resource of an account."""
-        key = (principal.arn, action)
+        key = (principal.arn, action, bool(principal.scps))
         found = self._uniform.get(key)
         if found is None:
             statements = [st for p in principal.identity_policies for st in p.statements_for(action)]
@@ -1154,7 +1192,7 @@ class Evaluator:
             if not rcps:
                 # The rewritten policy names the principal on "*": the decision is that of any dataset
                 # of this type and account on whose request ARNs the same statements apply.
-                hits = self._applying(principal, action, resources)
+                hits = self._applying(principal, action, resources, {})
                 if hits is not None:
                     memo = ("rewrite", principal.arn, action, dataset.type, dataset.account_id, hits)
                 if memo is not None and memo in self._uniform_decisions:
@@ -1166,7 +1204,7 @@ class Evaluator:
                         best = decision
                     continue
             decision = _decide_any(
-                principal,
+                self._guarded(principal, action, {}),
                 action,
                 resources,
                 rewritten,
@@ -1273,6 +1311,32 @@ class Evaluator:
             conditions=item.conditions,
             technique=technique.id,
         )
+
+
+def _scps_transparent(levels: Sequence[Sequence[Policy]], action: str, context: Context) -> bool:
+    """Whether SCP levels cannot change a decision of ``action`` in ``context`` on any resource: at every
+    level an Allow of it applies to every resource (``Resource: "*"``) with its conditions settled true,
+    and no Deny of it may apply (its conditions settle false, e.g. an ``aws:PrincipalArn`` exemption or
+    the approved-regions guardrail, whose ``aws:RequestedRegion`` the attacker picks). A condition on
+    the resource (tags, account, organisation) or with a policy variable leaves a statement unsettled
+    (graph ``_settle``), and then the levels are weighed by the engine."""
+    for level in levels:
+        allowed = False
+        for policy in level:
+            for st in policy.statements_for(action):
+                state = _settle(st, context)
+                if st.is_deny:
+                    if state is not Tri.NO:
+                        return False
+                elif (
+                    state is Tri.YES
+                    and not st.not_resource
+                    and (st.resource_patterns is None or "*" in st.resource_patterns)
+                ):
+                    allowed = True
+        if not allowed:
+            return False
+    return True
 
 
 def _covers_any_resource(st: Statement) -> bool:

@@ -24,8 +24,9 @@ from synthetic import synth
 
 from blastradius import escalation
 from blastradius.escalation import escalation_edges, evaluator, load_escalation
-from blastradius.graph import Edge, build_graph
+from blastradius.graph import Edge, Principal, build_graph
 from blastradius.model import RCP, SCP, Organization, OrgPolicy, Snapshot
+from blastradius.policy import Decision
 from blastradius.rules import load_rules
 
 NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -160,6 +161,157 @@ GUARDRAILS: dict[str, tuple[Levels, Levels]] = {
 }
 
 
+def _scp(*statements: Doc) -> list[Doc]:
+    """A level with FullAWSAccess and a policy of these statements."""
+    return [FULL_SCP, _doc(*statements)]
+
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+GUARDRAILS.update(
+    {
+        "scp-deny-by-principal-condition": (
+            [
+                [FULL_SCP],
+                _scp(
+                    {
+                        "Effect": "Deny",
+                        "Action": ["iam:PassRole", "iam:CreatePolicyVersion", "s3:PutBucketPolicy"],
+                        "Resource": "*",
+                        "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/*"}},
+                    }
+                ),
+            ],
+            [],
+        ),
+        "scp-deny-unless-office-ip": (
+            [
+                _scp(
+                    {
+                        "Effect": "Deny",
+                        "Action": ["iam:*", "dynamodb:*", "kms:CreateGrant"],
+                        "Resource": "*",
+                        "Condition": {"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}},
+                    }
+                )
+            ],
+            [],
+        ),
+        "scp-deny-by-resource": (
+            [
+                _scp(
+                    {
+                        "Effect": "Deny",
+                        "Action": "iam:*",
+                        "Resource": ["arn:aws:iam::*:role/victim-*", "arn:aws:iam::*:policy/app-*"],
+                    },
+                    {
+                        "Effect": "Deny",
+                        "Action": ["s3:PutBucketPolicy", "dynamodb:PutResourcePolicy", "kms:PutKeyPolicy"],
+                        "Resource": ["arn:aws:s3:::customer-*", "arn:aws:s3:::team-a*", "arn:aws:kms:*"],
+                    },
+                )
+            ],
+            [],
+        ),
+        "scp-deny-by-resource-tag": (
+            [
+                [FULL_SCP],
+                _scp(
+                    {
+                        "Effect": "Deny",
+                        "Action": "*",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:ResourceTag/env": "prod"}},
+                    }
+                ),
+            ],
+            [],
+        ),
+        "scp-deny-notaction": (
+            [_scp({"Effect": "Deny", "NotAction": ["iam:*", "sts:*", "s3:*", "kms:*"], "Resource": "*"})],
+            [],
+        ),
+        "scp-deny-what-the-request-carries": (
+            [
+                _scp(
+                    {
+                        "Effect": "Deny",
+                        "Action": ["iam:Attach*Policy", "iam:Put*PermissionsBoundary"],
+                        "Resource": "*",
+                        "Condition": {"ArnEquals": {"iam:PolicyARN": ADMIN}},
+                    },
+                    {
+                        "Effect": "Deny",
+                        "Action": "iam:Put*PermissionsBoundary",
+                        "Resource": "*",
+                        "Condition": {"ArnEquals": {"iam:PermissionsBoundary": ADMIN}},
+                    },
+                    {
+                        "Effect": "Deny",
+                        "Action": "iam:PassRole",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+                    },
+                )
+            ],
+            [],
+        ),
+        "scp-allow-list": (
+            [
+                [FULL_SCP],
+                [
+                    _doc(
+                        {
+                            "Effect": "Allow",
+                            "Action": ["iam:*", "sts:*", "s3:*", "dynamodb:*"],
+                            "Resource": "*",
+                        }
+                    )
+                ],
+            ],
+            [],
+        ),
+        "scp-allow-by-resource": (
+            [[_doc({"Effect": "Allow", "Action": "*", "Resource": ["arn:aws:iam::*:*", "arn:aws:s3:::*"]})]],
+            [],
+        ),
+        "scp-allow-settled-by-the-attacker": (
+            [
+                [
+                    _doc(
+                        {
+                            "Effect": "Allow",
+                            "Action": "*",
+                            "Resource": "*",
+                            "Condition": {
+                                "StringEquals": {"aws:RequestedRegion": ["us-east-1", "eu-west-1"]}
+                            },
+                        }
+                    )
+                ]
+            ],
+            [],
+        ),
+        "scp-allow-under-condition": (
+            [
+                [FULL_SCP],
+                [
+                    _doc(
+                        {
+                            "Effect": "Allow",
+                            "Action": "*",
+                            "Resource": "*",
+                            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+                        }
+                    )
+                ],
+            ],
+            [],
+        ),
+    }
+)
+
+
 def _organization(scps: Levels, rcps: Levels) -> Organization:
     """The account under root -> OU -> itself; levels not given (below those given) allow everything."""
     policies: list[OrgPolicy] = []
@@ -188,10 +340,11 @@ def _organization(scps: Levels, rcps: Levels) -> Organization:
 
 
 def _with_org(snapshot: Snapshot, guardrails: str) -> Snapshot:
-    scps, rcps = GUARDRAILS[guardrails]
+    """The snapshot with its account in an organisation (``bench``: the benchmark's, ``synth.py --org``)."""
+    bench = guardrails == "bench"
     return dataclasses.replace(
         snapshot,
-        organization=_organization(scps, rcps),
+        organization=synth().organization() if bench else _organization(*GUARDRAILS[guardrails]),
         services={**snapshot.services, "organizations": "ok"},
     )
 
@@ -225,7 +378,7 @@ def _both_ways(snapshot: Snapshot, arns: Sequence[str] | None = None) -> tuple[l
     return fast
 
 
-@pytest.mark.parametrize("guardrails", sorted(GUARDRAILS))
+@pytest.mark.parametrize("guardrails", ["bench", *sorted(GUARDRAILS)])
 def test_every_technique_same_with_and_without_shortcuts(guardrails: str) -> None:
     """Each technique's scenario under the guardrails: the same edges and fired techniques both ways."""
     fired_somewhere = 0
@@ -253,11 +406,15 @@ def _some(snapshot: Snapshot, every: int = 3) -> list[str]:
 # Guardrails tried on a synthetic account, and whether escalation edges remain under them (the others
 # deny every data-side step, and the synthetic principals have no principal-side technique).
 SYNTHETIC_GUARDRAILS = {
+    "bench": True,
     "perimeter": True,
     "perimeter-of-another-org": False,
     "rcp-deny-by-resource-tag": True,
     "rcp-deny-by-resource": True,
     "rcp-deny-notaction-for-users": True,
+    "scp-deny-by-resource": True,
+    "scp-deny-by-resource-tag": True,
+    "scp-allow-list": True,
 }
 
 
@@ -270,28 +427,50 @@ def test_synthetic_organisation_same_with_and_without_shortcuts(guardrails: str)
     assert (len(edges) > 500) is SYNTHETIC_GUARDRAILS[guardrails]
 
 
-def _count_decisions(snapshot: Snapshot, arns: Sequence[str]) -> int:
-    calls = 0
+def _count_decisions(snapshot: Snapshot, arns: Sequence[str]) -> tuple[int, int]:
+    """Engine calls of the evaluator for these principals, and how many of them weigh an SCP or RCP level."""
+    calls = weighing = 0
     decide = escalation._decide_any
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
+    def counting(principal: Principal, *args: Any) -> Decision:
+        nonlocal calls, weighing
         calls += 1
-        return decide(*args, **kwargs)
+        weighing += bool(principal.scps or args[-1])  # (..., account, required, rcps)
+        return decide(principal, *args)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(escalation, "_decide_any", counting)
         _outcome(snapshot, arns)
-    return calls
+    return calls, weighing
 
 
-def test_transparent_perimeter_costs_no_engine_calls() -> None:
-    """An RCP perimeter the organisation's own principals pass, and SCPs that allow everything, cost the
-    escalation evaluator no engine call more than no organisation at all: decisions stay shared
-    between datasets as without an organisation."""
+def test_guardrails_that_surely_allow_cost_no_engine_call() -> None:
+    """The benchmark's organisation (SCP guardrails its principals pass, and an RCP data perimeter they
+    are inside) costs the escalation evaluator no engine call more than no organisation at all, and
+    none of its calls weighs a level: decisions stay shared between datasets as without one. Weighing
+    every level took ~40 times as many calls (one per dataset for each endgame step)."""
     snapshot = _synthetic(4)
     arns = _some(snapshot)
-    plain = _count_decisions(snapshot, arns)
-    with_org = _count_decisions(_with_org(snapshot, "perimeter"), arns)
+    plain, _ = _count_decisions(snapshot, arns)
+    with_org, weighing = _count_decisions(_with_org(snapshot, "bench"), arns)
     assert plain > 50
-    assert with_org <= plain  # weighing every RCP level per dataset: ~40 times as many
+    assert with_org <= plain
+    assert weighing == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(escalation, "_USE_GUARDRAIL_SHORTCUTS", False)
+        slow, weighing = _count_decisions(_with_org(snapshot, "bench"), arns)
+    assert slow > 10 * plain
+    assert weighing == slow
+
+
+def test_guardrails_that_may_deny_are_weighed() -> None:
+    """A guardrail that may deny the step (the OU's IAM guardrail denies iam:CreateAccessKey to all but
+    the identity admins) is weighed by the engine: the key-creation technique does not fire for the
+    attacker, as with the shortcuts off."""
+    technique = PACK.get("iam-002")
+    assert technique is not None
+    snapshot = _with_org(scenario(technique), "bench")
+    _, weighing = _count_decisions(snapshot, _principals(snapshot))
+    _, fired = _both_ways(snapshot)
+    assert weighing > 0
+    assert not any(getattr(f, "technique", None) == technique for f in fired)
