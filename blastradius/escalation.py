@@ -910,7 +910,7 @@ class Evaluator:
                 label = f"resource policy of {_short(d.arn)}"
                 resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
                 hits = (
-                    self._applying(principal, step.action, resources, extra)
+                    self._applying(self._guarded(principal, step.action, extra), step.action, resources)
                     if resource_policy is None
                     and not self._rcps(principal, d.arn, account, step.action, extra)
                     else None
@@ -1002,7 +1002,7 @@ class Evaluator:
         left out: the explanation numbers the levels."""
         if not principal.scps or not _USE_GUARDRAIL_SHORTCUTS:
             return principal
-        extras = tuple(sorted(extra.items()))
+        extras = tuple(sorted(extra.items())) if extra else ()
         key = (principal.arn, action, extras)
         found = self._scps_seen.get(key)
         if found is None:
@@ -1032,7 +1032,7 @@ class Evaluator:
         levels = self.model.rcps(resource, account)
         if not levels or not _USE_GUARDRAIL_SHORTCUTS:
             return levels
-        extras = tuple(sorted(extra.items()))
+        extras = tuple(sorted(extra.items())) if extra else ()
         key = (principal.arn, account, action, extras)
         found = self._rcps_seen.get(key)
         if found is None:
@@ -1044,23 +1044,21 @@ class Evaluator:
             )
         return () if found else levels
 
-    def _applying(
-        self, principal: Principal, action: str, resources: Sequence[str], extra: Mapping[str, str]
-    ) -> object | None:
+    def _applying(self, principal: Principal, action: str, resources: Sequence[str]) -> object | None:
         """What the engine's decision on ``resources`` depends on, from the principal's side: which of
         its statements for ``action`` apply to each request ARN (graph ``_applicable``), or () when none
         depends on the resource (``_resource_free``); None when this does not settle it (a condition on
         the resource or a policy variable). Decisions with the same answer, the same resource policy on
-        ``"*"`` (or none) and no RCP are the same. SCPs that surely allow the request (``_guarded``,
-        with the step's ``extra`` keys) take no part in the decision, so none of theirs is matched."""
-        subject = self._guarded(principal, action, extra)
-        if self._resource_free(subject, action):
+        ``"*"`` (or none) and no RCP are the same. Given the principal as its decision sees it
+        (``_guarded``): SCPs that surely allow the request take no part in the decision, so none of
+        theirs is matched."""
+        if self._resource_free(principal, action):
             return ()
-        key = (principal.arn, action, bool(subject.scps))
+        key = (principal.arn, action, bool(principal.scps))
         cls = self._classes.get(key)
         if cls is None:
             cls = self._classes[key] = _action_classes(
-                subject, (action,), self.model.base_context(principal)
+                principal, (action,), self.model.base_context(principal)
             )[0]
         if not cls.fast:
             return None
@@ -1192,7 +1190,7 @@ class Evaluator:
             if not rcps:
                 # The rewritten policy names the principal on "*": the decision is that of any dataset
                 # of this type and account on whose request ARNs the same statements apply.
-                hits = self._applying(principal, action, resources, {})
+                hits = self._applying(self._guarded(principal, action, {}), action, resources)
                 if hits is not None:
                     memo = ("rewrite", principal.arn, action, dataset.type, dataset.account_id, hits)
                 if memo is not None and memo in self._uniform_decisions:
