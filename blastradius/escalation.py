@@ -138,8 +138,8 @@ _TARGET_GAINS: Mapping[str, tuple[str, ...]] = {
 _ACTION = re.compile(r"^([a-z0-9-]+):([A-Za-z0-9]+)$")
 _ID = re.compile(r"^(?:[a-z0-9-]+-\d{3}|endgame-[a-z0-9-]+)$")
 ADMIN_POLICY_ARN = "arn:{partition}:iam::aws:policy/AdministratorAccess"
-# Leave out of engine calls the organisation levels that surely allow (``Evaluator._rcps``); tests switch
-# it off to compare with the engine weighing every level.
+# Leave out of engine calls the organisation levels that surely allow (``Evaluator._guarded`` for SCPs,
+# ``Evaluator._rcps`` for RCPs); tests switch it off to compare with the engine weighing every level.
 _USE_GUARDRAIL_SHORTCUTS = True
 
 
