@@ -53,6 +53,8 @@ from blastradius.graph import (
     _decide_any,
     _instance_of,
     _PrefixIndex,
+    _rcps_transparent,
+    _settle,
     bits,
     path_step,
 )
@@ -64,6 +66,7 @@ from blastradius.policy import (
     PrincipalMatch,
     RequestPrincipal,
     Statement,
+    Tri,
     Verdict,
     parse_policy,
 )
@@ -137,6 +140,9 @@ _TARGET_GAINS: Mapping[str, tuple[str, ...]] = {
 _ACTION = re.compile(r"^([a-z0-9-]+):([A-Za-z0-9]+)$")
 _ID = re.compile(r"^(?:[a-z0-9-]+-\d{3}|endgame-[a-z0-9-]+)$")
 ADMIN_POLICY_ARN = "arn:{partition}:iam::aws:policy/AdministratorAccess"
+# Leave out of engine calls the organisation levels that surely allow (``Evaluator._guarded`` for SCPs,
+# ``Evaluator._rcps`` for RCPs); tests switch it off to compare with the engine weighing every level.
+_USE_GUARDRAIL_SHORTCUTS = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -450,11 +456,18 @@ class Evaluator:
         self._last_context: tuple[str, Mapping[str, str], str, Dataset | None, Context] | None = None
         # Set by ``for_audit``: only what changes the graph is computed (see there).
         self.audit = False
-        # (principal, action) -> whether no statement of its policies for the action depends on the resource
-        self._uniform: dict[tuple[str, str], bool] = {}
-        self._classes: dict[tuple[str, str], _ActionClass] = {}
+        # (principal, action, whether its SCPs are weighed) -> whether no statement of its policies for the
+        # action depends on the resource, and its action class (see ``_applying``)
+        self._uniform: dict[tuple[str, str, bool], bool] = {}
+        self._classes: dict[tuple[str, str, bool], _ActionClass] = {}
         # Decisions that are the same on every resource of a type and account (see ``_resource_free``).
         self._uniform_decisions: dict[tuple[object, ...], Decision | None] = {}
+        # (principal, account, action, step context) -> whether the account's RCPs are transparent (``_rcps``)
+        self._rcps_seen: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], bool] = {}
+        # (principal, action, step context) -> whether its SCPs are transparent (``_guarded``), and each
+        # principal's twin without SCPs (with the principal it was made from).
+        self._scps_seen: dict[tuple[str, str, tuple[tuple[str, str], ...]], bool] = {}
+        self._unguarded: dict[str, tuple[Principal, Principal]] = {}
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -899,8 +912,9 @@ class Evaluator:
                 label = f"resource policy of {_short(d.arn)}"
                 resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
                 hits = (
-                    self._applying(principal, step.action, resources)
-                    if resource_policy is None and not model.rcps(d.arn, account)
+                    self._applying(self._guarded(principal, step.action, extra), step.action, resources)
+                    if resource_policy is None
+                    and not self._rcps(principal, d.arn, account, step.action, extra)
                     else None
                 )
                 if hits is not None:
@@ -975,18 +989,76 @@ class Evaluator:
         context = self._context(principal, tags, account)
         if extra:
             context = context.with_values({k: (v,) for k, v in extra.items()})
-        rcps = self.model.rcps(resources[0], account) if resources else ()
-        return _decide_any(principal, action, resources, policy, context, account, required, rcps)
+        rcps = self._rcps(principal, resources[0], account, action, extra) if resources else ()
+        guarded = self._guarded(principal, action, extra)
+        return _decide_any(guarded, action, resources, policy, context, account, required, rcps)
+
+    def _guarded(self, principal: Principal, action: str, extra: Mapping[str, str]) -> Principal:
+        """The principal as a decision of ``action`` must see it: without its SCPs when every level surely
+        allows the request (``_scps_transparent``). "An action must be allowed at every level from the
+        root down to the account" ("Service control policies"), and SCPs grant nothing; a level with an
+        Allow of the action on every resource, without an open condition, and no Deny that may apply,
+        adds no condition, statement or deny to the decision ("Policy evaluation logic"), so when all
+        levels are such the engine's decision is the same without them (an implicit deny's explanation
+        names only a level that withheld an allow, so it is unchanged too). Only all levels or none are
+        left out: the explanation numbers the levels."""
+        if not principal.scps or not _USE_GUARDRAIL_SHORTCUTS:
+            return principal
+        extras = tuple(sorted(extra.items())) if extra else ()
+        key = (principal.arn, action, extras)
+        found = self._scps_seen.get(key)
+        if found is None:
+            context = self.model.base_context(principal)
+            if extra:
+                context = context.with_values({k: (v,) for k, v in extra.items()})
+            found = self._scps_seen[key] = _scps_transparent(
+                principal.scps, action, context.for_action(action), self.model.region_state
+            )
+        if not found:
+            return principal
+        twin = self._unguarded.get(principal.arn)
+        if twin is None or twin[0] is not principal:
+            twin = self._unguarded[principal.arn] = (principal, dataclasses.replace(principal, scps=()))
+        return twin[1]
+
+    def _rcps(
+        self, principal: Principal, resource: str, account: str, action: str, extra: Mapping[str, str]
+    ) -> tuple[tuple[Policy, ...], ...]:
+        """The RCP levels a decision of ``action`` on ``resource`` must weigh: none when they are
+        transparent to the principal (graph ``_rcps_transparent``: at every level an Allow applies to it
+        on every resource without an open condition, and no Deny may apply, e.g. a data perimeter's
+        ``aws:PrincipalOrgID`` test for a principal of the organisation). RCPs grant nothing, they only
+        cap ("Resource control policies"), and a level that surely allows adds no condition, no
+        statement and no deny to the decision ("Policy evaluation logic"), so the engine's decision is
+        then the same without them, and a decision that depended on the resource only through them may
+        be shared (``_uniform_decisions``). Settled in the principal's context with the step's
+        ``extra`` keys: the keys a resource adds (its tags, account, aliases) keep a statement unsettled."""
+        levels = self.model.rcps(resource, account)
+        if not levels or not _USE_GUARDRAIL_SHORTCUTS:
+            return levels
+        extras = tuple(sorted(extra.items())) if extra else ()
+        key = (principal.arn, account, action, extras)
+        found = self._rcps_seen.get(key)
+        if found is None:
+            context = self.model.base_context(principal)
+            if extra:
+                context = context.with_values({k: (v,) for k, v in extra.items()})
+            found = self._rcps_seen[key] = _rcps_transparent(
+                levels, principal.request_principal, (action,), context.for_action(action)
+            )
+        return () if found else levels
 
     def _applying(self, principal: Principal, action: str, resources: Sequence[str]) -> object | None:
         """What the engine's decision on ``resources`` depends on, from the principal's side: which of
         its statements for ``action`` apply to each request ARN (graph ``_applicable``), or () when none
         depends on the resource (``_resource_free``); None when this does not settle it (a condition on
         the resource or a policy variable). Decisions with the same answer, the same resource policy on
-        ``"*"`` (or none) and no RCP are the same."""
+        ``"*"`` (or none) and no RCP are the same. Given the principal as its decision sees it
+        (``_guarded``): SCPs that surely allow the request take no part in the decision, so none of
+        theirs is matched."""
         if self._resource_free(principal, action):
             return ()
-        key = (principal.arn, action)
+        key = (principal.arn, action, bool(principal.scps))
         cls = self._classes.get(key)
         if cls is None:
             cls = self._classes[key] = _action_classes(
@@ -1001,7 +1073,7 @@ class Evaluator:
         on the resource: each covers every resource (``Resource: "*"``) and no condition reads the
         resource's tags, account or organisation or a policy variable. Then the engine's decision (with no
         resource policy, or one on ``"*"``, and no RCP) is the same on every resource of an account."""
-        key = (principal.arn, action)
+        key = (principal.arn, action, bool(principal.scps))
         found = self._uniform.get(key)
         if found is None:
             statements = [st for p in principal.identity_policies for st in p.statements_for(action)]
@@ -1114,16 +1186,16 @@ class Evaluator:
             )
             self._rewritten[names] = rewritten
         stores = self.model.rules.datastores
-        # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
-        rcps = self.model.rcps(dataset.arn, dataset.account_id)
         best: Decision | None = None
         for action in stores.actions_for(dataset.type, level):
             resources = stores.resource_arns(dataset.type, dataset.arn, action)
+            # A rewritten resource policy does not lift an RCP deny ("Resource control policies").
+            rcps = self._rcps(principal, dataset.arn, dataset.account_id, action, {})
             memo: tuple[object, ...] | None = None
             if not rcps:
                 # The rewritten policy names the principal on "*": the decision is that of any dataset
                 # of this type and account on whose request ARNs the same statements apply.
-                hits = self._applying(principal, action, resources)
+                hits = self._applying(self._guarded(principal, action, {}), action, resources)
                 if hits is not None:
                     memo = ("rewrite", principal.arn, action, dataset.type, dataset.account_id, hits)
                 if memo is not None and memo in self._uniform_decisions:
@@ -1135,7 +1207,7 @@ class Evaluator:
                         best = decision
                     continue
             decision = _decide_any(
-                principal,
+                self._guarded(principal, action, {}),
                 action,
                 resources,
                 rewritten,
@@ -1242,6 +1314,35 @@ class Evaluator:
             conditions=item.conditions,
             technique=technique.id,
         )
+
+
+def _scps_transparent(
+    levels: Sequence[Sequence[Policy]], action: str, context: Context, regional: RegionSettle | None = None
+) -> bool:
+    """Whether SCP levels cannot change a decision of ``action`` in ``context`` on any resource: at every
+    level an Allow of it applies to every resource (``Resource: "*"``) with its conditions settled true,
+    and no Deny of it may apply (its conditions settle false, e.g. an ``aws:PrincipalArn`` exemption or
+    the approved-regions guardrail when every Region a request may go to is approved: ``regional``,
+    ``AccountModel.region_state``). A condition on the resource (tags, account, organisation) or with a
+    policy variable leaves a statement unsettled (graph ``_settle``), and then the levels are weighed by
+    the engine. ``context`` is the one of a request of ``action`` (``Context.for_action``)."""
+    for level in levels:
+        allowed = False
+        for policy in level:
+            for st in policy.statements_for(action):
+                state = _settle(st, context, regional)
+                if st.is_deny:
+                    if state is not Tri.NO:
+                        return False
+                elif (
+                    state is Tri.YES
+                    and not st.not_resource
+                    and (st.resource_patterns is None or "*" in st.resource_patterns)
+                ):
+                    allowed = True
+        if not allowed:
+            return False
+    return True
 
 
 def _covers_any_resource(st: Statement, regional: RegionSettle) -> bool:
