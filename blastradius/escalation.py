@@ -54,9 +54,9 @@ from blastradius.graph import (
     _instance_of,
     _PrefixIndex,
     _rcps_transparent,
-    _settle,
     bits,
     path_step,
+    scps_transparent,
 )
 from blastradius.model import COMPUTE_TYPES, DATASET_TYPES, EC2_INSTANCE, ComputeResource, Dataset
 from blastradius.policy import (
@@ -66,7 +66,6 @@ from blastradius.policy import (
     PrincipalMatch,
     RequestPrincipal,
     Statement,
-    Tri,
     Verdict,
     parse_policy,
 )
@@ -995,7 +994,7 @@ class Evaluator:
 
     def _guarded(self, principal: Principal, action: str, extra: Mapping[str, str]) -> Principal:
         """The principal as a decision of ``action`` must see it: without its SCPs when every level surely
-        allows the request (``_scps_transparent``). "An action must be allowed at every level from the
+        allows the request (graph ``scps_transparent``). "An action must be allowed at every level from the
         root down to the account" ("Service control policies"), and SCPs grant nothing; a level with an
         Allow of the action on every resource, without an open condition, and no Deny that may apply,
         adds no condition, statement or deny to the decision ("Policy evaluation logic"), so when all
@@ -1011,7 +1010,7 @@ class Evaluator:
             context = self.model.base_context(principal)
             if extra:
                 context = context.with_values({k: (v,) for k, v in extra.items()})
-            found = self._scps_seen[key] = _scps_transparent(
+            found = self._scps_seen[key] = scps_transparent(
                 principal.scps, action, context.for_action(action), self.model.region_state
             )
         if not found:
@@ -1314,35 +1313,6 @@ class Evaluator:
             conditions=item.conditions,
             technique=technique.id,
         )
-
-
-def _scps_transparent(
-    levels: Sequence[Sequence[Policy]], action: str, context: Context, regional: RegionSettle | None = None
-) -> bool:
-    """Whether SCP levels cannot change a decision of ``action`` in ``context`` on any resource: at every
-    level an Allow of it applies to every resource (``Resource: "*"``) with its conditions settled true,
-    and no Deny of it may apply (its conditions settle false, e.g. an ``aws:PrincipalArn`` exemption or
-    the approved-regions guardrail when every Region a request may go to is approved: ``regional``,
-    ``AccountModel.region_state``). A condition on the resource (tags, account, organisation) or with a
-    policy variable leaves a statement unsettled (graph ``_settle``), and then the levels are weighed by
-    the engine. ``context`` is the one of a request of ``action`` (``Context.for_action``)."""
-    for level in levels:
-        allowed = False
-        for policy in level:
-            for st in policy.statements_for(action):
-                state = _settle(st, context, regional)
-                if st.is_deny:
-                    if state is not Tri.NO:
-                        return False
-                elif (
-                    state is Tri.YES
-                    and not st.not_resource
-                    and (st.resource_patterns is None or "*" in st.resource_patterns)
-                ):
-                    allowed = True
-        if not allowed:
-            return False
-    return True
 
 
 def _covers_any_resource(st: Statement, regional: RegionSettle) -> bool:

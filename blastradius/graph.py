@@ -28,6 +28,7 @@ principal graph (reach of every principal by strongly connected components).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -343,6 +344,11 @@ class AccountModel:
         self._overridden = frozenset(k.lower() for k in self.overrides)
         # region_state: (clause id, deny) -> its settled state; the datasets' Regions
         self._region_states: dict[tuple[int, bool], Tri | None] = {}
+        # scp_free: (SCP levels id, action) -> (statements read no identity key, principal tags read);
+        # (levels id, action, principal owner) -> transparent; principal ARN -> (principal, its twin)
+        self._scp_shapes: dict[tuple[int, str], tuple[bool, frozenset[str]]] = {}
+        self._scp_transparent: dict[tuple[int, str, object], bool] = {}
+        self._scp_free: dict[str, tuple[Principal, Principal]] = {}
         self._regions: tuple[str, ...] | None = None
         self._managed: dict[str, ManagedPolicy] = {p.arn: p for p in snapshot.managed_policies}
         self._policy_cache: dict[tuple[str, str], Policy | None] = {}
@@ -422,9 +428,11 @@ class AccountModel:
         self._delegation: dict[tuple[int, str, str], bool] = {}
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
-        self._rcp_opaque: dict[tuple[str, str, tuple[str, ...]], int] = {}
+        self._rcp_opaque: dict[tuple[object, str, tuple[str, ...]], int] = {}
+        self._rcp_reads: dict[tuple[str, ...], tuple[bool, frozenset[str]]] = {}  # see _rcp_owner
+        self._rcps_for: dict[tuple[object, str, tuple[str, ...]], bool] = {}
         # principal -> (statement ids of one RCP level for an action) -> does that level stay out of it
-        self._rcp_level_memo: dict[str, dict[tuple[int, ...], bool]] = {}
+        self._rcp_level_memo: dict[object, dict[tuple[int, ...], bool]] = {}
         self._delegating: dict[tuple[str, str], int] = {}
         self._closed: dict[tuple[str, str], int] = {}
         self._open_masks: dict[tuple[str, str], int] = {}
@@ -945,7 +953,8 @@ class AccountModel:
         full = self.rcp_mask(dataset_type)
         if not full:
             return 0
-        key = (principal.arn, dataset_type, tuple(actions))
+        owner = self._rcp_owner(principal, tuple(self.type_index(dataset_type).account_masks()))
+        key = (owner, dataset_type, tuple(actions))
         found = self._rcp_opaque.get(key)
         if found is None:
             found = full
@@ -956,11 +965,64 @@ class AccountModel:
                     principal.request_principal,
                     actions,
                     context,
-                    self._rcp_level_memo.setdefault(principal.arn, {}),
+                    self._rcp_level_memo.setdefault(owner, {}),
                 ):
                     found &= ~members
             self._rcp_opaque[key] = found
         return found
+
+    def rcps_for(
+        self, principal: Principal, resource_arn: str, account_id: str, actions: Sequence[str]
+    ) -> tuple[tuple[Policy, ...], ...]:
+        """``rcps`` as decisions of ``actions`` by ``principal`` must weigh them: none when the levels are
+        transparent to it (``_rcps_transparent``: every level surely allows, no Deny may apply, e.g. a
+        data perimeter's ``aws:PrincipalOrgID`` test for a principal of the organization). RCPs grant
+        nothing ("Resource control policies"), so the engine's decision is then the same without them,
+        and decisions on datasets without a resource policy may be shared as outside an organization."""
+        levels = self.rcps(resource_arn, account_id)
+        if not levels or not _USE_SCP_SHORTCUT:
+            return levels
+        owner = self._rcp_owner(principal, (account_id,))
+        key = (owner, account_id, tuple(actions))
+        found = self._rcps_for.get(key)
+        if found is None:
+            context = self.base_context(principal)
+            found = self._rcps_for[key] = _rcps_transparent(
+                levels,
+                principal.request_principal,
+                actions,
+                context,
+                self._rcp_level_memo.setdefault(owner, {}),
+            )
+        return () if found else levels
+
+    def _rcp_owner(self, principal: Principal, accounts: tuple[str, ...]) -> object:
+        """What ``_rcps_transparent`` reads of a principal for the RCPs over these accounts: its kind,
+        account, organization and the principal tags the RCPs' conditions read, when no RCP statement
+        names principals (``Principal: "*"`` only) and none reads an identity key (its ARN, name, id,
+        token issue time: ``_IDENTITY_KEYS``); the principal itself otherwise. Principals alike share
+        the answer."""
+        found = self._rcp_reads.get(accounts)
+        if found is None:
+            tags: set[str] = set()
+            generic = True
+            for account in accounts:
+                for level in self.org_levels(account, RCP):
+                    for policy in level:
+                        for st in policy.statements:
+                            if st.not_principal or st.principal not in ("*", {"AWS": ("*",)}):
+                                generic = False
+                            for clause in st.conditions:
+                                text = " ".join((clause.key_lower, *clause.values)).lower()
+                                generic = generic and not any(k in text for k in _IDENTITY_KEYS)
+                                tags.update(_PRINCIPAL_TAG.findall(text))
+            found = self._rcp_reads[accounts] = (generic, frozenset(tags))
+        generic, read = found
+        if not generic:
+            return principal.arn
+        rp = principal.request_principal
+        kept = tuple(sorted((k, v) for k, v in rp.tags.items() if k.lower() in read))
+        return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, kept)
 
     def rcp_mask(self, dataset_type: str) -> int:
         """Datasets that RCPs constrain (decided one by one, by the engine)."""
@@ -1056,6 +1118,56 @@ class AccountModel:
         if probe is None:
             probe = self._probe_context = Context.attacker(overrides=self.overrides, now=self.now)
         return any(probe.lookup_lower(c.key_lower) is KeyState.ATTACKER for c in deny.conditions)
+
+    def scp_free(self, principal: Principal, actions: Sequence[str]) -> Principal:
+        """The principal as decisions of ``actions`` must see it: without its SCPs when every level surely
+        allows each action (``scps_transparent``, in the principal's context for the action), itself
+        otherwise. "An action must be allowed at every level from the root down to the account"
+        ("Service control policies") and SCPs grant nothing: levels that surely allow add no statement,
+        condition or deny to a decision ("Policy evaluation logic"), so decisions, bitset paths and memo
+        keys are then those of an account outside an organization."""
+        scps = principal.scps
+        if not scps or not _USE_SCP_SHORTCUT:
+            return principal
+        for action in actions:
+            shape_key = (id(scps), action)
+            shape = self._scp_shapes.get(shape_key)
+            if shape is None:
+                # Whose context the levels' statements for the action read (as ``_condition_owner``).
+                generic, read = True, set()
+                for level in scps:
+                    for policy in level:
+                        for st in policy.statements_for(action):
+                            for clause in st.conditions:
+                                text = " ".join((clause.key_lower, *clause.values)).lower()
+                                generic = generic and not any(k in text for k in _IDENTITY_KEYS)
+                                read.update(_PRINCIPAL_TAG.findall(text))
+                shape = self._scp_shapes[shape_key] = (generic, frozenset(read))
+            generic, tags = shape
+            rp = principal.request_principal
+            owner: object = (
+                (
+                    rp.kind,
+                    rp.account_id,
+                    rp.org_id,
+                    tuple(sorted(t for t in rp.tags.items() if t[0].lower() in tags)),
+                )
+                if generic
+                else principal.arn
+            )
+            key = (*shape_key, owner)
+            found = self._scp_transparent.get(key)
+            if found is None:
+                context = self.base_context(principal).for_action(action)
+                found = self._scp_transparent[key] = scps_transparent(
+                    scps, action, context, self.region_state
+                )
+            if not found:
+                return principal
+        twin = self._scp_free.get(principal.arn)
+        if twin is None or twin[0] is not principal:
+            twin = self._scp_free[principal.arn] = (principal, dataclasses.replace(principal, scps=()))
+        return twin[1]
 
     def region_state(self, clause: Clause, deny: bool) -> Tri | None:
         """A condition on ``aws:RequestedRegion`` settled for every request on a dataset: the answer when
@@ -1859,12 +1971,13 @@ class PermissionGraph:
         )
         need = model.delegating_keys(action, principal.account_id) & unnamed
         if need:
-            classes = _action_classes(principal, (action,), base, model.region_state)
+            deciding = model.scp_free(principal, (action,))
+            classes = _action_classes(deciding, (action,), base, model.region_state)
             shared = _classes_key(classes)
             memo = (action, shared, need, via) if shared is not None else None
             hit = self._key_masks_shared.get(memo) if memo is not None else None
             if hit is None:
-                definite, slow = _mask_decide(model, principal, KMS_KEY, classes, need, base, via=via)
+                definite, slow = _mask_decide(model, deciding, KMS_KEY, classes, need, base, via=via)
                 now_allowed = mask_of(definite)
                 hit = (now_allowed, need & ~now_allowed & ~slow)
                 if memo is not None:
@@ -1895,6 +2008,7 @@ class PermissionGraph:
         the statements that cover the action and may apply to the key (identity and boundary), the
         principal's account and kind.
         """
+        principal = self.model.scp_free(principal, (action,))
         memo_key = self._kms_memo_key(principal, key, action)
         if memo_key is None:
             return _decide_kms(self.model, principal, key, action, via)
@@ -2104,7 +2218,7 @@ def _decide(
         resource_policy=resource_policy,
         resource_policy_required=required,
         scps=principal.scps,
-        rcps=model.rcps(resource, account),
+        rcps=model.rcps_for(principal, resource, account, (action,)),
     )
 
 
@@ -2295,6 +2409,35 @@ def _action_classes(
             )
         )
     return tuple(out)
+
+
+def scps_transparent(
+    levels: Sequence[Sequence[Policy]], action: str, context: Context, regional: RegionSettle | None = None
+) -> bool:
+    """Whether SCP levels cannot change a decision of ``action`` in ``context`` on any resource: at every
+    level an Allow of it applies to every resource (``Resource: "*"``) with its conditions settled true,
+    and no Deny of it may apply (its conditions settle false, e.g. an ``aws:PrincipalArn`` exemption or
+    the approved-regions guardrail when every Region a request may go to is approved: ``regional``,
+    ``AccountModel.region_state``). A condition on the resource (tags, account, organisation) or with a
+    policy variable leaves a statement unsettled (``_settle``), and then the levels are weighed by the
+    engine. ``context`` is the one of a request of ``action`` (``Context.for_action``)."""
+    for level in levels:
+        allowed = False
+        for policy in level:
+            for st in policy.statements_for(action):
+                state = _settle(st, context, regional)
+                if st.is_deny:
+                    if state is not Tri.NO:
+                        return False
+                elif (
+                    state is Tri.YES
+                    and not st.not_resource
+                    and (st.resource_patterns is None or "*" in st.resource_patterns)
+                ):
+                    allowed = True
+        if not allowed:
+            return False
+    return True
 
 
 def _rcps_transparent(
@@ -2556,6 +2699,8 @@ class GrantFloor:
 
 # Decide what bitsets can decide (see _mask_decide); tests switch it off to compare with the engine.
 _USE_MASKS = True
+# Leave out SCP levels that surely allow (``AccountModel.scp_free``); tests switch it off likewise.
+_USE_SCP_SHORTCUT = True
 
 
 # Grants a caller already holds, per (dataset type, level): (settled, improvable only by a definite
@@ -2579,6 +2724,8 @@ class LevelDecisions:
     definite_only: int
     conditional: int = 0  # with ``access_decisions(..., conditional=True)``: see ``_mask_decide``
     decided_mask: int = 0  # the positions ``decided`` grants (the only record of them when conditional)
+    # The principal as these decisions see it (``AccountModel.scp_free``: without SCPs that surely allow)
+    principal: Principal | None = None
 
 
 def access_decisions(
@@ -2628,7 +2775,8 @@ def access_decisions(
                 continue
             per_dataset = own_mask | model.rcp_opaque_mask(principal, dataset_type, actions)
             may_name = index.policy_mask & (names_me | per_dataset)
-            classes = _action_classes(principal, actions, base, model.region_state)
+            deciding = model.scp_free(principal, actions)
+            classes = _action_classes(deciding, actions, base, model.region_state)
             candidates = named_mask
             for cls in classes:
                 for st in cls.allows:
@@ -2654,7 +2802,7 @@ def access_decisions(
                     fast &= (~with_policy | identity) & ~may_name
                     candidates &= ~(never & with_policy & ~may_name)
                 decided, slow = _mask_decide(
-                    model, principal, dataset_type, classes, fast, base, definite_only, conditional=maybe
+                    model, deciding, dataset_type, classes, fast, base, definite_only, conditional=maybe
                 )
                 slow |= candidates & ~fast
             yield LevelDecisions(
@@ -2668,6 +2816,7 @@ def access_decisions(
                 definite_only=definite_only,
                 conditional=maybe[0] if maybe else 0,
                 decided_mask=maybe[1] if maybe else mask_of(decided),
+                principal=deciding,
             )
 
 
@@ -2699,11 +2848,12 @@ class GrantFinder:
             self._policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
             self._contexts[arn] = _DatasetContext(model, self.principal, dataset)
         policy = self._policies[arn]
-        if not _could_grant(self.graph, self.principal, dataset, policy, decisions.classes):
+        principal = decisions.principal or self.principal
+        if not _could_grant(self.graph, principal, dataset, policy, decisions.classes):
             return None
         return _grant(
             self.graph,
-            self.principal,
+            principal,
             dataset,
             policy,
             decisions.classes,
@@ -3050,7 +3200,9 @@ def _grant(
     """
     model = graph.model
     stores = model.rules.datastores
-    rcps = model.rcps(dataset.arn, dataset.account_id)
+    rcps = model.rcps_for(
+        principal, dataset.arn, dataset.account_id, [m for cls in classes for m in cls.members]
+    )
     if (
         dataset.type == KMS_KEY
         and policy is not None
