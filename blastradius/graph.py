@@ -346,7 +346,7 @@ class AccountModel:
         self._region_states: dict[tuple[int, bool], Tri | None] = {}
         # scp_free: (SCP levels id, action) -> (statements read no identity key, principal tags read);
         # (levels id, action, principal owner) -> transparent; principal ARN -> (principal, its twin)
-        self._scp_shapes: dict[tuple[int, str], tuple[bool, frozenset[str]]] = {}
+        self._scp_shapes: dict[tuple[int, str], PrincipalReads] = {}
         self._scp_transparent: dict[tuple[int, str, object], bool] = {}
         self._scp_free: dict[str, tuple[Principal, Principal]] = {}
         self._regions: tuple[str, ...] | None = None
@@ -429,7 +429,7 @@ class AccountModel:
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
         self._rcp_opaque: dict[tuple[object, str, tuple[str, ...]], int] = {}
-        self._rcp_reads: dict[tuple[str, ...], tuple[bool, frozenset[str]]] = {}  # see _rcp_owner
+        self._rcp_reads: dict[tuple[str, ...], PrincipalReads] = {}  # see _rcp_owner
         self._rcps_for: dict[tuple[object, str, tuple[str, ...]], bool] = {}
         # principal -> (statement ids of one RCP level for an action) -> does that level stay out of it
         self._rcp_level_memo: dict[object, dict[tuple[int, ...], bool]] = {}
@@ -1004,25 +1004,15 @@ class AccountModel:
         the answer."""
         found = self._rcp_reads.get(accounts)
         if found is None:
-            tags: set[str] = set()
-            generic = True
-            for account in accounts:
-                for level in self.org_levels(account, RCP):
-                    for policy in level:
-                        for st in policy.statements:
-                            if st.not_principal or st.principal not in ("*", {"AWS": ("*",)}):
-                                generic = False
-                            for clause in st.conditions:
-                                text = " ".join((clause.key_lower, *clause.values)).lower()
-                                generic = generic and not any(k in text for k in _IDENTITY_KEYS)
-                                tags.update(_PRINCIPAL_TAG.findall(text))
-            found = self._rcp_reads[accounts] = (generic, frozenset(tags))
-        generic, read = found
-        if not generic:
-            return principal.arn
-        rp = principal.request_principal
-        kept = tuple(sorted((k, v) for k, v in rp.tags.items() if k.lower() in read))
-        return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, kept)
+            statements = [
+                st
+                for account in accounts
+                for level in self.org_levels(account, RCP)
+                for policy in level
+                for st in policy.statements
+            ]
+            found = self._rcp_reads[accounts] = _principal_reads(statements, named=True)
+        return _owner(principal, found)
 
     def rcp_mask(self, dataset_type: str) -> int:
         """Datasets that RCPs constrain (decided one by one, by the engine)."""
@@ -1133,28 +1123,9 @@ class AccountModel:
             shape_key = (id(scps), action)
             shape = self._scp_shapes.get(shape_key)
             if shape is None:
-                # Whose context the levels' statements for the action read (as ``_condition_owner``).
-                generic, read = True, set()
-                for level in scps:
-                    for policy in level:
-                        for st in policy.statements_for(action):
-                            for clause in st.conditions:
-                                text = " ".join((clause.key_lower, *clause.values)).lower()
-                                generic = generic and not any(k in text for k in _IDENTITY_KEYS)
-                                read.update(_PRINCIPAL_TAG.findall(text))
-                shape = self._scp_shapes[shape_key] = (generic, frozenset(read))
-            generic, tags = shape
-            rp = principal.request_principal
-            owner: object = (
-                (
-                    rp.kind,
-                    rp.account_id,
-                    rp.org_id,
-                    tuple(sorted(t for t in rp.tags.items() if t[0].lower() in tags)),
-                )
-                if generic
-                else principal.arn
-            )
+                statements = [st for level in scps for p in level for st in p.statements_for(action)]
+                shape = self._scp_shapes[shape_key] = _principal_reads(statements)
+            owner = _owner(principal, shape)
             key = (*shape_key, owner)
             found = self._scp_transparent.get(key)
             if found is None:
@@ -1494,25 +1465,47 @@ _IDENTITY_KEYS = (
 _PRINCIPAL_TAG = re.compile(r"aws:principaltag/([^}\s]*)")
 
 
+# What statements read of the principal making a request: (whether they read no identity key, so the
+# principal's kind, account, organization and tags decide them; the principal tags they read).
+PrincipalReads = tuple[bool, frozenset[str]]
+
+
+def _principal_reads(statements: Iterable[Statement], *, named: bool = False) -> PrincipalReads:
+    """``PrincipalReads`` of ``statements``; with ``named`` (resource-based policies such as RCPs), a
+    statement whose Principal is not ``"*"`` depends on who the principal is too."""
+    generic = True
+    tags: set[str] = set()
+    for st in statements:
+        if named and (st.not_principal or st.principal not in ("*", {"AWS": ("*",)})):
+            generic = False
+        for clause in st.conditions:
+            text = " ".join((clause.key_lower, *clause.values)).lower()
+            generic = generic and not any(k in text for k in _IDENTITY_KEYS)
+            tags.update(_PRINCIPAL_TAG.findall(text))
+    return generic, frozenset(tags)
+
+
+def _owner(principal: Principal, reads: PrincipalReads) -> object:
+    """Who a decision by statements with these ``reads`` depends on: the principal itself, or what it
+    shares with every principal of the same kind, account and organization and the same values of the
+    tags read."""
+    generic, tags = reads
+    if not generic:
+        return principal.arn
+    rp = principal.request_principal
+    kept = tuple(sorted((k, v) for k, v in rp.tags.items() if k.lower() in tags))
+    return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, kept)
+
+
 def _condition_owner(st: Statement, principal: Principal) -> object:
-    """Whose context a statement's conditions depend on: the principal itself, or only what it shares
-    with every principal of the same kind, account and organization and the same values of the tags the
-    conditions read — or no one, when they read only the resource's keys (its tags, account,
-    organization, Region, a key's aliases) and ``kms:ViaService``."""
+    """Whose context a statement's conditions depend on (``_owner``) — or no one, when they read only the
+    resource's keys (its tags, account, organization, Region, a key's aliases) and ``kms:ViaService``."""
     if all(
         c.key_lower.startswith((*_RESOURCE_KEYS, _VIA_SERVICE_LOWER)) and not any("${" in v for v in c.values)
         for c in st.conditions
     ):
         return None
-    read: set[str] = set()  # the principal tags the conditions read
-    for clause in st.conditions:
-        text = " ".join((clause.key_lower, *clause.values)).lower()
-        if any(k in text for k in _IDENTITY_KEYS):
-            return principal.arn
-        read.update(_PRINCIPAL_TAG.findall(text))
-    rp = principal.request_principal
-    tags = tuple(sorted((k, v) for k, v in rp.tags.items() if k.lower() in read))
-    return (rp.kind, rp.account_id, rp.org_id, rp.service_linked, tags)
+    return _owner(principal, _principal_reads((st,)))
 
 
 # statement_masks matches in bulk when at least 1/_BULK_SHARE of the type's datasets are to be decided.
