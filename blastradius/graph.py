@@ -2414,23 +2414,12 @@ def scps_transparent(
     ``AccountModel.region_state``). A condition on the resource (tags, account, organisation) or with a
     policy variable leaves a statement unsettled (``_settle``), and then the levels are weighed by the
     engine. ``context`` is the one of a request of ``action`` (``Context.for_action``)."""
-    for level in levels:
-        allowed = False
-        for policy in level:
-            for st in policy.statements_for(action):
-                state = _settle(st, context, regional)
-                if st.is_deny:
-                    if state is not Tri.NO:
-                        return False
-                elif (
-                    state is Tri.YES
-                    and not st.not_resource
-                    and (st.resource_patterns is None or "*" in st.resource_patterns)
-                ):
-                    allowed = True
-        if not allowed:
-            return False
-    return True
+    return all(
+        _level_transparent(
+            [st for policy in level for st in policy.statements_for(action)], context, regional
+        )
+        for level in levels
+    )
 
 
 def _rcps_transparent(
@@ -2453,7 +2442,7 @@ def _rcps_transparent(
             key = tuple(id(st) for st in statements)  # ``memo`` is per principal (the context is its)
             found = memo.get(key) if memo is not None else None
             if found is None:
-                found = _rcp_level_transparent(statements, principal, context)
+                found = _level_transparent(statements, context, principal=principal)
                 if memo is not None:
                     memo[key] = found
             if not found:
@@ -2461,16 +2450,21 @@ def _rcps_transparent(
     return True
 
 
-def _rcp_level_transparent(
-    statements: Sequence[Statement], principal: RequestPrincipal, context: Context
+def _level_transparent(
+    statements: Sequence[Statement],
+    context: Context,
+    regional: RegionSettle | None = None,
+    principal: RequestPrincipal | None = None,
 ) -> bool:
-    """One RCP level's statements for an action: an Allow surely applies everywhere, no Deny may apply."""
+    """One SCP or RCP level's statements for an action: an Allow surely applies everywhere, no Deny may
+    apply. For an RCP level, ``principal``: only the statements that name it (or anyone) take part."""
     allowed = False
     for st in statements:
-        named = st.not_principal or st.principal_match(principal) is not PrincipalMatch.NONE
-        if not named:
+        if principal is not None and not (
+            st.not_principal or st.principal_match(principal) is not PrincipalMatch.NONE
+        ):
             continue
-        state = _settle(st, context)
+        state = _settle(st, context, regional)
         if st.is_deny:
             if state is not Tri.NO:
                 return False
