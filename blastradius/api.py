@@ -592,7 +592,11 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+        for start in range(0, len(text), _CHUNK):  # encoded a chunk at a time, not all at once
+            fh.write(text[start : start + _CHUNK])
+
+
+_CHUNK = 1 << 20
 
 
 def apply_containment(

@@ -29,11 +29,15 @@ def dumps(document: object, *, indent: bool = True) -> str:
     compact (``indent=False``: no whitespace at all, for snapshots that tools rather than people read)."""
     try:
         option = orjson.OPT_INDENT_2 if indent else 0
-        return orjson.dumps(document, option=option).decode("utf-8")
+        data = orjson.dumps(document, option=option)
     except TypeError:  # not plain JSON data (e.g. an integer beyond 64 bits): the standard library
         if indent:
             return json.dumps(document, indent=2, ensure_ascii=False)
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    # A caller that passes a document it keeps no reference to (``dumps(report.to_json())``) has it
+    # freed here, before the text is made: a large report's dicts, bytes and text are never all alive.
+    del document
+    return data.decode("utf-8")
 
 
 def loads(text: str) -> object:

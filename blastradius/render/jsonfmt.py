@@ -16,8 +16,8 @@ def render_json(
     ``only`` keeps ``schema``, ``generated_at``, ``key`` and that one section.
     """
     del color, width
+    if only is None:
+        return dumps(report.to_json())  # no reference kept: the document is freed before the text is made
+    (section,) = sections(only)
     document = report.to_json()
-    if only is not None:
-        (section,) = sections(only)
-        document = {k: document[k] for k in ("schema", "generated_at", "key", section)}
-    return dumps(document)
+    return dumps({k: document[k] for k in ("schema", "generated_at", "key", section)})
