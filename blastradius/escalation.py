@@ -53,10 +53,8 @@ from blastradius.graph import (
     _decide_any,
     _instance_of,
     _PrefixIndex,
-    _rcps_transparent,
     bits,
     path_step,
-    scps_transparent,
 )
 from blastradius.model import COMPUTE_TYPES, DATASET_TYPES, EC2_INSTANCE, ComputeResource, Dataset
 from blastradius.policy import (
@@ -461,12 +459,6 @@ class Evaluator:
         self._classes: dict[tuple[str, str, bool], _ActionClass] = {}
         # Decisions that are the same on every resource of a type and account (see ``_resource_free``).
         self._uniform_decisions: dict[tuple[object, ...], Decision | None] = {}
-        # (principal, account, action, step context) -> whether the account's RCPs are transparent (``_rcps``)
-        self._rcps_seen: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], bool] = {}
-        # (principal, action, step context) -> whether its SCPs are transparent (``_guarded``), and each
-        # principal's twin without SCPs (with the principal it was made from).
-        self._scps_seen: dict[tuple[str, str, tuple[tuple[str, str], ...]], bool] = {}
-        self._unguarded: dict[str, tuple[Principal, Principal]] = {}
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -993,59 +985,21 @@ class Evaluator:
         return _decide_any(guarded, action, resources, policy, context, account, required, rcps)
 
     def _guarded(self, principal: Principal, action: str, extra: Mapping[str, str]) -> Principal:
-        """The principal as a decision of ``action`` must see it: without its SCPs when every level surely
-        allows the request (graph ``scps_transparent``). "An action must be allowed at every level from the
-        root down to the account" ("Service control policies"), and SCPs grant nothing; a level with an
-        Allow of the action on every resource, without an open condition, and no Deny that may apply,
-        adds no condition, statement or deny to the decision ("Policy evaluation logic"), so when all
-        levels are such the engine's decision is the same without them (an implicit deny's explanation
-        names only a level that withheld an allow, so it is unchanged too). Only all levels or none are
-        left out: the explanation numbers the levels."""
-        if not principal.scps or not _USE_GUARDRAIL_SHORTCUTS:
+        """The principal as a decision of ``action`` (with the step's ``extra`` keys) must see it: without
+        its SCPs when every level surely allows the request (graph ``AccountModel.scp_free``)."""
+        if not _USE_GUARDRAIL_SHORTCUTS:
             return principal
-        extras = tuple(sorted(extra.items())) if extra else ()
-        key = (principal.arn, action, extras)
-        found = self._scps_seen.get(key)
-        if found is None:
-            context = self.model.base_context(principal)
-            if extra:
-                context = context.with_values({k: (v,) for k, v in extra.items()})
-            found = self._scps_seen[key] = scps_transparent(
-                principal.scps, action, context.for_action(action), self.model.region_state
-            )
-        if not found:
-            return principal
-        twin = self._unguarded.get(principal.arn)
-        if twin is None or twin[0] is not principal:
-            twin = self._unguarded[principal.arn] = (principal, dataclasses.replace(principal, scps=()))
-        return twin[1]
+        return self.model.scp_free(principal, (action,), extra)
 
     def _rcps(
         self, principal: Principal, resource: str, account: str, action: str, extra: Mapping[str, str]
     ) -> tuple[tuple[Policy, ...], ...]:
         """The RCP levels a decision of ``action`` on ``resource`` must weigh: none when they are
-        transparent to the principal (graph ``_rcps_transparent``: at every level an Allow applies to it
-        on every resource without an open condition, and no Deny may apply, e.g. a data perimeter's
-        ``aws:PrincipalOrgID`` test for a principal of the organisation). RCPs grant nothing, they only
-        cap ("Resource control policies"), and a level that surely allows adds no condition, no
-        statement and no deny to the decision ("Policy evaluation logic"), so the engine's decision is
-        then the same without them, and a decision that depended on the resource only through them may
-        be shared (``_uniform_decisions``). Settled in the principal's context with the step's
-        ``extra`` keys: the keys a resource adds (its tags, account, aliases) keep a statement unsettled."""
-        levels = self.model.rcps(resource, account)
-        if not levels or not _USE_GUARDRAIL_SHORTCUTS:
-            return levels
-        extras = tuple(sorted(extra.items())) if extra else ()
-        key = (principal.arn, account, action, extras)
-        found = self._rcps_seen.get(key)
-        if found is None:
-            context = self.model.base_context(principal)
-            if extra:
-                context = context.with_values({k: (v,) for k, v in extra.items()})
-            found = self._rcps_seen[key] = _rcps_transparent(
-                levels, principal.request_principal, (action,), context.for_action(action)
-            )
-        return () if found else levels
+        transparent to the principal (graph ``AccountModel.rcps_for``); a decision that depended on the
+        resource only through them may then be shared (``_uniform_decisions``)."""
+        if not _USE_GUARDRAIL_SHORTCUTS:
+            return self.model.rcps(resource, account)
+        return self.model.rcps_for(principal, resource, account, (action,), extra)
 
     def _applying(self, principal: Principal, action: str, resources: Sequence[str]) -> object | None:
         """What the engine's decision on ``resources`` depends on, from the principal's side: which of

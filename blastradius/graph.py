@@ -347,8 +347,11 @@ class AccountModel:
         # scp_free: (SCP levels id, action) -> (statements read no identity key, principal tags read);
         # (levels id, action, principal owner) -> transparent; principal ARN -> (principal, its twin)
         self._scp_shapes: dict[tuple[int, str], PrincipalReads] = {}
-        self._scp_transparent: dict[tuple[int, str, object], bool] = {}
+        self._scp_transparent: dict[tuple[int, str, object, tuple[tuple[str, str], ...]], bool] = {}
         self._scp_free: dict[str, tuple[Principal, Principal]] = {}
+        # scp_free and rcps_for per principal ARN, actions and extra keys (their callers ask again and again)
+        self._scp_seen: dict[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]], bool] = {}
+        self._rcps_seen: dict[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]], bool] = {}
         self._regions: tuple[str, ...] | None = None
         self._managed: dict[str, ManagedPolicy] = {p.arn: p for p in snapshot.managed_policies}
         self._policy_cache: dict[tuple[str, str], Policy | None] = {}
@@ -430,7 +433,7 @@ class AccountModel:
         self._rcp_masks: dict[str, int] = {}
         self._rcp_opaque: dict[tuple[object, str, tuple[str, ...]], int] = {}
         self._rcp_reads: dict[tuple[str, ...], PrincipalReads] = {}  # see _rcp_owner
-        self._rcps_for: dict[tuple[object, str, tuple[str, ...]], bool] = {}
+        self._rcps_for: dict[tuple[object, str, tuple[str, ...], tuple[tuple[str, str], ...]], bool] = {}
         # principal -> (statement ids of one RCP level for an action) -> does that level stay out of it
         self._rcp_level_memo: dict[object, dict[tuple[int, ...], bool]] = {}
         self._delegating: dict[tuple[str, str], int] = {}
@@ -972,28 +975,46 @@ class AccountModel:
         return found
 
     def rcps_for(
-        self, principal: Principal, resource_arn: str, account_id: str, actions: Sequence[str]
+        self,
+        principal: Principal,
+        resource_arn: str,
+        account_id: str,
+        actions: Sequence[str],
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[tuple[Policy, ...], ...]:
         """``rcps`` as decisions of ``actions`` by ``principal`` must weigh them: none when the levels are
         transparent to it (``_rcps_transparent``: every level surely allows, no Deny may apply, e.g. a
         data perimeter's ``aws:PrincipalOrgID`` test for a principal of the organization). RCPs grant
         nothing ("Resource control policies"), so the engine's decision is then the same without them,
-        and decisions on datasets without a resource policy may be shared as outside an organization."""
+        and decisions on datasets without a resource policy may be shared as outside an organization.
+        Settled in the principal's context for each action, with the request's ``extra`` keys (an
+        escalation step's); the keys a resource adds (its tags, account, aliases) keep a statement
+        unsettled."""
         levels = self.rcps(resource_arn, account_id)
         if not levels or not _USE_SCP_SHORTCUT:
             return levels
+        extras = tuple(sorted(extra.items())) if extra else ()
+        seen = (principal.arn, account_id, tuple(actions), extras)
+        found = self._rcps_seen.get(seen)  # asked before by this principal
+        if found is not None:
+            return () if found else levels
         owner = self._rcp_owner(principal, (account_id,))
-        key = (owner, account_id, tuple(actions))
+        key = (owner, account_id, tuple(actions), extras)
         found = self._rcps_for.get(key)
         if found is None:
-            context = self.base_context(principal)
-            found = self._rcps_for[key] = _rcps_transparent(
-                levels,
-                principal.request_principal,
-                actions,
-                context,
-                self._rcp_level_memo.setdefault(owner, {}),
-            )
+            base = self.base_context(principal)
+            if extras:
+                base = base.with_values({k: (v,) for k, v in extras})
+            found = True
+            for action in actions:
+                context = base.for_action(action)
+                # The statement-keyed memo holds answers in the principal's plain context only.
+                memo = self._rcp_level_memo.setdefault(owner, {}) if context is base and not extras else None
+                if not _rcps_transparent(levels, principal.request_principal, (action,), context, memo):
+                    found = False
+                    break
+            self._rcps_for[key] = found
+        self._rcps_seen[seen] = found
         return () if found else levels
 
     def _rcp_owner(self, principal: Principal, accounts: tuple[str, ...]) -> object:
@@ -1109,36 +1130,54 @@ class AccountModel:
             probe = self._probe_context = Context.attacker(overrides=self.overrides, now=self.now)
         return any(probe.lookup_lower(c.key_lower) is KeyState.ATTACKER for c in deny.conditions)
 
-    def scp_free(self, principal: Principal, actions: Sequence[str]) -> Principal:
+    def scp_free(
+        self, principal: Principal, actions: Sequence[str], extra: Mapping[str, str] | None = None
+    ) -> Principal:
         """The principal as decisions of ``actions`` must see it: without its SCPs when every level surely
-        allows each action (``scps_transparent``, in the principal's context for the action), itself
-        otherwise. "An action must be allowed at every level from the root down to the account"
-        ("Service control policies") and SCPs grant nothing: levels that surely allow add no statement,
-        condition or deny to a decision ("Policy evaluation logic"), so decisions, bitset paths and memo
-        keys are then those of an account outside an organization."""
+        allows each action (``scps_transparent``, in the principal's context for the action, with the
+        request's ``extra`` keys: an escalation step's), itself otherwise. "An action must be allowed at
+        every level from the root down to the account" ("Service control policies") and SCPs grant
+        nothing: levels that surely allow add no statement, condition or deny to a decision ("Policy
+        evaluation logic"), so decisions, bitset paths and memo keys are then those of an account outside
+        an organization. Only all levels or none are left out: an implicit deny's explanation numbers
+        the levels."""
         scps = principal.scps
         if not scps or not _USE_SCP_SHORTCUT:
             return principal
+        extras = tuple(sorted(extra.items())) if extra else ()
+        seen = (principal.arn, tuple(actions), extras)
+        free = self._scp_seen.get(seen)  # asked before by this principal
+        if free is None:
+            free = self._scp_seen[seen] = self._scps_surely_allow(principal, actions, extras)
+        if not free:
+            return principal
+        twin = self._scp_free.get(principal.arn)
+        if twin is None or twin[0] is not principal:
+            twin = self._scp_free[principal.arn] = (principal, dataclasses.replace(principal, scps=()))
+        return twin[1]
+
+    def _scps_surely_allow(
+        self, principal: Principal, actions: Sequence[str], extras: tuple[tuple[str, str], ...]
+    ) -> bool:
+        """``scp_free``'s test, shared by principals the SCPs' statements cannot tell apart (``_owner``)."""
+        scps = principal.scps
         for action in actions:
             shape_key = (id(scps), action)
             shape = self._scp_shapes.get(shape_key)
             if shape is None:
                 statements = [st for level in scps for p in level for st in p.statements_for(action)]
                 shape = self._scp_shapes[shape_key] = _principal_reads(statements)
-            owner = _owner(principal, shape)
-            key = (*shape_key, owner)
+            key = (*shape_key, _owner(principal, shape), extras)
             found = self._scp_transparent.get(key)
             if found is None:
-                context = self.base_context(principal).for_action(action)
-                found = self._scp_transparent[key] = scps_transparent(
-                    scps, action, context, self.region_state
-                )
+                context = self.base_context(principal)
+                if extras:
+                    context = context.with_values({k: (v,) for k, v in extras})
+                found = scps_transparent(scps, action, context.for_action(action), self.region_state)
+                self._scp_transparent[key] = found
             if not found:
-                return principal
-        twin = self._scp_free.get(principal.arn)
-        if twin is None or twin[0] is not principal:
-            twin = self._scp_free[principal.arn] = (principal, dataclasses.replace(principal, scps=()))
-        return twin[1]
+                return False
+        return True
 
     def region_state(self, clause: Clause, deny: bool) -> Tri | None:
         """A condition on ``aws:RequestedRegion`` settled for every request on a dataset: the answer when

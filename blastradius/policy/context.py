@@ -58,12 +58,10 @@ class Choice:
 
     def restricted(self, action: str) -> bool:
         """Whether only the first option exists for a request of ``action``."""
+        if not self.first_only:
+            return False
         low = action.lower()
-        return (
-            low.startswith(self.first_only) and low not in self.first_only_except
-            if self.first_only
-            else False
-        )
+        return low.startswith(self.first_only) and low not in self.first_only_except
 
 
 class KeyState(Enum):
