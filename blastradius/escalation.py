@@ -507,7 +507,10 @@ class Evaluator:
                 continue
             if not self._shared_steps_may_allow(principal, technique):
                 continue
-            for target in self._targets(principal, technique, held):
+            # A fired data-side technique that gives no edge is listed only for the key's own principal
+            # (``escalations``): for the others, targets their KMS key seals are not worth deciding.
+            unsealed = not exfiltrate or self.audit
+            for target in self._targets(principal, technique, held, unsealed=unsealed):
                 found = self._evaluate(principal, technique, target)
                 if found is None:
                     continue
@@ -590,7 +593,12 @@ class Evaluator:
     # -- targets ----------------------------------------------------------------------------------
 
     def _targets(
-        self, principal: Principal, technique: Technique, held: GrantFloor | None = None
+        self,
+        principal: Principal,
+        technique: Technique,
+        held: GrantFloor | None = None,
+        *,
+        unsealed: bool = False,
     ) -> Iterator[_Target]:
         model = self.model
         rp = principal.request_principal
@@ -654,7 +662,7 @@ class Evaluator:
         elif kind == "existing":
             yield from self._existing(principal, technique)
         elif kind == "dataset":
-            yield from self._datasets(principal, technique, held)
+            yield from self._datasets(principal, technique, held, unsealed=unsealed)
         elif kind == "account":
             yield _Target(resource=f"arn:{self.partition}:iam::{account}:root", account=account)
 
@@ -812,11 +820,15 @@ class Evaluator:
         return services.get(compute_type) == "ok" or services.get(_COMPUTE_SERVICE[compute_type]) == "ok"
 
     def _datasets(
-        self, principal: Principal, technique: Technique, held: GrantFloor | None
+        self, principal: Principal, technique: Technique, held: GrantFloor | None, *, unsealed: bool = False
     ) -> Iterator[_Target]:
         """Datasets of the technique's type its first action may concern (by the identity Allows'
         resource patterns) or whose resource policy names the principal, in ARN order; with ``held``,
-        not those already held at every level the technique gives (an escalation cannot improve them)."""
+        not those already held at every level the technique gives (an escalation cannot improve them).
+
+        ``unsealed`` (a technique that gains access, fired for no report): not those whose KMS key
+        surely seals every level it gives either. A rewritten resource policy does not open the key
+        (Key policies in AWS KMS), so ``_edges_for`` would build no edge to them (``_access_edge``)."""
         model = self.model
         dataset_type = technique.dataset_type
         assert dataset_type is not None
@@ -837,8 +849,17 @@ class Evaluator:
             for level in technique.levels:
                 done &= held.mask(dataset_type, level)
             candidates &= ~done
+        levels = technique.levels if unsealed and technique.gain == "access" else ()
+        seals: dict[str, bool] = {}  # KMS key -> sealed at every level
         for pos in bits(candidates):
             d = index.datasets[pos]
+            if levels and d.kms_key is not None:
+                sealed = seals.get(d.kms_key)
+                if sealed is None:
+                    graph = self.graph
+                    sealed = seals[d.kms_key] = all(graph.key_sealed(principal, d, lv) for lv in levels)
+                if sealed:
+                    continue
             yield _Target(resource=d.arn, account=d.account_id, tags=d.tags, dataset=d)
 
     # -- steps ------------------------------------------------------------------------------------

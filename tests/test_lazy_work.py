@@ -3,7 +3,8 @@
 Each case checks both that the work is skipped (counted) and that the answer is the one the full
 evaluation gives: a role assumption into a principal the search already reaches more cheaply is not
 decided; a principal's KMS key verdicts are decided only for the keys of datasets it may be granted;
-statements with one Resource list share one scan of the datasets' ARNs.
+statements with one Resource list share one scan of the datasets' ARNs; a role's rewrite of a
+resource policy is not decided on data its KMS key seals.
 """
 
 from __future__ import annotations
@@ -218,3 +219,47 @@ def test_statements_with_one_resource_list_share_one_scan(monkeypatch: pytest.Mo
     orders = {t.arn for t in tables if t.name.startswith("orders-")}
     assert {d for d, levels in result.grants.items() if "read" in levels} == orders
     assert len([c for c in scans if c[2] == DYNAMODB_TABLE]) <= 1
+
+
+def closed_key(i: int) -> Dataset:
+    """A key whose policy lets only its administrator role use it: for anyone else kms:Decrypt is
+    denied whatever their IAM policies say (Key policies in AWS KMS: no delegation to the account)."""
+    admin = f"arn:aws:iam::{ACCOUNT}:role/key-admin"
+    return Dataset(
+        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{i:08d}-1111-0000-0000-000000000000",
+        type=KMS_KEY,
+        name=f"closed-{i}",
+        account_id=ACCOUNT,
+        region=REGION,
+        key_manager="CUSTOMER",
+        resource_policy=doc(
+            {"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "kms:*", "Resource": "*"}
+        ),
+    )
+
+
+def test_rewriting_policies_of_data_a_closed_key_seals_is_not_decided_beyond_the_origin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rewriting a bucket policy (endgame-s3-bucket-policy) does not open the bucket's KMS key ("Key
+    policies in AWS KMS"): for a role the key reaches, the buckets a closed key seals are not decided at
+    all, the open bucket still is (and gives an edge); the key's own principal still has the technique
+    listed on the sealed buckets (the report lists every technique of the key itself)."""
+    key = closed_key(1)
+    sealed = tuple(encrypted_bucket(f"sealed-{i}", key) for i in range(5))
+    plain = Dataset(arn="arn:aws:s3:::plain", type=S3_BUCKET, name="plain", account_id=ACCOUNT, region=REGION)
+    rewrite = {"Effect": "Allow", "Action": "s3:PutBucketPolicy", "Resource": "*"}
+    snap = snapshot((user(ASSUME_TEAM, rewrite),), (role("team-a", rewrite),), (key, *sealed, plain))
+    from blastradius import escalation
+
+    calls = count_calls(monkeypatch, escalation.Evaluator, "_evaluate")
+    report = analyze_snapshot(snap, KEY, now=NOW)
+    team_a = f"arn:aws:iam::{ACCOUNT}:role/team-a"
+    decided = [(p.arn, target.resource) for _, p, technique, target in calls if technique.target == "dataset"]
+    assert [r for p, r in decided if p == team_a] in ([], [plain.arn])  # never a sealed bucket
+    assert {r for p, r in decided if p == ALICE} >= {b.arn for b in sealed}
+    listed = {(e.from_, e.resource) for e in report.escalations if e.technique == "endgame-s3-bucket-policy"}
+    assert {(ALICE, b.arn) for b in sealed} <= listed
+    levels = {d.name: {g.level for g in d.grants} for d in report.datasets}
+    assert all(levels[b.name] == {"admin"} for b in sealed)  # s3:PutBucketPolicy itself; no data
+    assert {"read", "write"} <= levels["plain"]
