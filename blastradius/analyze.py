@@ -21,6 +21,7 @@ from blastradius.graph import Edge, PermissionGraph, build_graph, path_step
 from blastradius.jsonio import gc_paused
 from blastradius.keys import SESSION, KeyOwner, identify_offline, parse_access_key_id
 from blastradius.model import Snapshot
+from blastradius.parallel import default_jobs
 from blastradius.pivots import credential_pivots
 from blastradius.reach import Reach, Route, reach
 from blastradius.remediate import rotation_plan
@@ -195,6 +196,7 @@ def analyze_snapshot(
     evidence_absent_reason: str = "offline analysis of a snapshot",
     object_counts: Mapping[str, ObjectCount] | None = None,
     object_counter: ObjectCounter | None = None,
+    jobs: int | None = None,
 ) -> Report:
     """Analyse one leaked key against a snapshot: reach, classify, rank, plan.
 
@@ -207,6 +209,9 @@ def analyze_snapshot(
 
     ``paths``: ``first`` gives each dataset its first shortest path; ``all`` also lists every distinct
     path of equal best cost to its strongest access (``DatasetFinding.paths``).
+
+    ``jobs``: processes the search may use (default: the CPUs available; see ``reach``). The report
+    does not depend on it.
     """
     if paths not in PATHS_MODES:
         raise UsageError(f"paths must be one of {', '.join(PATHS_MODES)}, got {paths!r}")
@@ -228,7 +233,7 @@ def analyze_snapshot(
         )
         result = Reach(origin=origin or "", principals={}, grants={})
     else:
-        result = reach(graph, origin, all_paths=paths == "all")
+        result = reach(graph, origin, all_paths=paths == "all", jobs=jobs or default_jobs())
     findings = _findings(graph, result, rules, all_paths=paths == "all")
     principals = _principals(result)
     escalations = tuple(

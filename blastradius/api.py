@@ -318,6 +318,7 @@ def analyze(
     evidence: bool = True,
     events_file: Path | None = None,
     session: boto3.Session | None = None,
+    jobs: int | None = None,
 ) -> Report:
     """Analyse one leaked key, offline from a snapshot or live (identify, collect, analyze).
 
@@ -337,6 +338,9 @@ def analyze(
 
     ``principal`` (snapshot mode only) names the key's owner, user name or ARN, when the snapshot cannot
     tell: raw get-account-authorization-details output lists no access keys.
+
+    ``jobs``: processes the analysis may use (default: the CPUs available); the report does not depend
+    on it.
     """
     parse_access_key_id(key_id)  # a malformed key id fails before any AWS call
     rules = load_rules(policies)
@@ -360,6 +364,7 @@ def analyze(
             exposed_since=exposed_since,
             paths=paths,
             trail_evidence=trail,
+            jobs=jobs,
         )
     if events_file is not None:
         raise UsageError("--cloudtrail-events applies with --snapshot; live, CloudTrail is read directly")
@@ -404,6 +409,7 @@ def analyze(
             if evidence
             else None
         ),
+        jobs=jobs,
     )
 
 

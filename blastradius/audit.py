@@ -38,7 +38,6 @@ import dataclasses
 import datetime as dt
 import logging
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -74,6 +73,7 @@ from blastradius.graph import (
 )
 from blastradius.jsonio import gc_paused
 from blastradius.model import Snapshot, User
+from blastradius.parallel import default_jobs
 from blastradius.policy import Request, Verdict, decide
 from blastradius.report import (
     CONDITIONAL,
@@ -752,14 +752,6 @@ class _Folder:
             self._pool.join()
             self._pool = None
         _WORKER_STATE, _PLACES, _DATA_PLACES = None, None, {}
-
-
-def default_jobs() -> int:
-    """Processes an audit uses by default: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _expand_reachable(folder: _Folder, origins: list[str], warn: Callable[[str], None]) -> dict[str, _Own]:

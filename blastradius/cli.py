@@ -190,6 +190,12 @@ EventsOpt = Annotated[
 ServicesOpt = Annotated[
     list[str] | None, typer.Option("--services", help="Collect only these services (repeatable).")
 ]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs", min=1, help="Processes the analysis may use (default: the CPUs available; same result)."
+    ),
+]
 
 
 @contextmanager
@@ -402,6 +408,7 @@ def _analyze(
     cloudtrail_events: Path | None = None,
     role_arn: list[str] | None = None,
     self_view: bool = False,
+    jobs: int | None = None,
 ) -> Report:
     overrides = _parse_context(assume_context)
     since = _parse_since(exposed_since)
@@ -429,6 +436,7 @@ def _analyze(
             exposed_since=since,
             paths=paths,
             events_file=cloudtrail_events,
+            jobs=jobs,
         )
     if cloudtrail_events is not None:
         raise UsageError("--cloudtrail-events applies with --snapshot; live, CloudTrail is read directly")
@@ -451,6 +459,7 @@ def _analyze(
             exposed_since=since,
             paths=paths,
             evidence=not no_evidence,
+            jobs=jobs,
         )
 
 
@@ -517,6 +526,7 @@ def analyze(
     cloudtrail_events: EventsOpt = None,
     debug: DebugOpt = False,
     paths: PathsOpt = PathsMode.first,
+    jobs: JobsOpt = None,
 ) -> None:
     """Which data can this leaked key reach, by which path, did it touch it — and what to do now."""
     with _boundary(debug):
@@ -538,6 +548,7 @@ def analyze(
             cloudtrail_events=cloudtrail_events,
             role_arn=role_arn,
             self_view=self_view,
+            jobs=jobs,
         )
         _emit(report, fmt, output)
     _exit_for(report, fail_on)
@@ -709,10 +720,7 @@ def audit(
     ] = FailOn.none,
     policies: PoliciesOpt = None,
     assume_context: ContextOpt = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option("--jobs", min=1, help="Processes expanding principals (default: the CPUs available)."),
-    ] = None,
+    jobs: JobsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Every access key of the account ranked by blast radius (one graph for all keys)."""

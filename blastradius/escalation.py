@@ -28,7 +28,7 @@ import dataclasses
 import fnmatch
 import re
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -474,6 +474,21 @@ class Evaluator:
         techniques = self._principal_side if self.audit else self._techniques
         held = floor.escalated if floor is not None else None
         yield from self._fire(principal, techniques, skip, held, exfiltrate=not others)
+
+    def link_edges(self, principal: Principal, floor: GrantFloor) -> Iterator[Edge]:
+        """The edges of the techniques that give another principal (``PermissionGraph.link_edges``):
+        what ``edges`` gives but the data side (``search_edges``)."""
+        others = floor.origin is not None and floor.origin != principal.arn
+        yield from self._fire(principal, self._principal_side, floor, None, exfiltrate=not others)
+
+    def search_edges(
+        self, principal: Principal, floor: GrantFloor, types: Collection[str] | None
+    ) -> Iterator[Edge]:
+        """The access edges of the data-side techniques on datasets of ``types`` (default: all) for a
+        single-key search (``PermissionGraph.data_edges``): the rest of what ``edges`` gives."""
+        others = floor.origin is not None and floor.origin != principal.arn
+        techniques = [t for t in self._data_side if types is None or t.dataset_type in types]
+        yield from self._fire(principal, techniques, floor, floor.escalated, exfiltrate=not others)
 
     def data_edges(self, principal: Principal, held: GrantFloor) -> Iterator[Edge]:
         """The access edges of the data-side techniques (rewriting a resource or key policy, a KMS
@@ -1399,6 +1414,20 @@ def escalation_edges(
     if ev is None:
         return ()
     return list(ev.edges(principal, skip))
+
+
+def link_edges(graph: PermissionGraph, principal: Principal, floor: GrantFloor) -> list[Edge]:
+    """Escalate edges to other principals (``Evaluator.link_edges``)."""
+    ev = evaluator(graph)
+    return [] if ev is None else list(ev.link_edges(principal, floor))
+
+
+def search_data_edges(
+    graph: PermissionGraph, principal: Principal, floor: GrantFloor, types: Collection[str] | None
+) -> list[Edge]:
+    """Access edges of the data-side techniques (``Evaluator.search_edges``)."""
+    ev = evaluator(graph)
+    return [] if ev is None else list(ev.search_edges(principal, floor, types))
 
 
 def escalations(

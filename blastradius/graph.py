@@ -31,7 +31,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -1745,6 +1745,8 @@ class PermissionGraph:
         self.model = model
         self.graph = nx.MultiDiGraph()
         self._expanded: set[str] = set()
+        self._linked: set[str] = set()  # principals whose link_edges are in the graph
+        self._others: dict[tuple[EdgeBuilder, str], list[Edge]] = {}  # edges of non-standard builders
         self._kms_cache: dict[tuple[str, str, str, str | None], Decision | None] = {}
         self._kms_shared: dict[tuple[object, ...], Decision] = {}
         self._kms_principal_side: dict[
@@ -1799,6 +1801,81 @@ class PermissionGraph:
                     for edge in builder(self, principal, skip):
                         self.add_edge(edge)
         return [data["edge"] for _, _, data in self.graph.out_edges(arn, data=True)]
+
+    # -- a single-key search in two passes (``reach``) ----------------------------------------------
+
+    def link_edges(self, arn: str, floor: GrantFloor) -> list[Edge]:
+        """The principal's edges to other principals (assume, and the escalation techniques that give
+        another principal), computed once and kept in the graph. They never depend on the grants a search
+        holds, so a search can find every principal (and the order it expands them in) before asking
+        for any grant; ``floor`` gives the search's origin and the principals it holds (``GrantFloor``)."""
+        if arn not in self._linked:
+            self._linked.add(arn)
+            self.graph.add_node(arn, kind="principal")
+            principal = self.model.principal(arn)
+            if principal is not None:
+                for builder in self.edge_builders:
+                    if builder is assume_edges:
+                        found: Iterable[Edge] = assume_edges(self, principal, floor)
+                    elif builder is escalate_edges:
+                        found = escalate_link_edges(self, principal, floor)
+                    elif builder is access_edges:
+                        continue
+                    else:  # another builder: whole, once (its access edges are kept for data_edges)
+                        found = self._other_edges(builder, principal)
+                    for edge in found:
+                        if edge.kind != ACCESS:
+                            self.add_edge(edge)
+        return [data["edge"] for _, _, data in self.graph.out_edges(arn, data=True)]
+
+    def _other_edges(self, builder: EdgeBuilder, principal: Principal) -> list[Edge]:
+        key = (builder, principal.arn)
+        found = self._others.get(key)
+        if found is None:
+            found = self._others[key] = list(builder(self, principal, None))
+        return found
+
+    def data_edges(self, arn: str, floor: GrantFloor, types: Collection[str] | None = None) -> list[Edge]:
+        """The principal's access edges, its own and those of the data-side escalation techniques, on
+        datasets of ``types`` (default: all), leaving out the grants ``floor`` holds (as ``expand``
+        does). Not kept in the graph: a search keeps the few that are best in its result, and at the
+        scale of a large organisation storing every grant offered costs more than deciding it."""
+        principal = self.model.principal(arn)
+        if principal is None:
+            return []
+        model = self.model
+        own: list[Edge] = []
+        for builder in self.edge_builders:
+            if builder is access_edges:
+                own.extend(access_edges(self, principal, floor, types))
+            elif builder is not assume_edges and builder is not escalate_edges:
+                own.extend(
+                    e
+                    for e in self._other_edges(builder, principal)
+                    if e.kind == ACCESS and (types is None or model.datasets[e.target].type in types)
+                )
+        if escalate_edges not in self.edge_builders:
+            return own
+        if floor.escalated is not None and floor.origin != arn:
+            # Its own grants are held at its escalation count: its data-side techniques cannot improve
+            # them either (see GrantFloor.escalated). Not for the origin (see ``expand``).
+            for edge in own:
+                if edge.level is not None and edge.technique is None:
+                    floor.escalated.add(edge.target, edge.level)
+        return [*own, *escalate_data_edges(self, principal, floor, types)]
+
+    def prepare_data(self) -> None:
+        """Parse every resource policy and organisation policy the data pass may read, in a fixed order,
+        before it starts: its warnings (a malformed policy) then come in the same order however the pass
+        is split (``reach`` may run it in several processes, which inherit what is parsed here)."""
+        model = self.model
+        for dataset in model.datasets.values():
+            document = model.effective_policies.get(dataset.arn)
+            if document is not None:
+                label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
+                model.resource_policy(dataset.arn, document, label)
+        for account in sorted({d.account_id for d in model.datasets.values()}):
+            model.org_levels(account, RCP)
 
     def access_masks(self, arn: str) -> dict[tuple[str, str, str], int]:
         """The principal's own access edges as bitsets: (dataset type, level, certainty) -> mask over
@@ -2191,6 +2268,22 @@ def escalate_edges(
     from blastradius.escalation import escalation_edges  # it builds on this module
 
     return escalation_edges(graph, principal, skip)
+
+
+def escalate_link_edges(graph: PermissionGraph, principal: Principal, floor: GrantFloor) -> list[Edge]:
+    """The ``escalate`` edges to other principals (see ``PermissionGraph.link_edges``)."""
+    from blastradius.escalation import link_edges  # it builds on this module
+
+    return link_edges(graph, principal, floor)
+
+
+def escalate_data_edges(
+    graph: PermissionGraph, principal: Principal, floor: GrantFloor, types: Collection[str] | None
+) -> list[Edge]:
+    """The access edges of the data-side techniques (see ``PermissionGraph.data_edges``)."""
+    from blastradius.escalation import search_data_edges
+
+    return search_data_edges(graph, principal, floor, types)
 
 
 def _decide_kms(
@@ -2760,6 +2853,7 @@ def access_decisions(
     held: HeldGrants | None = None,
     *,
     conditional: bool = False,
+    types: Collection[str] | None = None,
 ) -> Iterator[LevelDecisions]:
     """Per dataset type and level, which datasets to consider and what bitsets already decide.
 
@@ -2771,6 +2865,7 @@ def access_decisions(
     pattern matching alone decides (``_mask_decide``); the rest are left to the engine. ``held`` leaves
     out grants the caller already has. ``conditional``: also settle by bitsets the datasets granted only
     conditionally (``LevelDecisions.conditional``), for a caller that needs no condition's wording.
+    ``types``: only these dataset types (default: every type of the rule pack).
     Shared by ``access_edges`` and the audit's bitset fold.
     """
     model = graph.model
@@ -2778,6 +2873,8 @@ def access_decisions(
     base = model.base_context(principal)
     picked = model.picked(principal)
     for dataset_type, spec in stores.types.items():
+        if types is not None and dataset_type not in types:
+            continue
         index = model.type_index(dataset_type)
         if not index.arns:
             continue
@@ -2889,12 +2986,15 @@ class GrantFinder:
 
 
 def access_edges(
-    graph: PermissionGraph, principal: Principal, skip: SkipGrant | None = None
+    graph: PermissionGraph,
+    principal: Principal,
+    skip: SkipGrant | None = None,
+    types: Collection[str] | None = None,
 ) -> Iterator[Edge]:
     """``access`` edges per level (list/read/write/admin) from the rule pack's action classes
     (``access_decisions``, then the engine for what bitsets leave open, then the dataset's KMS key).
     ``skip(dataset_arn, level)`` lets a search leave out grants it already holds a better path for
-    (a ``GrantFloor`` does so by bitset)."""
+    (a ``GrantFloor`` does so by bitset). ``types``: only datasets of these types."""
     floor = skip if isinstance(skip, GrantFloor) else None
     held: HeldGrants | None = None
     if floor is not None:
@@ -2906,7 +3006,9 @@ def access_edges(
     key_effects: KeyEffects = {}
     find = GrantFinder(graph, principal)
     seals: dict[tuple[str, str, str], bool] = {}  # (KMS key, dataset type, level) -> key_sealed
-    levels = [(d, bits(d.slow | d.decided_mask)) for d in access_decisions(graph, principal, held)]
+    levels = [
+        (d, bits(d.slow | d.decided_mask)) for d in access_decisions(graph, principal, held, types=types)
+    ]
     _prime_dataset_keys(graph, principal, levels)
     for decisions, positions in levels:
         index, level = decisions.index, decisions.level

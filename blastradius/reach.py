@@ -9,9 +9,11 @@ a conditional one, and then the shorter wins. Each dataset gets, per access leve
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from blastradius.graph import ACCESS, ESCALATE, Edge, GrantFloor, PermissionGraph
+from blastradius.escalation import Fired, evaluator
+from blastradius.graph import ESCALATE, Edge, GrantFloor, PermissionGraph
 from blastradius.report import CONDITIONAL, DEFINITE
 
 Cost = tuple[int, int, int]
@@ -118,7 +120,7 @@ class Reach:
         return memo[arn]
 
 
-def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False) -> Reach:
+def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False, jobs: int = 1) -> Reach:
     """Best-first search from ``origin`` over assume/escalate edges, collecting access grants.
 
     Principals leave the queue in order of cost, so an access edge from the one being expanded costs at
@@ -126,13 +128,153 @@ def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False) -> Re
     improved: it goes into a ``GrantFloor`` that the graph's edge builders skip by bitset. One held at
     most at cost + (0, 1, 1) can only be improved by a definite edge: the builders look only for those.
 
+    Grants never change which principals are reached, nor how cheaply: with the standard builders the
+    search runs in two passes, principals first (``PermissionGraph.link_edges``), then the grants of each
+    principal in the order the first pass expanded them (``PermissionGraph.data_edges``), which is the
+    order and the floors of a search in one pass. Floors are per dataset type, so the second pass may
+    be split by type between ``jobs`` processes (``blastradius.parallel``); the result is the same.
+
     ``all_paths`` also keeps every last edge of equal best cost (``Reach.routes`` enumerates the paths);
     grants are then pruned only when held at a cost strictly below the floor, so ties are still seen.
     """
+    best, order, principal_edges = _principals(graph, origin, all_paths=all_paths)
+    graph.prepare_data()
+    grants, grant_edges = _data(graph, origin, best, order, all_paths=all_paths, jobs=jobs)
+    return Reach(
+        origin=origin,
+        principals=best,
+        grants=grants,
+        principal_edges=principal_edges,
+        grant_edges=grant_edges,
+    )
+
+
+def _below(cost: Cost, limit: Cost, all_paths: bool) -> bool:
+    return cost < limit if all_paths else cost <= limit
+
+
+def _principals(
+    graph: PermissionGraph, origin: str, *, all_paths: bool
+) -> tuple[dict[str, Route], list[tuple[Cost, str]], dict[str, list[Edge]]]:
+    """The first pass: every principal reachable, its best route, and the order of expansion."""
     best: dict[str, Route] = {origin: Route(edges=(), cost=(0, 0, 0))}
     done: set[str] = set()
+    order: list[tuple[Cost, str]] = []
     queue: list[tuple[Cost, str]] = [((0, 0, 0), origin)]
+    principal_edges: dict[str, list[Edge]] = {}
+    floor: Cost = (0, 0, 0)
+    carrier = GrantFloor(graph.model)  # gives the builders the origin and the principals held
+    carrier.origin = origin
+
+    def principal_settled(arn: str) -> bool:
+        # Every edge costs at least (0, 0, 1): one into a principal held at the floor or less is no better.
+        known = best.get(arn)
+        return known is not None and _below(known.cost, floor, all_paths)
+
+    carrier.principals = principal_settled
+    while queue:
+        cost, arn = heapq.heappop(queue)
+        if arn in done:
+            continue
+        done.add(arn)
+        order.append((cost, arn))
+        route = best[arn]
+        floor = _add(cost, (0, 0, 1))
+        for edge in graph.link_edges(arn, carrier):
+            if edge.target in done:
+                continue
+            new_cost = _add(cost, _edge_cost(edge))
+            known = best.get(edge.target)
+            if known is None or new_cost < known.cost:
+                best[edge.target] = Route(edges=(*route.edges, edge), cost=new_cost)
+                heapq.heappush(queue, (new_cost, edge.target))
+                if all_paths:
+                    principal_edges[edge.target] = [edge]
+            elif all_paths and new_cost == known.cost:
+                principal_edges[edge.target].append(edge)
+    return best, order, principal_edges
+
+
+# One dataset's best grant per level, as the second pass finds it: (cost, the access edge, its source).
+Found = dict[str, dict[str, tuple[Cost, Edge]]]
+
+
+def _data(
+    graph: PermissionGraph,
+    origin: str,
+    best: dict[str, Route],
+    order: list[tuple[Cost, str]],
+    *,
+    all_paths: bool,
+    jobs: int,
+) -> tuple[dict[str, dict[str, Route]], dict[str, dict[str, list[Edge]]]]:
+    """The second pass, split by dataset type between processes when that pays (``parallel.split``)."""
+    from blastradius import parallel  # it imports this module
+
+    shares = parallel.shares(graph.model, len(order), jobs) if not all_paths else None
+    if shares is None:
+        found, grant_edges = data_pass(graph, origin, order, None, all_paths=all_paths)
+    else:
+        found, grant_edges = {}, {}
+
+        def share(types: Collection[str]) -> Found:
+            return data_pass(graph, origin, order, types, all_paths=False)[0]
+
+        for part in parallel.run(shares, share, lambda: _journal(graph), lambda x: _absorb(graph, x)):
+            found.update(part)
     grants: dict[str, dict[str, Route]] = {}
+    for dataset, levels in found.items():
+        grants[dataset] = {
+            level: Route(edges=(*best[edge.source].edges, edge), cost=cost)
+            for level, (cost, edge) in levels.items()
+        }
+    return grants, grant_edges
+
+
+# What a data pass records besides its grants: the data-side techniques fired (per principal, for the
+# report's escalations) and the build warnings.
+Recorded = tuple[dict[str, list[Fired]], list[str]]
+
+
+def _journal(graph: PermissionGraph) -> Callable[[], Recorded]:
+    """Mark what is recorded now; the function returned gives what was recorded since."""
+    ev = evaluator(graph)
+    fired = {arn: len(items) for arn, items in ev.fired.items()} if ev is not None else {}
+    warnings = len(graph.model.warnings.items)
+
+    def since() -> Recorded:
+        new: dict[str, list[Fired]] = {}
+        if ev is not None:
+            for arn, items in ev.fired.items():
+                if len(items) > fired.get(arn, 0):
+                    new[arn] = items[fired.get(arn, 0) :]
+        return new, graph.model.warnings.items[warnings:]
+
+    return since
+
+
+def _absorb(graph: PermissionGraph, recorded: Recorded) -> None:
+    """Record here what a data pass recorded in another process (``_journal``)."""
+    fired, warnings = recorded
+    ev = evaluator(graph)
+    if ev is not None:
+        for arn, items in fired.items():
+            ev.fired.setdefault(arn, []).extend(items)
+    for text in warnings:
+        graph.model.warnings.add(text)
+
+
+def data_pass(
+    graph: PermissionGraph,
+    origin: str,
+    order: list[tuple[Cost, str]],
+    types: Collection[str] | None,
+    *,
+    all_paths: bool,
+) -> tuple[Found, dict[str, dict[str, list[Edge]]]]:
+    """The grants of the principals in ``order`` (the first pass's), on datasets of ``types`` (default:
+    all), with the floors of a search in one pass (see ``reach``)."""
+    grants: Found = {}
     settled = GrantFloor(graph.model)
     # Grants held through at most as many escalations as the principal being expanded: an escalation
     # edge from it costs one more, so it cannot improve them (see GrantFloor.escalated).
@@ -142,73 +284,64 @@ def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False) -> Re
     # (cost, dataset, level) of grants above the floor, and above the conditional floor
     pending: list[tuple[Cost, str, str]] = []
     pending_conditional: list[tuple[Cost, str, str]] = []
-    floor: Cost = (0, 0, 0)
-    principal_edges: dict[str, list[Edge]] = {}
     grant_edges: dict[str, dict[str, list[Edge]]] = {}
-
-    def below(cost: Cost, limit: Cost) -> bool:
-        return cost < limit if all_paths else cost <= limit
-
-    def principal_settled(arn: str) -> bool:
-        # Every edge costs at least (0, 0, 1): one into a principal held at the floor or less is no better.
-        known = best.get(arn)
-        return known is not None and below(known.cost, floor)
-
-    settled.principals = principal_settled
-
-    while queue:
-        cost, arn = heapq.heappop(queue)
-        if arn in done:
-            continue
-        done.add(arn)
-        route = best[arn]
+    for cost, arn in order:
         floor = _add(cost, (0, 0, 1))
         conditional_floor = _add(cost, (0, 1, 1))
-        while pending and below(pending[0][0], floor):
+        while pending and _below(pending[0][0], floor, all_paths):
             _, dataset, level = heapq.heappop(pending)
             settled.add(dataset, level)
-        while pending_conditional and below(pending_conditional[0][0], conditional_floor):
+        while pending_conditional and _below(pending_conditional[0][0], conditional_floor, all_paths):
             _, dataset, level = heapq.heappop(pending_conditional)
             settled.add(dataset, level, definite_only=True)
         while pending_escalated and pending_escalated[0][0] <= cost[0]:
             _, dataset, level = heapq.heappop(pending_escalated)
             escalated.add(dataset, level)
-        for edge in graph.expand(arn, settled):
-            new_cost = _add(cost, _edge_cost(edge))
-            if edge.kind == ACCESS:
-                assert edge.level is not None
-                levels = grants.setdefault(edge.target, {})
-                current = levels.get(edge.level)
-                if current is None or new_cost < current.cost:
-                    levels[edge.level] = Route(edges=(*route.edges, edge), cost=new_cost)
-                    if all_paths:
-                        grant_edges.setdefault(edge.target, {})[edge.level] = [edge]
-                    if new_cost[0] <= cost[0]:
-                        escalated.add(edge.target, edge.level)
-                    else:
-                        heapq.heappush(pending_escalated, (new_cost[0], edge.target, edge.level))
-                    if below(new_cost, floor):
-                        settled.add(edge.target, edge.level)
-                    else:
-                        heapq.heappush(pending, (new_cost, edge.target, edge.level))
-                        heapq.heappush(pending_conditional, (new_cost, edge.target, edge.level))
-                elif all_paths and new_cost == current.cost:
-                    grant_edges[edge.target][edge.level].append(edge)
-                continue
-            if edge.target in done:
-                continue
-            known = best.get(edge.target)
-            if known is None or new_cost < known.cost:
-                best[edge.target] = Route(edges=(*route.edges, edge), cost=new_cost)
-                heapq.heappush(queue, (new_cost, edge.target))
-                if all_paths:
-                    principal_edges[edge.target] = [edge]
-            elif all_paths and new_cost == known.cost:
-                principal_edges[edge.target].append(edge)
-    return Reach(
-        origin=origin,
-        principals=best,
-        grants=grants,
-        principal_edges=principal_edges,
-        grant_edges=grant_edges,
-    )
+        for edge in graph.data_edges(arn, settled, types):
+            _grant(
+                edge,
+                cost,
+                grants,
+                grant_edges,
+                settled,
+                pending,
+                pending_conditional,
+                pending_escalated,
+                floor,
+                all_paths,
+            )
+    return grants, grant_edges
+
+
+def _grant(
+    edge: Edge,
+    cost: Cost,
+    grants: Found,
+    grant_edges: dict[str, dict[str, list[Edge]]],
+    settled: GrantFloor,
+    pending: list[tuple[Cost, str, str]],
+    pending_conditional: list[tuple[Cost, str, str]],
+    pending_escalated: list[tuple[int, str, str]],
+    floor: Cost,
+    all_paths: bool,
+) -> None:
+    """Record an access edge from a principal expanded at ``cost`` if it improves the grant held."""
+    assert edge.level is not None and settled.escalated is not None
+    new_cost = _add(cost, _edge_cost(edge))
+    levels = grants.setdefault(edge.target, {})
+    current = levels.get(edge.level)
+    if current is None or new_cost < current[0]:
+        levels[edge.level] = (new_cost, edge)
+        if all_paths:
+            grant_edges.setdefault(edge.target, {})[edge.level] = [edge]
+        if new_cost[0] <= cost[0]:
+            settled.escalated.add(edge.target, edge.level)
+        else:
+            heapq.heappush(pending_escalated, (new_cost[0], edge.target, edge.level))
+        if _below(new_cost, floor, all_paths):
+            settled.add(edge.target, edge.level)
+        else:
+            heapq.heappush(pending, (new_cost, edge.target, edge.level))
+            heapq.heappush(pending_conditional, (new_cost, edge.target, edge.level))
+    elif all_paths and new_cost == current[0]:
+        grant_edges[edge.target][edge.level].append(edge)

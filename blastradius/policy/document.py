@@ -9,6 +9,7 @@ or a list; ``Action``/``Resource``/``Principal`` values as a string or a list; `
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -340,7 +341,7 @@ def _statement(raw: Any, index: int, *, name: str, variables: bool, where: _Wher
             "Principal" if "Principal" in raw else "NotPrincipal" if "NotPrincipal" in raw else None
         )
         principal = _principal_element(raw[principal_key], principal_key) if principal_key else None
-        conditions = compile_conditions(raw["Condition"], variables=variables) if "Condition" in raw else ()
+        conditions = _conditions(raw["Condition"], variables) if "Condition" in raw else ()
     except ValueError as exc:
         raise where.fail(str(exc), index=index, sid=sid) from exc
     ref = StatementRef(policy=name, sid=sid, index=index, effect=effect)
@@ -357,12 +358,79 @@ def _statement(raw: Any, index: int, *, name: str, variables: bool, where: _Wher
         not_principal=principal_key == "NotPrincipal",
         conditions=conditions,
         ref=ref,
-        _actions=ActionMatcher(actions),
-        _resources=None
-        if resources is None
-        else tuple(ResourcePattern(r, variables=variables) for r in resources),
-        _principal=None if principal is None else PrincipalSpec(principal),
+        _actions=_action_matcher(actions),
+        _resources=None if resources is None else _resource_patterns(resources, variables),
+        _principal=None if principal is None else _principal_spec(principal),
     )
+
+
+# The compiled parts of a statement are immutable (their caches only remember answers), so statements
+# with the same Action, Resource, Principal or Condition share one: accounts repeat the same few
+# (a key policy per key, a bucket policy per bucket), and a shared matcher answers for all of them.
+_SHARED_MAX = 1 << 16
+
+
+@functools.lru_cache(maxsize=_SHARED_MAX)
+def _action_matcher(actions: tuple[str, ...]) -> ActionMatcher:
+    return ActionMatcher(actions)
+
+
+@functools.lru_cache(maxsize=_SHARED_MAX)
+def _resource_patterns(resources: tuple[str, ...], variables: bool) -> tuple[ResourcePattern, ...]:
+    return tuple(ResourcePattern(r, variables=variables) for r in resources)
+
+
+def _principal_spec(element: str | dict[str, tuple[str, ...]]) -> PrincipalSpec:
+    if isinstance(element, str):
+        return _shared_principal(element)
+    return _shared_principal(tuple(element.items()))
+
+
+@functools.lru_cache(maxsize=_SHARED_MAX)
+def _shared_principal(element: str | tuple[tuple[str, tuple[str, ...]], ...]) -> PrincipalSpec:
+    return PrincipalSpec(element if isinstance(element, str) else dict(element))
+
+
+def _conditions(raw: Any, variables: bool) -> tuple[Clause, ...]:
+    """``compile_conditions``, shared by identical blocks (those of plain JSON values; any other shape is
+    compiled on its own, which reports what is wrong with it)."""
+    key = _frozen(raw)
+    if key is None:
+        return compile_conditions(raw, variables=variables)
+    return _shared_conditions(key, variables)
+
+
+@functools.lru_cache(maxsize=_SHARED_MAX)
+def _shared_conditions(key: tuple[Any, ...], variables: bool) -> tuple[Clause, ...]:
+    return compile_conditions(_thawed(key), variables=variables)
+
+
+def _frozen(raw: Any) -> tuple[Any, ...] | None:
+    """A Condition block as a hashable value that keeps its order and every value's type (``True`` and
+    ``1`` are different condition values); None if it is not {operator: {key: scalar or list}}."""
+    if not isinstance(raw, dict):
+        return None
+    out: list[Any] = []
+    for operator, block in raw.items():
+        if not isinstance(operator, str) or not isinstance(block, dict):
+            return None
+        keys: list[Any] = []
+        for key, value in block.items():
+            if not isinstance(key, str):
+                return None
+            items = value if isinstance(value, list) else (value,)
+            if not all(isinstance(v, str | bool | int | float) for v in items):
+                return None
+            keys.append((key, isinstance(value, list), tuple((type(v).__name__, v) for v in items)))
+        out.append((operator, tuple(keys)))
+    return tuple(out)
+
+
+def _thawed(key: tuple[Any, ...]) -> dict[str, dict[str, Any]]:
+    return {
+        operator: {k: [v for _, v in values] if is_list else values[0][1] for k, is_list, values in block}
+        for operator, block in key
+    }
 
 
 def parse_policy(document: Mapping[str, Any] | str, *, name: str) -> Policy:

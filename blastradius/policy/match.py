@@ -242,7 +242,16 @@ class ActionMatcher:
     "IAM JSON policy elements: Action": action names are case-insensitive and may use ``*`` and ``?``.
     """
 
-    __slots__ = ("_exact", "_match_all", "_prefixes", "_regex", "_service_globs", "_services", "patterns")
+    __slots__ = (
+        "_exact",
+        "_match_all",
+        "_memo",
+        "_prefixes",
+        "_regex",
+        "_service_globs",
+        "_services",
+        "patterns",
+    )
 
     patterns: tuple[str, ...]
 
@@ -278,14 +287,21 @@ class ActionMatcher:
         self._regex = _compile("(?:" + "|".join(regexes) + ")", False) if regexes else None
         self._services = frozenset(services)
         self._service_globs = tuple(service_globs)
+        self._memo: dict[str, bool] = {}  # answers (statements with the same Action share a matcher)
 
     def matches(self, action_lower: str) -> bool:
         """Whether a lowercased action name matches any pattern."""
-        if self._match_all or action_lower in self._exact:
-            return True
-        if self._prefixes and action_lower.startswith(self._prefixes):
-            return True
-        return self._regex is not None and self._regex.fullmatch(action_lower) is not None
+        found = self._memo.get(action_lower)
+        if found is None:
+            found = (
+                self._match_all
+                or action_lower in self._exact
+                or bool(self._prefixes and action_lower.startswith(self._prefixes))
+                or (self._regex is not None and self._regex.fullmatch(action_lower) is not None)
+            )
+            if len(self._memo) < 4096:
+                self._memo[action_lower] = found
+        return found
 
     def could_match_service(self, service_lower: str) -> bool:
         """Whether some pattern could match an action of this service prefix."""

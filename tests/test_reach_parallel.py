@@ -1,0 +1,231 @@
+"""A single-key search in two passes, its second split by dataset type between forked processes.
+
+Grants never change which principals a key reaches: ``reach`` finds the principals first, then the grants
+of each in the order the first pass expanded them, which gives the floors of a search in one pass. Floors
+are per dataset type, so the second pass may run in several processes (``blastradius.parallel``). The
+report must be the same whatever the split: grants, paths, escalations (data-side techniques fired in a
+child), warnings (a malformed policy), and when a child fails, its share is computed again in the parent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from blastradius import parallel
+from blastradius.analyze import analyze_snapshot
+from blastradius.graph import ACCESS, Edge, PermissionGraph, access_edges, build_graph
+from blastradius.jsonio import dumps
+from blastradius.model import Snapshot
+from blastradius.reach import reach
+from blastradius.rules import load_rules
+
+SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
+NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+
+
+def _synth() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_synth_parallel", SYNTH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def account() -> tuple[Snapshot, list[str]]:
+    generated = _synth().generate(principals=150, datasets=1500, policies=20, seed=5)
+    snapshot: Snapshot = generated.snapshot
+    # One bucket policy malformed: its warning must come out the same however the search is split.
+    buckets = [d for d in snapshot.datasets if d.type == "s3-bucket"]
+    broken = dataclasses.replace(buckets[0], resource_policy={"Statement": [{"Effect": "Maybe"}]})
+    datasets = tuple(broken if d.arn == broken.arn else d for d in snapshot.datasets)
+    # A broad key, and one whose paths go through data-side escalations (a rewritten key policy).
+    return dataclasses.replace(snapshot, datasets=datasets), [generated.broad_keys[0], ESCALATING_KEY]
+
+
+# A key of the seed-5 synthetic account that reaches 25 principals, with rewritten KMS key policies on
+# its paths (if benchmarks/synth.py changes, pick another such key).
+ESCALATING_KEY = "AKIARTXV5AHD5ZX3MBT3"
+
+
+def _report(snapshot: Snapshot, key: str, jobs: int) -> str:
+    report = analyze_snapshot(snapshot, key, now=NOW, jobs=jobs).to_json()
+    report.pop("generated_at", None)
+    return dumps(report)
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Split every search (no minimum of work), and count the children forked. The test runner's own
+    threads (pytest-xdist) are not ours to worry about: the children here only compute and exit."""
+    monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 0)
+    monkeypatch.setattr(parallel, "can_fork", lambda: sys.platform == "linux")
+    children: list[int] = []
+    fork = os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted)
+    yield children
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+@pytest.mark.parametrize("child", ["default split", "kms-key", "s3-bucket"])
+def test_a_search_split_between_processes_gives_the_report_of_one(
+    account: tuple[Snapshot, list[str]], forks: list[int], monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    snapshot, keys = account
+    if child != "default split":  # this type in the child, the others here
+        others = tuple(sorted({d.type for d in snapshot.datasets} - {child}))
+        monkeypatch.setattr(parallel, "shares", lambda _m, _p, jobs: [others, (child,)] if jobs > 1 else None)
+    reports = []
+    for key in keys:
+        forks.clear()
+        split = _report(snapshot, key, jobs=2)
+        assert len(forks) == 1  # the second pass did run in a child
+        forks.clear()
+        assert _report(snapshot, key, jobs=1) == split
+        assert forks == []
+        reports.append(split)
+    assert all('"skipped malformed resource policy of' in r for r in reports)
+    assert '"technique": "endgame-kms-key-policy"' in reports[1]  # escalations are compared too
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_a_share_whose_child_fails_is_computed_in_the_parent(
+    account: tuple[Snapshot, list[str]], forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot, keys = account
+    expected = _report(snapshot, keys[0], jobs=1)
+    parent = os.getpid()
+    original = access_edges
+
+    def failing_in_child(*args: Any, **kwargs: Any) -> Iterator[Edge]:
+        if os.getpid() != parent:
+            raise RuntimeError("a worker failure")
+        return original(*args, **kwargs)
+
+    # The graph's builders are bound when it is built: patch them on the class the search calls.
+    monkeypatch.setattr(PermissionGraph, "data_edges", _with_builder(failing_in_child))
+    assert _report(snapshot, keys[0], jobs=2) == expected
+    assert len(forks) == 1
+
+
+def _with_builder(builder: Any) -> Any:
+    data_edges = PermissionGraph.data_edges
+
+    def patched(self: PermissionGraph, arn: str, floor: Any, types: Any = None) -> list[Edge]:
+        builder(self, self.model.principal(arn), floor, types)  # raises in the child only
+        return data_edges(self, arn, floor, types)
+
+    return patched
+
+
+def test_no_split_with_one_job_little_work_or_other_threads(
+    account: tuple[Snapshot, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot, _ = account
+    model = build_graph(snapshot, load_rules(), now=NOW).model
+    monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 0)
+    alone = threading.active_count() == 1  # pytest-xdist runs threads of its own
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
+    assert parallel.shares(model, 100, 1) is None
+    parts = parallel.shares(model, 100, 2)
+    if sys.platform == "linux":
+        assert parts is not None and len(parts) == 2
+        assert sorted(t for p in parts for t in p) == sorted({d.type for d in snapshot.datasets})
+    monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 10**12)
+    assert parallel.shares(model, 100, 2) is None
+    monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 0)
+    monkeypatch.undo()
+    if alone:  # forking a threaded process is not safe
+        stop = threading.Event()
+        other = threading.Thread(target=stop.wait)
+        other.start()
+        try:
+            assert not parallel.can_fork()
+        finally:
+            stop.set()
+            other.join()
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 2)
+    monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 0)
+    assert parallel.shares(model, 100, 2) is None
+
+
+def test_the_two_passes_give_the_grants_of_a_search_in_one(account: tuple[Snapshot, list[str]]) -> None:
+    """Expanding each principal whole (``expand``, as the audit does) and searching in two passes find
+    the same best grants: same levels, costs and last edges."""
+    snapshot, keys = account
+    graph = build_graph(snapshot, load_rules(), now=NOW)
+    owner = next(u.arn for u in snapshot.users if any(k.access_key_id == keys[0] for k in u.access_keys))
+    result = reach(graph, owner)
+    whole = build_graph(snapshot, load_rules(), now=NOW)
+    offered: dict[tuple[str, str], Edge] = {}
+    for arn in result.principals:
+        for edge in whole.expand(arn):
+            if edge.kind == ACCESS and edge.level is not None:
+                offered.setdefault((edge.target, edge.level), edge)
+    found = {(d, lv) for d, levels in result.grants.items() for lv in levels}
+    assert found == set(offered)  # nothing offered to a reached principal is missing, nothing extra
+    assert len(found) > 200
+
+
+def test_a_builder_other_than_the_standard_ones_still_gives_its_edges() -> None:
+    """``link_edges``/``data_edges`` take any other builder's edges whole (its access edges in the second
+    pass, the others in the first)."""
+    snapshot: Snapshot = _synth().generate(principals=30, datasets=200, policies=5, seed=2).snapshot
+    model = build_graph(snapshot, load_rules(), now=NOW).model
+    calls: list[str] = []
+
+    def custom(graph: PermissionGraph, principal: Any, skip: Any = None) -> list[Edge]:
+        calls.append(principal.arn)
+        return list(access_edges(graph, principal))
+
+    graph = PermissionGraph(model, edge_builders=[custom])
+    owner = snapshot.users[0].arn
+    result = reach(graph, owner)
+    expected = {(e.target, e.level) for e in access_edges(graph, model.principal(owner))}  # type: ignore[arg-type]
+    assert {(d, lv) for d, levels in result.grants.items() for lv in levels} == expected
+    assert calls == [owner]  # computed once, though both passes asked
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_the_cli_takes_jobs_and_gives_the_same_json(
+    account: tuple[Snapshot, list[str]], forks: list[int], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from blastradius.api import save_snapshot
+    from blastradius.cli import app
+
+    snapshot, keys = account
+    path = tmp_path / "snap.json"
+    save_snapshot(snapshot, path)
+    outputs = []
+    for jobs in ("1", "2"):
+        result = CliRunner().invoke(
+            app,
+            ["analyze", "--snapshot", str(path), "--key", keys[1], "--format", "json", "--jobs", jobs],
+            env={"SOURCE_DATE_EPOCH": "1795000000"},
+        )
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] and len(forks) == 1
+    bad = CliRunner().invoke(app, ["analyze", "--snapshot", str(path), "--key", keys[1], "--jobs", "0"])
+    assert bad.exit_code == 2
