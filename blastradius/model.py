@@ -569,21 +569,28 @@ _FAST_CHECKS: dict[str, tuple[str, ...]] = {
     "strs": (
         "if type(raw) is not list:",
         "    raise _Invalid",
-        "for v in raw:",
-        "    if type(v) is not str:",
-        "        raise _Invalid",
-        "raw = tuple(raw)",
+        "if raw:",  # most lists are empty: () without a loop or a call
+        "    for v in raw:",
+        "        if type(v) is not str:",
+        "            raise _Invalid",
+        "    raw = tuple(raw)",
+        "else:",
+        "    raw = ()",
     ),
+    # Kept as parsed rather than copied, as documents are (``load_snapshot`` drops what it parsed).
     "str_map": (
         "if type(raw) is not dict:",
         "    raise _Invalid",
         "for v in raw.values():",
         "    if type(v) is not str:",
         "        raise _Invalid",
-        "raw = dict(raw)",
     ),
     "object": ("raw = {x}(raw)",),
-    "objects": ("if type(raw) is not list:", "    raise _Invalid", "raw = tuple([{x}(v) for v in raw])"),
+    "objects": (
+        "if type(raw) is not list:",
+        "    raise _Invalid",
+        "raw = tuple([{x}(v) for v in raw]) if raw else ()",
+    ),
     "call": ("raw = {x}(raw)",),
 }
 
@@ -650,8 +657,9 @@ def _fast_builder(cls: type) -> Callable[[object], Any]:
         lines.append(f"    set{i}(obj, raw)")
     lines.append("    return obj")
     exec("\n".join(lines), namespace)  # source made above from the field tables only
-    builder = _FAST_BUILDERS[cls] = namespace["build"]
-    return builder
+    made: Callable[[object], Any] = namespace["build"]
+    _FAST_BUILDERS[cls] = made
+    return made
 
 
 def _fast_build(cls: type[T], value: object) -> T:
@@ -675,7 +683,10 @@ def dump_snapshot(snapshot: Snapshot, path: Path) -> None:
 def load_json_file(path: Path) -> object:
     """Read a JSON file, turning I/O and syntax errors into ``SnapshotError`` with file and position."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # The bytes decoded at once: ``read_text`` would also translate newlines, a second pass over a
+        # large file that changes nothing which parses (a CR is whitespace outside strings, and invalid
+        # inside them); error positions are reported as in the translated text, below.
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise SnapshotError(
             f"{path}: cannot read the file ({e.strerror})", hint="Check the path and its permissions."
@@ -686,20 +697,27 @@ def load_json_file(path: Path) -> object:
             hint="Snapshots and get-account-authorization-details output are read as UTF-8 JSON: save the "
             "file as UTF-8 (Windows PowerShell's `>` writes UTF-16).",
         ) from e
-    if not text.strip():
+    if not text or text.isspace():  # (``not text.strip()`` would copy the text)
         raise SnapshotError(f"{path}: the file is empty", hint="Collect the snapshot again.")
     try:
         return jsonio.loads(text)
     except json.JSONDecodeError as e:
-        # A cut-off file fails at its very end, or inside a string that runs to the end (json reports
-        # the position where that string starts).
-        truncated = e.pos >= len(text.rstrip()) - 1 or e.msg.startswith("Unterminated string")
-        raise SnapshotError(
-            f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg})"
-            + (" — the file looks truncated" if truncated else ""),
-            hint="Collect the snapshot again (`blastradius collect --output FILE`), "
-            "or check that the file was copied completely.",
-        ) from e
+        error = e
+    if "\r" in text:  # lines and columns as in the file read as text, with its newlines translated
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        try:
+            jsonio.loads(text)
+        except json.JSONDecodeError as e:
+            error = e
+    # A cut-off file fails at its very end, or inside a string that runs to the end (json reports the
+    # position where that string starts).
+    truncated = error.pos >= len(text.rstrip()) - 1 or error.msg.startswith("Unterminated string")
+    raise SnapshotError(
+        f"{path}: not valid JSON at line {error.lineno}, column {error.colno} ({error.msg})"
+        + (" — the file looks truncated" if truncated else ""),
+        hint="Collect the snapshot again (`blastradius collect --output FILE`), "
+        "or check that the file was copied completely.",
+    ) from error
 
 
 def by_arn(items: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:
