@@ -25,10 +25,14 @@ GAAD_WARNING = (
 
 def load_snapshot(path: Path) -> Snapshot:
     """Read a blastradius snapshot or GAAD output; anything else is a ``SnapshotError`` naming the file."""
-    data = load_json_file(path)
-    if isinstance(data, dict) and "schema" in data:
-        with gc_paused():
-            return Snapshot.from_json(data, source=str(path))
+    # One pause for parsing and building: with the collector back on in between, its first pass would
+    # scan the whole parsed document, which is garbage a moment later.
+    with gc_paused():
+        data = load_json_file(path)
+        if isinstance(data, dict) and "schema" in data:
+            snapshot = Snapshot.from_json(data, source=str(path))
+            del data  # freed while the collector is still paused
+            return snapshot
     if is_gaad(data):
         return snapshot_from_gaad(data, source=str(path), collected_at=_mtime(path))
     found = (

@@ -511,12 +511,6 @@ class _Invalid(Exception):
 _NO_VALUE: Any = object()
 
 
-def _fast_str(value: object) -> str:
-    if type(value) is not str:
-        raise _Invalid
-    return value
-
-
 def _fast_str_tuple(value: object) -> tuple[str, ...]:
     if type(value) is not list:
         raise _Invalid
@@ -526,121 +520,152 @@ def _fast_str_tuple(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _fast_str_map(value: object) -> dict[str, str]:
-    if type(value) is not dict:
-        raise _Invalid
-    for v in value.values():
-        if type(v) is not str:
-            raise _Invalid
-    return dict(value)
-
-
 def _fast_str_tuple_map(value: object) -> dict[str, tuple[str, ...]]:
     if type(value) is not dict:
         raise _Invalid
     return {str(k): _fast_str_tuple(v) for k, v in value.items()}
 
 
-def _fast_tuple_of(cls: type) -> Callable[[object], tuple[Any, ...]]:
-    def convert(value: object) -> tuple[Any, ...]:
-        if type(value) is not list:
-            raise _Invalid
-        return tuple([_fast_build(cls, v) for v in value])
-
-    return convert
-
-
-def _fast_obj(cls: type) -> Callable[[object], Any]:
-    def convert(value: object) -> Any:
-        return _fast_build(cls, value)
-
-    return convert
-
-
-def _fast_scalar(kinds: tuple[type, ...]) -> Callable[[object], object]:
-    no_bool = bool not in kinds  # bool is an int subclass; _expect refuses it for int fields
-
-    def convert(value: object) -> object:
-        if not isinstance(value, kinds) or (no_bool and type(value) is bool):
-            raise _Invalid
-        return value
-
-    return convert
-
-
-_FAST_CONVERTERS: dict[str, Callable[[object], object]] = {
-    "inline_policies": _fast_tuple_of(PolicyDocument),
-    "managed_policy_arns": _fast_str_tuple,
-    "group_names": _fast_str_tuple,
-    "access_keys": _fast_tuple_of(AccessKey),
-    "tags": _fast_str_map,
-    "operations": _fast_str_tuple,
-    "grants": _fast_tuple_of(KmsGrant),
-    "aliases": _fast_str_tuple,
-    "field_names": _fast_str_tuple,
-    "object_keys_sample": _fast_str_tuple,
-    "regions": _fast_str_tuple,
-    "users": _fast_tuple_of(User),
-    "groups": _fast_tuple_of(Group),
-    "roles": _fast_tuple_of(Role),
-    "managed_policies": _fast_tuple_of(ManagedPolicy),
-    "datasets": _fast_tuple_of(Dataset),
-    "gaps": _fast_tuple_of(CollectionGap),
-    "services": _fast_str_map,
-    "warnings": _fast_str_tuple,
-    "organization": _fast_obj(Organization),
-    "instance_profiles": _fast_tuple_of(InstanceProfile),
-    "compute": _fast_tuple_of(ComputeResource),
-    "accounts": _fast_str_tuple,
-    "role_arns": _fast_str_tuple,
-    "env_var_names": _fast_str_tuple,
-    "policies": _fast_tuple_of(OrgPolicy),
-    "targets": _fast_str_tuple,
-    "enabled_policy_types": _fast_str_tuple,
-    "account_paths": _fast_str_tuple_map,
+# How the fast builder reads each field of _FIELD_CONVERTERS: ("strs", None) a list of strings,
+# ("str_map", None) an object of strings, ("object", cls) one nested object, ("objects", cls) a list of
+# them, ("call", function) whatever the function accepts (rare fields, not worth inlining).
+_FAST_FIELDS: dict[str, tuple[str, Any]] = {
+    "inline_policies": ("objects", PolicyDocument),
+    "managed_policy_arns": ("strs", None),
+    "group_names": ("strs", None),
+    "access_keys": ("objects", AccessKey),
+    "tags": ("str_map", None),
+    "operations": ("strs", None),
+    "grants": ("objects", KmsGrant),
+    "aliases": ("strs", None),
+    "field_names": ("strs", None),
+    "object_keys_sample": ("strs", None),
+    "regions": ("strs", None),
+    "users": ("objects", User),
+    "groups": ("objects", Group),
+    "roles": ("objects", Role),
+    "managed_policies": ("objects", ManagedPolicy),
+    "datasets": ("objects", Dataset),
+    "gaps": ("objects", CollectionGap),
+    "services": ("str_map", None),
+    "warnings": ("strs", None),
+    "organization": ("object", Organization),
+    "instance_profiles": ("objects", InstanceProfile),
+    "compute": ("objects", ComputeResource),
+    "accounts": ("strs", None),
+    "role_arns": ("strs", None),
+    "env_var_names": ("strs", None),
+    "policies": ("objects", OrgPolicy),
+    "targets": ("strs", None),
+    "enabled_policy_types": ("strs", None),
+    "account_paths": ("call", _fast_str_tuple_map),
 }
 
-# Per dataclass: (field name, required, null allowed, converter), derived from the same tables as _build.
-_FAST_SPECS: dict[type, tuple[tuple[str, bool, bool, Callable[[object], object]], ...]] = {}
+# The check (and conversion) of a field's value ``raw`` per kind, as source lines; ``{x}`` is the name
+# under which the kind's class, function or accepted type is in the builder's namespace.
+_FAST_CHECKS: dict[str, tuple[str, ...]] = {
+    "str": ("if type(raw) is not str:", "    raise _Invalid"),
+    "scalar": ("if type(raw) not in {x}:", "    raise _Invalid"),
+    "strs": (
+        "if type(raw) is not list:",
+        "    raise _Invalid",
+        "if raw:",  # most lists are empty: () without a loop or a call
+        "    for v in raw:",
+        "        if type(v) is not str:",
+        "            raise _Invalid",
+        "    raw = tuple(raw)",
+        "else:",
+        "    raw = ()",
+    ),
+    # Kept as parsed rather than copied, as documents are (``load_snapshot`` drops what it parsed).
+    "str_map": (
+        "if type(raw) is not dict:",
+        "    raise _Invalid",
+        "for v in raw.values():",
+        "    if type(v) is not str:",
+        "        raise _Invalid",
+    ),
+    "object": ("raw = {x}(raw)",),
+    "objects": (
+        "if type(raw) is not list:",
+        "    raise _Invalid",
+        "raw = tuple([{x}(v) for v in raw]) if raw else ()",
+    ),
+    "call": ("raw = {x}(raw)",),
+}
+
+_FAST_BUILDERS: dict[type, Callable[[object], Any]] = {}
 
 
-def _fast_spec(cls: type) -> tuple[tuple[str, bool, bool, Callable[[object], object]], ...]:
-    spec = _FAST_SPECS.get(cls)
-    if spec is None:
-        rows = []
-        for f in fields(cls):
-            required = f.default is MISSING and f.default_factory is MISSING
-            if f.name in _FIELD_CONVERTERS:
-                if f.name not in _FAST_CONVERTERS:
-                    raise AssertionError(f"no fast converter for field {f.name}")  # keep the tables in step
-                convert = _FAST_CONVERTERS[f.name]
-            elif f.name in _SCALARS:
-                convert = _fast_scalar(_SCALARS[f.name])
-            else:
-                convert = _fast_str
-            rows.append((f.name, required, f.default is None, convert))
-        spec = _FAST_SPECS[cls] = tuple(rows)
-    return spec
+def _fast_builder(cls: type) -> Callable[[object], Any]:
+    """The fast builder of ``cls``: a function written for its fields (as dataclasses writes
+    ``__init__``), so that each field costs one dict lookup, an inlined type check and one slot store.
+
+    It checks exactly what ``_build`` checks, from the same tables, but only raises ``_Invalid``. The
+    instance is made with ``object.__new__`` and its slots filled directly: that is what the frozen
+    ``__init__`` does (none of these classes has a ``__post_init__``), without its keyword parsing and
+    ``object.__setattr__`` calls, which made up most of the time of loading a large snapshot.
+    """
+    builder = _FAST_BUILDERS.get(cls)
+    if builder is not None:
+        return builder
+    if hasattr(cls, "__post_init__"):
+        raise AssertionError(f"{cls.__name__} has a __post_init__ the fast builder would skip")
+    namespace: dict[str, Any] = {
+        "_Invalid": _Invalid,
+        "_NO_VALUE": _NO_VALUE,
+        "_new": object.__new__,
+        "cls": cls,
+    }
+    lines = [
+        "def build(value):",
+        "    if type(value) is not dict:",
+        "        raise _Invalid",
+        "    get = value.get",
+        "    obj = _new(cls)",
+    ]
+    for i, f in enumerate(fields(cls)):
+        if f.name in _FIELD_CONVERTERS:
+            if f.name not in _FAST_FIELDS:
+                raise AssertionError(f"no fast reading for field {f.name}")  # keep the tables in step
+            kind, x = _FAST_FIELDS[f.name]
+            if kind in ("object", "objects"):
+                x = _fast_builder(x)
+        elif f.name in _SCALARS:
+            kind, x = "scalar", _SCALARS[f.name]
+        else:
+            kind, x = "str", None
+        namespace[f"x{i}"] = x
+        check = [line.format(x=f"x{i}") for line in _FAST_CHECKS[kind]]
+        if f.default is None:  # optional and nullable: missing and null both mean None
+            lines.append(f"    raw = get({f.name!r})")
+            lines.append("    if raw is not None:")
+            lines.extend("        " + line for line in check)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            # Required: a missing field reads as _NO_VALUE, which every check refuses (as it does null).
+            lines.append(f"    raw = get({f.name!r}, _NO_VALUE)")
+            lines.extend("    " + line for line in check)
+        else:  # optional, not nullable: null fails the check like any other wrong type
+            factory = f.default_factory is not MISSING
+            namespace[f"d{i}"] = f.default_factory if factory else f.default
+            lines.append(f"    raw = get({f.name!r}, _NO_VALUE)")
+            lines.append("    if raw is _NO_VALUE:")
+            lines.append(f"        raw = d{i}()" if factory else f"        raw = d{i}")
+            lines.append("    else:")
+            lines.extend("        " + line for line in check)
+        namespace[f"set{i}"] = cls.__dict__[f.name].__set__  # the slot's descriptor
+        lines.append(f"    set{i}(obj, raw)")
+    lines.append("    return obj")
+    exec("\n".join(lines), namespace)  # source made above from the field tables only
+    made: Callable[[object], Any] = namespace["build"]
+    _FAST_BUILDERS[cls] = made
+    return made
 
 
 def _fast_build(cls: type[T], value: object) -> T:
     """``_build`` without locations: raises ``_Invalid`` on the first problem (see ``from_json``)."""
-    if type(value) is not dict:
-        raise _Invalid
-    kwargs: dict[str, object] = {}
-    for name, required, nullable, convert in _FAST_SPECS.get(cls) or _fast_spec(cls):
-        raw = value.get(name, _NO_VALUE)
-        if raw is _NO_VALUE:
-            if required:
-                raise _Invalid
-            continue
-        if raw is None:
-            if not nullable:
-                raise _Invalid
-            kwargs[name] = None
-            continue
-        kwargs[name] = convert(raw)
-    return cls(**kwargs)
+    built: T = _fast_builder(cls)(value)
+    return built
 
 
 def dump_snapshot(snapshot: Snapshot, path: Path) -> None:
@@ -658,7 +683,10 @@ def dump_snapshot(snapshot: Snapshot, path: Path) -> None:
 def load_json_file(path: Path) -> object:
     """Read a JSON file, turning I/O and syntax errors into ``SnapshotError`` with file and position."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # The bytes decoded at once: ``read_text`` would also translate newlines, a second pass over a
+        # large file that changes nothing which parses (a CR is whitespace outside strings, and invalid
+        # inside them); error positions are reported as in the translated text, below.
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise SnapshotError(
             f"{path}: cannot read the file ({e.strerror})", hint="Check the path and its permissions."
@@ -669,20 +697,27 @@ def load_json_file(path: Path) -> object:
             hint="Snapshots and get-account-authorization-details output are read as UTF-8 JSON: save the "
             "file as UTF-8 (Windows PowerShell's `>` writes UTF-16).",
         ) from e
-    if not text.strip():
+    if not text or text.isspace():  # (``not text.strip()`` would copy the text)
         raise SnapshotError(f"{path}: the file is empty", hint="Collect the snapshot again.")
     try:
         return jsonio.loads(text)
     except json.JSONDecodeError as e:
-        # A cut-off file fails at its very end, or inside a string that runs to the end (json reports
-        # the position where that string starts).
-        truncated = e.pos >= len(text.rstrip()) - 1 or e.msg.startswith("Unterminated string")
-        raise SnapshotError(
-            f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg})"
-            + (" — the file looks truncated" if truncated else ""),
-            hint="Collect the snapshot again (`blastradius collect --output FILE`), "
-            "or check that the file was copied completely.",
-        ) from e
+        error = e
+    if "\r" in text:  # lines and columns as in the file read as text, with its newlines translated
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        try:
+            jsonio.loads(text)
+        except json.JSONDecodeError as e:
+            error = e
+    # A cut-off file fails at its very end, or inside a string that runs to the end (json reports the
+    # position where that string starts).
+    truncated = error.pos >= len(text.rstrip()) - 1 or error.msg.startswith("Unterminated string")
+    raise SnapshotError(
+        f"{path}: not valid JSON at line {error.lineno}, column {error.colno} ({error.msg})"
+        + (" — the file looks truncated" if truncated else ""),
+        hint="Collect the snapshot again (`blastradius collect --output FILE`), "
+        "or check that the file was copied completely.",
+    ) from error
 
 
 def by_arn(items: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:
