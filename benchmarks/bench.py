@@ -14,7 +14,9 @@ that no cache or warm import carries over:
   done before the clock starts and reported separately).
 
 Reported: medians of the repeats, the ratio analysis / json.load, peak RSS (``ru_maxrss``) of the
-subprocesses, and the number of datasets the key reaches. A human table goes to stderr, JSON to stdout
+subprocesses, and the number of datasets the key reaches. The analysis runs as ``analyze`` does, its
+search split between the CPUs available (``jobs``); on a machine with several, it is also timed in one
+process (``ratio_one_job``). A human table goes to stderr, JSON to stdout
 (and to ``--out``). Exit status 1 when the analysis could not run (e.g. the API is not there yet); the
 json.load figures are still reported.
 """
@@ -44,8 +46,8 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 
-def peak_rss_bytes():
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_bytes(who=resource.RUSAGE_SELF):
+    rss = resource.getrusage(who).ru_maxrss
     return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB on Linux
 
 mode, path, key = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
@@ -67,8 +69,11 @@ except ImportError as e:
 imported = time.perf_counter()
 snapshot = load_snapshot(path)
 loaded = time.perf_counter()
-# "analyze-no-escalation": the same analysis without escalation edges (to measure what they add).
-report = analyze_snapshot(snapshot, key, escalation=(mode != "analyze-no-escalation"))
+# "analyze-no-escalation": the same analysis without escalation edges (to measure what they add);
+# "analyze-one-job": in this process alone (by default the search may use every CPU: see reach).
+from blastradius.parallel import default_jobs
+jobs = 1 if mode == "analyze-one-job" else default_jobs()
+report = analyze_snapshot(snapshot, key, escalation=(mode != "analyze-no-escalation"), jobs=jobs)
 done = time.perf_counter()
 print(json.dumps({
     "seconds": done - imported,
@@ -78,6 +83,9 @@ print(json.dumps({
     "datasets_reached": len(report.datasets),
     "escalations": len(report.escalations),
     "peak_rss_bytes": peak_rss_bytes(),
+    "jobs": jobs,
+    # the search's forked workers (their pages are shared with this process until either writes them)
+    "peak_rss_workers_bytes": peak_rss_bytes(resource.RUSAGE_CHILDREN),
 }))
 """
 
@@ -257,6 +265,16 @@ def bench_size(
     row["datasets_reached"] = runs[0]["datasets_reached"]
     row["reached_fraction"] = row["datasets_reached"] / row["datasets"]
     row["escalations"] = runs[0].get("escalations")
+    row["jobs"] = runs[0].get("jobs")
+    row["peak_rss_workers_bytes"] = max(r.get("peak_rss_workers_bytes", 0) for r in runs)
+    if row["jobs"] and row["jobs"] > 1:  # the same analysis in one process: what the split saves
+        try:
+            alone = [run_child("analyze-one-job", snap, key, timeout) for _ in range(repeat)]
+        except BenchError as e:
+            row["analysis_error"] = f"with one job: {e}"
+            return row
+        row["analysis_one_job_seconds"] = _median(alone, "seconds")
+        row["ratio_one_job"] = row["analysis_one_job_seconds"] / row["json_load_seconds"]
     if escalation_baseline:
         try:
             plain = [run_child("analyze-no-escalation", snap, key, timeout) for _ in range(repeat)]
@@ -317,6 +335,12 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             ]
         )
     out = align_columns(lines)
+    for r in rows:
+        if r.get("ratio_one_job") is not None:
+            out.append(
+                f"N={r['principals']}: the search used {r['jobs']} processes; in one: "
+                f"{r['analysis_one_job_seconds']:.3f}s, ratio {r['ratio_one_job']:.1f}x"
+            )
     for r in rows:
         if r.get("escalation_factor") is not None:
             out.append(
