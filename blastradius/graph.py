@@ -428,7 +428,10 @@ class AccountModel:
             _index_direct_names(r.trust_policy, r.arn, self._trust_names, self._trust_open)
         self._may_be_trusted: dict[str, frozenset[str]] = {}
         self._trust_admits: dict[tuple[str, str], bool] = {}
-        self._delegation: dict[tuple[int, str, str], bool] = {}
+        # (policy id, account) -> its statements that delegate to the account (_delegates), or that
+        # may name it (_names_account)
+        self._delegation: dict[tuple[int, str], tuple[Statement, ...]] = {}
+        self._naming: dict[tuple[int, str], tuple[Statement, ...]] = {}
         self._may_name: dict[str, frozenset[str]] = {}
         self._rcp_masks: dict[str, int] = {}
         self._rcp_opaque: dict[tuple[object, str, tuple[str, ...]], int] = {}
@@ -1099,12 +1102,7 @@ class AccountModel:
                 policy = self.resource_policy(dataset.arn, self.effective_policies[dataset.arn], label)
                 if policy is None:
                     yes.append(pos)
-                elif dataset_type == KMS_KEY and not any(
-                    st.principal_match(probe) is not PrincipalMatch.NONE
-                    for a in actions
-                    for st in policy.statements_for(a)
-                    if not st.is_deny
-                ):
+                elif dataset_type == KMS_KEY and not self._names_account(policy, dataset.arn, actions, probe):
                     never.append(pos)
                 elif not all(self._inert(st) for st in policy.denies):
                     continue
@@ -1119,6 +1117,22 @@ class AccountModel:
             entry[1] |= mask_of(yes)
             entry[2] |= mask_of(never)
         return entry[1], entry[2]
+
+    def _names_account(
+        self, policy: Policy, arn: str, actions: Sequence[str], probe: RequestPrincipal
+    ) -> bool:
+        """Whether an Allow of the key policy for one of ``actions`` may name ``probe``'s account (or
+        anyone unnamed). The Allows that may name it are found once per policy and account."""
+        del arn
+        memo = (id(policy), probe.account_id)
+        naming = self._naming.get(memo)
+        if naming is None:
+            naming = self._naming[memo] = tuple(
+                st
+                for st in policy.statements
+                if not st.is_deny and st.principal_match(probe) is not PrincipalMatch.NONE
+            )
+        return any(st.matches_action(a) for a in actions for st in naming)
 
     def _inert(self, deny: Statement) -> bool:
         """Whether a Deny never applies to the attacker's requests, whoever sends them: one of its
@@ -1217,11 +1231,10 @@ class AccountModel:
                     policy = self.resource_policy(key.arn, key.resource_policy, label)
                     if policy is None:
                         continue  # malformed: decided by the engine
-                if policy is None or not any(
-                    st.principal_match(probe) is not PrincipalMatch.NONE
-                    for st in policy.statements_for(action)
-                    if not st.is_deny
-                ):
+                if policy is None:
+                    yes.append(pos)
+                    continue
+                if not self._names_account(policy, key.arn, (action,), probe):
                     yes.append(pos)
             found = self._closed[cache_key] = mask_of(yes)
         return found
@@ -1249,19 +1262,20 @@ class AccountModel:
     def _delegates(self, policy: Policy, key: Dataset, action: str, account: str) -> bool:
         """Whether an unconditional statement of the key policy allows ``action`` on the key to the
         account (and no one in particular): the "Enable IAM policies" statement (Key policies in AWS
-        KMS). Cached per (policy, action, account), as ``only_delegates`` does."""
-        cache_key = (id(policy), action, account)
-        ok = self._delegation.get(cache_key)
-        if ok is None:
+        KMS). The statements that delegate to the account are found once per (policy, account); a level
+        then asks only them about each of its actions."""
+        memo = (id(policy), account)
+        delegating = self._delegation.get(memo)
+        if delegating is None:
             probe = RequestPrincipal(arn=f"arn:aws:iam::{account}:root", account_id=account, kind="root")
-            ok = any(
-                not st.conditions
+            delegating = self._delegation[memo] = tuple(
+                st
+                for st in policy.statements
+                if not st.conditions
                 and st.resource_state(key.arn, None) is Tri.YES
                 and st.principal_match(probe) is PrincipalMatch.ACCOUNT
-                for st in policy.statements_for(action)
             )
-            self._delegation[cache_key] = ok
-        return ok
+        return any(st.matches_action(action) for st in delegating)
 
     def statement_masks(
         self,
