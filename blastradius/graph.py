@@ -389,6 +389,7 @@ class AccountModel:
             self._datasets_by_service[service] = _PrefixIndex(arns)
         self._roles_index = _PrefixIndex(self.roles)
         self._by_type: dict[str, DatasetIndex] = {}
+        self._places: dict[str, tuple[str, int]] = {}  # dataset ARN -> (type, position): see place
         self._concerned_masks: dict[tuple[int, str], int] = {}
         self._type_prefixes: dict[str, _PrefixIndex] = {}
         self._statement_masks: dict[tuple[object, ...], _Masks] = {}
@@ -776,6 +777,18 @@ class AccountModel:
                 (d for d in self.datasets.values() if d.type == dataset_type), self.effective_policies
             )
             self._by_type[dataset_type] = found
+            self._places.update((arn, (dataset_type, i)) for i, arn in enumerate(found.arns))
+        return found
+
+    def place(self, arn: str) -> tuple[str, int] | None:
+        """A dataset's type and position in ``type_index(type)``; None for an ARN that is no dataset."""
+        found = self._places.get(arn)
+        if found is None:
+            dataset = self.datasets.get(arn)
+            if dataset is None:
+                return None
+            self.type_index(dataset.type)
+            found = self._places[arn]
         return found
 
     def pattern_mask(self, dataset_type: str, pattern: str) -> int:
@@ -2799,17 +2812,18 @@ class GrantFloor:
 
     def add(self, dataset: str, level: str, *, definite_only: bool = False) -> None:
         """Mark a grant as settled (or, with ``definite_only``, improvable only by a definite grant)."""
-        found = self._model.datasets.get(dataset)
-        if found is None:
+        place = self._model.place(dataset)
+        if place is None:
             return
-        index = self._model.type_index(found.type)
-        pos = index.position[dataset]
-        key = (found.type, level, definite_only)
+        dataset_type, pos = place
+        key = (dataset_type, level, definite_only)
         buf = self._bits.get(key)
         if buf is None:
-            buf = self._bits[key] = bytearray((len(index.arns) >> 3) + 1)
+            size = len(self._model.type_index(dataset_type).arns)
+            buf = self._bits[key] = bytearray((size >> 3) + 1)
         buf[pos >> 3] |= 1 << (pos & 7)
-        self._ints.pop(key, None)
+        if self._ints:
+            self._ints.pop(key, None)
 
     def mask(self, dataset_type: str, level: str, *, definite_only: bool = False) -> int:
         """The settled (or definite-only) grants of one type and level, as a bitset over ``type_index``."""
@@ -2822,12 +2836,11 @@ class GrantFloor:
         return found
 
     def __call__(self, dataset: str, level: str) -> bool:
-        found = self._model.datasets.get(dataset)
-        if found is None:
+        place = self._model.place(dataset)
+        if place is None:
             return False
-        pos = self._model.type_index(found.type).position[dataset]
-        buf = self._bits.get((found.type, level, False))
-        return buf is not None and bool(buf[pos >> 3] >> (pos & 7) & 1)
+        buf = self._bits.get((place[0], level, False))
+        return buf is not None and bool(buf[place[1] >> 3] >> (place[1] & 7) & 1)
 
 
 # Decide what bitsets can decide (see _mask_decide); tests switch it off to compare with the engine.

@@ -297,51 +297,29 @@ def data_pass(
         while pending_escalated and pending_escalated[0][0] <= cost[0]:
             _, dataset, level = heapq.heappop(pending_escalated)
             escalated.add(dataset, level)
+        # An edge improves the grant held if it costs less; the grant is then settled (or waits in the
+        # pending heaps until the floor rises to its cost), and held at its escalation count.
         for edge in graph.data_edges(arn, settled, types):
-            _grant(
-                edge,
-                cost,
-                grants,
-                grant_edges,
-                settled,
-                pending,
-                pending_conditional,
-                pending_escalated,
-                floor,
-                all_paths,
-            )
+            target, granted = edge.target, edge.level
+            assert granted is not None
+            new_cost = _add(cost, _edge_cost(edge))
+            levels = grants.get(target)
+            if levels is None:
+                levels = grants[target] = {}
+            current = levels.get(granted)
+            if current is None or new_cost < current[0]:
+                levels[granted] = (new_cost, edge)
+                if all_paths:
+                    grant_edges.setdefault(target, {})[granted] = [edge]
+                if new_cost[0] <= cost[0]:
+                    escalated.add(target, granted)
+                else:
+                    heapq.heappush(pending_escalated, (new_cost[0], target, granted))
+                if _below(new_cost, floor, all_paths):
+                    settled.add(target, granted)
+                else:
+                    heapq.heappush(pending, (new_cost, target, granted))
+                    heapq.heappush(pending_conditional, (new_cost, target, granted))
+            elif all_paths and new_cost == current[0]:
+                grant_edges[target][granted].append(edge)
     return grants, grant_edges
-
-
-def _grant(
-    edge: Edge,
-    cost: Cost,
-    grants: Found,
-    grant_edges: dict[str, dict[str, list[Edge]]],
-    settled: GrantFloor,
-    pending: list[tuple[Cost, str, str]],
-    pending_conditional: list[tuple[Cost, str, str]],
-    pending_escalated: list[tuple[int, str, str]],
-    floor: Cost,
-    all_paths: bool,
-) -> None:
-    """Record an access edge from a principal expanded at ``cost`` if it improves the grant held."""
-    assert edge.level is not None and settled.escalated is not None
-    new_cost = _add(cost, _edge_cost(edge))
-    levels = grants.setdefault(edge.target, {})
-    current = levels.get(edge.level)
-    if current is None or new_cost < current[0]:
-        levels[edge.level] = (new_cost, edge)
-        if all_paths:
-            grant_edges.setdefault(edge.target, {})[edge.level] = [edge]
-        if new_cost[0] <= cost[0]:
-            settled.escalated.add(edge.target, edge.level)
-        else:
-            heapq.heappush(pending_escalated, (new_cost[0], edge.target, edge.level))
-        if _below(new_cost, floor, all_paths):
-            settled.add(edge.target, edge.level)
-        else:
-            heapq.heappush(pending, (new_cost, edge.target, edge.level))
-            heapq.heappush(pending_conditional, (new_cost, edge.target, edge.level))
-    elif all_paths and new_cost == current[0]:
-        grant_edges[edge.target][edge.level].append(edge)
