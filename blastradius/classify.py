@@ -198,7 +198,7 @@ class Classifier:
             hits = self._description_memo.get(description)
             if hits is None:
                 hits = _remember(
-                    self._description_memo, description, self._descriptions.find(_tokens(description))
+                    self._description_memo, description, tuple(self._descriptions.find(_tokens(description)))
                 )
             pairs.extend(hits)
         sensitive_fields: tuple[str, ...] = ()
