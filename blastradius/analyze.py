@@ -97,49 +97,54 @@ def _findings(
     datasets = graph.model.datasets
     cache: dict[int, PathStep] = {}
     # A grant's route is the route of the principal it was granted to plus the access edge (reach
-    # extends a principal's final route when it expands it): that head (its steps, its conditions) is
-    # built once per principal.
-    heads: dict[str, tuple[tuple[PathStep, ...], tuple[str, ...], Edge | None]] = {}
+    # extends a principal's final route when it expands it): that head is built once per principal,
+    # as (its steps, its conditions, the length of a route extending it, its last edge).
+    heads: dict[str, tuple[tuple[PathStep, ...], tuple[str, ...], int, Edge | None]] = {}
 
-    def grant_path(route: Route) -> tuple[tuple[PathStep, ...], tuple[str, ...]]:
-        """The route's steps and conditions (``Route.conditions``), from its principal's head."""
-        edges = route.edges
-        last = edges[-1]
-        head = heads.get(last.source)
-        if head is None:
-            principal = result.principals.get(last.source)
-            if principal is None or principal.edges != edges[:-1]:
-                return _steps(route, cache), route.conditions
-            head = heads[last.source] = (
-                _edge_steps(principal.edges, cache),
-                principal.conditions,
-                principal.edges[-1] if principal.edges else None,
-            )
-        head_steps, head_conditions, head_last = head
-        if len(head_steps) != len(edges) - 1 or (head_steps and edges[-2] is not head_last):
-            return _steps(route, cache), route.conditions
-        step = cache.get(id(last))
-        if step is None:
-            step = cache[id(last)] = path_step(last)
-        conditions = head_conditions
-        if last.conditions:
-            conditions = tuple(dict.fromkeys((*head_conditions, *last.conditions)))
-        return (*head_steps, step), conditions
+    def head_of(
+        edges: tuple[Edge, ...],
+    ) -> tuple[tuple[PathStep, ...], tuple[str, ...], int, Edge | None] | None:
+        """The head of the principal whose final route ``edges`` extends, built once; None if it does not."""
+        source = edges[-1].source
+        principal = result.principals.get(source)
+        if principal is None or principal.edges != edges[:-1]:
+            return None
+        head = heads[source] = (
+            _edge_steps(principal.edges, cache),
+            principal.conditions,
+            len(edges),
+            principal.edges[-1] if principal.edges else None,
+        )
+        return head
 
     keyed: list[tuple[int, int, bool, str, str, DatasetFinding]] = []
     for arn, levels in result.grants.items():
         dataset = datasets[arn]
         grants: list[Grant] = []
+        access: list[str] = []
         definite = False
         # weakest level first (the levels a dataset is granted are few: look each one up in order)
         for level in LEVELS if len(levels) > 1 else levels:
             route = levels.get(level)
             if route is None:
                 continue
-            path, route_conditions = grant_path(route)
+            edges = route.edges
+            last = edges[-1]
+            head = heads.get(last.source)
+            # The head holds when the route has its length and the same edge before the access edge.
+            if head is None or len(edges) != head[2] or (head[3] is not None and edges[-2] is not head[3]):
+                head = head_of(edges) if head is None else None
+            if head is None:
+                path, route_conditions = _steps(route, cache), route.conditions
+            else:
+                path = (*head[0], path_step(last))
+                route_conditions = head[1]
+                if last.conditions:  # as Route.conditions: in path order, once each
+                    route_conditions = tuple(dict.fromkeys((*route_conditions, *last.conditions)))
             certainty = route.certainty
             definite = definite or certainty == DEFINITE
             grants.append(Grant(level=level, certainty=certainty, path=path, conditions=route_conditions))
+            access.append(level)
         strongest = grants[-1]
         conditions: tuple[str, ...] = ()
         if not definite:
@@ -154,7 +159,7 @@ def _findings(
             type=dataset.type,
             name=dataset.name,
             region=dataset.region,
-            access=tuple(g.level for g in grants),
+            access=tuple(access),
             certainty=DEFINITE if definite else CONDITIONAL,
             conditions=conditions,
             sensitivity=label.sensitivity,
