@@ -40,7 +40,7 @@ def _direct_init(cls: type[_T]) -> type[_T]:
     A report holds one step and one grant per (dataset, level) reached: 120,000 of each for a broad key
     of 100,000 datasets. The ``__init__`` that ``dataclass`` writes for a frozen class sets each field
     with ``object.__setattr__`` (a method lookup and the generic attribute path per field); this one
-    calls each slot's own descriptor, which halves the cost of building an instance. Same signature
+    calls each slot's own descriptor, which takes about a third off building one. Same signature
     (keyword-only, same defaults), same instance; fields with a ``default_factory`` or classes with a
     ``__post_init__`` are not supported (refused, so a class that grows one cannot silently differ).
     """
@@ -63,7 +63,6 @@ def _direct_init(cls: type[_T]) -> type[_T]:
     exec(source, namespace)  # generated from the field names only, as dataclass itself does
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
     setattr(cls, "__init__", init)  # noqa: B010 -- mypy refuses assigning to a method
     return cls
 
