@@ -11,7 +11,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from blastradius.classify import classify
+from blastradius.classify import classifier_for
 from blastradius.collect.cloudtrail import CloudTrailEvidence
 from blastradius.collect.cloudtrail import utc_text as _z
 from blastradius.errors import UsageError
@@ -28,6 +28,7 @@ from blastradius.remediate import rotation_plan
 from blastradius.report import (
     CONDITIONAL,
     DEFINITE,
+    LEVELS,
     Coverage,
     DatasetFinding,
     Grant,
@@ -93,82 +94,103 @@ PATHS_MODES = ("first", "all")
 def _findings(
     graph: PermissionGraph, result: Reach, rules: RuleSet, *, all_paths: bool = False
 ) -> list[DatasetFinding]:
-    findings: list[DatasetFinding] = []
+    classifier = classifier_for(rules.sensitivity)
+    datasets = graph.model.datasets
     cache: dict[int, PathStep] = {}
     # A grant's route is the route of the principal it was granted to plus the access edge (reach
-    # extends a principal's final route when it expands it): that head is built once per principal.
-    heads: dict[str, tuple[PathStep, ...]] = {}
+    # extends a principal's final route when it expands it): that head is built once per principal,
+    # as (its steps, its conditions, the length of a route extending it, its last edge).
+    heads: dict[str, tuple[tuple[PathStep, ...], tuple[str, ...], int, Edge | None]] = {}
 
-    def grant_steps(route: Route) -> tuple[PathStep, ...]:
-        edges = route.edges
-        last = edges[-1]
-        head = heads.get(last.source)
-        if head is None:
-            principal = result.principals.get(last.source)
-            if principal is None or principal.edges != edges[:-1]:
-                return _steps(route, cache)
-            head = heads[last.source] = _edge_steps(principal.edges, cache)
-        elif len(head) != len(edges) - 1 or (
-            head and edges[-2] is not result.principals[last.source].edges[-1]
-        ):
-            return _steps(route, cache)
-        step = cache.get(id(last))
-        if step is None:
-            step = cache[id(last)] = path_step(last)
-        return (*head, step)
-
-    for arn, levels in result.grants.items():
-        dataset = graph.model.datasets[arn]
-        grants = tuple(
-            Grant(
-                level=level, certainty=route.certainty, path=grant_steps(route), conditions=route.conditions
-            )
-            for level, route in sorted(levels.items(), key=lambda kv: level_rank(kv[0]))
+    def head_of(
+        edges: tuple[Edge, ...],
+    ) -> tuple[tuple[PathStep, ...], tuple[str, ...], int, Edge | None] | None:
+        """The head of the principal whose final route ``edges`` extends, built once; None if it does not."""
+        source = edges[-1].source
+        principal = result.principals.get(source)
+        if principal is None or principal.edges != edges[:-1]:
+            return None
+        head = heads[source] = (
+            _edge_steps(principal.edges, cache),
+            principal.conditions,
+            len(edges),
+            principal.edges[-1] if principal.edges else None,
         )
+        return head
+
+    keyed: list[tuple[int, int, bool, str, str, DatasetFinding]] = []
+    for arn, levels in result.grants.items():
+        dataset = datasets[arn]
+        grants: list[Grant] = []
+        access: list[str] = []
+        definite = False
+        # weakest level first (the levels a dataset is granted are few: look each one up in order)
+        for level in LEVELS if len(levels) > 1 else levels:
+            route = levels.get(level)
+            if route is None:
+                continue
+            edges = route.edges
+            last = edges[-1]
+            head = heads.get(last.source)
+            # The head holds when the route has its length and the same edge before the access edge.
+            if head is None or len(edges) != head[2] or (head[3] is not None and edges[-2] is not head[3]):
+                head = head_of(edges) if head is None else None
+            if head is None:
+                path, route_conditions = _steps(route, cache), route.conditions
+            else:
+                path = (*head[0], path_step(last))
+                route_conditions = head[1]
+                if last.conditions:  # as Route.conditions: in path order, once each
+                    route_conditions = tuple(dict.fromkeys((*route_conditions, *last.conditions)))
+            certainty = route.certainty
+            definite = definite or certainty == DEFINITE
+            grants.append(Grant(level=level, certainty=certainty, path=path, conditions=route_conditions))
+            access.append(level)
         strongest = grants[-1]
-        definite = any(g.certainty == DEFINITE for g in grants)
         conditions: tuple[str, ...] = ()
         if not definite:
-            seen: dict[str, None] = {}
-            for g in grants:
-                for c in g.conditions:
-                    seen.setdefault(c, None)
-            conditions = tuple(seen)
-        label = classify(dataset, rules.sensitivity)
-        findings.append(
-            DatasetFinding(
-                arn=arn,
-                type=dataset.type,
-                name=dataset.name,
-                region=dataset.region,
-                access=tuple(g.level for g in grants),
-                certainty=DEFINITE if definite else CONDITIONAL,
-                conditions=conditions,
-                sensitivity=label.sensitivity,
-                sensitivity_reasons=label.reasons,
-                estimated_records=dataset.estimated_records,
-                path=strongest.path,
-                grants=grants,
-                kms_key=dataset.kms_key,
-                credential_pivot=label.credential_pivot,
-                personal_data=label.personal_data,
-                paths=(
-                    tuple(_edge_steps(edges, cache) for edges in result.routes(arn, grants[-1].level))
-                    if all_paths
-                    else None
-                ),
+            conditions = (
+                grants[0].conditions
+                if len(grants) == 1
+                else tuple(dict.fromkeys(c for g in grants for c in g.conditions))
+            )
+        label = classifier.classify(dataset)
+        finding = DatasetFinding(
+            arn=arn,
+            type=dataset.type,
+            name=dataset.name,
+            region=dataset.region,
+            access=tuple(access),
+            certainty=DEFINITE if definite else CONDITIONAL,
+            conditions=conditions,
+            sensitivity=label.sensitivity,
+            sensitivity_reasons=label.reasons,
+            estimated_records=dataset.estimated_records,
+            path=strongest.path,
+            grants=tuple(grants),
+            kms_key=dataset.kms_key,
+            credential_pivot=label.credential_pivot,
+            personal_data=label.personal_data,
+            paths=(
+                tuple(_edge_steps(edges, cache) for edges in result.routes(arn, strongest.level))
+                if all_paths
+                else None
+            ),
+        )
+        # The report's order: most sensitive, strongest access, definite first, then by name and ARN
+        # (unique: the finding itself is never compared).
+        keyed.append(
+            (
+                -sensitivity_rank(label.sensitivity),
+                -level_rank(strongest.level),
+                not definite,
+                dataset.name,
+                arn,
+                finding,
             )
         )
-    findings.sort(
-        key=lambda f: (
-            -sensitivity_rank(f.sensitivity),
-            -level_rank(f.strongest),
-            f.certainty != DEFINITE,
-            f.name,
-            f.arn,
-        )
-    )
-    return findings
+    keyed.sort()
+    return [k[-1] for k in keyed]
 
 
 def _principals(result: Reach) -> list[PrincipalReach]:

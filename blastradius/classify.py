@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from blastradius.model import Dataset
 from blastradius.report import SENSITIVITIES, sensitivity_rank
@@ -20,9 +21,13 @@ from blastradius.rules import RuleSet, SensitivityRules
 
 # An uppercase run not followed by lowercase (API in APIKey), a capitalised or lowercase word, or digits.
 _TOKEN = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# The same on a text without capitals (most names): its tokens are already lower case.
+_LOWER_TOKEN = re.compile(r"[a-z]+|[0-9]+")
 
 
 def _tokens(text: str) -> list[str]:
+    if text.islower():  # no capital letter (of any script): no case change to split at
+        return _LOWER_TOKEN.findall(text)
     # One join/lower/split in C beats lower-casing token by token.
     return " ".join(_TOKEN.findall(text)).lower().split()
 
@@ -163,59 +168,91 @@ class Classifier:
             t: [(i, self.rules[i].reason.format_map({"type": t})) for i in rule_ids]
             for t, rule_ids in self._type_rules.items()
         }
-        # Field names and tags repeat across datasets (id, email, env=prod): remember their hits.
-        self._field_memo: dict[str, list[tuple[int, str]]] = {}
-        self._tag_memo: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        # Datasets share most of what the rules read (field names, tags, details, descriptions, object key
+        # samples repeat; only names are unique): remember the hits of each, and the classification of
+        # each combination of hits.
+        self._field_memo: dict[str, tuple[_Hit, ...]] = {}
+        self._fields_memo: dict[tuple[str, tuple[str, ...]], tuple[tuple[_Hit, ...], tuple[str, ...]]] = {}
+        self._tags_memo: dict[tuple[tuple[str, str], ...], tuple[_Hit, ...]] = {}
+        self._detail_key_memo: dict[str, list[int]] = {}
+        self._detail_memo: dict[tuple[str, str], tuple[_Hit, ...]] = {}
+        self._description_memo: dict[str, tuple[_Hit, ...]] = {}
+        self._object_memo: dict[tuple[str, tuple[str, ...]], tuple[_Hit, ...]] = {}
+        self._result_memo: dict[tuple[str, tuple[_Hit, ...], tuple[str, ...]], Classification] = {}
 
     def classify(self, dataset: Dataset) -> Classification:
         """The level (max over matching rules), reasons, credential flag and sensitive fields."""
         dtype = dataset.type
-        rules, types, ranks = self.rules, self._types, self._ranks
+        rules = self.rules
         # (rule index, reason) of every match; rules that do not apply to this type are dropped below.
         pairs = self._names.find(_tokens(dataset.name))
-        if self._name_dynamic:
+        if pairs and self._name_dynamic:
             pairs = [
                 (i, rules[i].reason.format_map({"term": text, "name": dataset.name}))
                 if i in self._name_dynamic
                 else (i, text)
                 for i, text in pairs
             ]
-        if dataset.description:
-            pairs.extend(self._descriptions.find(_tokens(dataset.description)))
-        sensitive_fields: list[str] = []
-        for name in dataset.field_names:
-            hits = self._field_memo.get(name)
+        description = dataset.description
+        if description:
+            hits = self._description_memo.get(description)
             if hits is None:
-                hits = [
-                    (i, rules[i].reason.format_map({"term": term, "field": name}))
-                    for i, term in self._fields.find(_tokens(name))
-                ]
-                if len(self._field_memo) < _MEMO_LIMIT:
-                    self._field_memo[name] = hits
-            if hits:
-                pairs.extend(hits)
-                if any(ranks[i] > 0 and (not types[i] or dtype in types[i]) for i, _ in hits):
-                    sensitive_fields.append(name)
+                hits = _remember(
+                    self._description_memo, description, tuple(self._descriptions.find(_tokens(description)))
+                )
+            pairs.extend(hits)
+        sensitive_fields: tuple[str, ...] = ()
+        if dataset.field_names:
+            fields_key = (dtype, tuple(dataset.field_names))
+            found_fields = self._fields_memo.get(fields_key)
+            if found_fields is None:
+                found_fields = _remember(self._fields_memo, fields_key, self._field_hits(*fields_key))
+            hits, sensitive_fields = found_fields
+            pairs.extend(hits)
         if dataset.object_keys_sample and self._object_rules:
-            pairs.extend(self._object_key_hits(dataset.object_keys_sample, dtype))
-        for tag in dataset.tags.items():
-            hits = self._tag_memo.get(tag)
+            sample = tuple(dataset.object_keys_sample)
+            hits = self._object_memo.get((dtype, sample))
             if hits is None:
-                hits = self._tag_hits(*tag)
-                if len(self._tag_memo) < _MEMO_LIMIT:
-                    self._tag_memo[tag] = hits
+                hits = _remember(
+                    self._object_memo, (dtype, sample), tuple(self._object_key_hits(sample, dtype))
+                )
+            pairs.extend(hits)
+        if dataset.tags:
+            tags = tuple(dataset.tags.items())
+            hits = self._tags_memo.get(tags)
+            if hits is None:
+                hits = _remember(
+                    self._tags_memo, tags, tuple(h for tag in tags for h in self._tag_hits(*tag))
+                )
             pairs.extend(hits)
         for key, value in dataset.details.items():
-            if isinstance(value, str):
-                for i in self._detail_rules.get(" ".join(_tokens(key)), ()):
-                    for _, term in self._values[i].find(_tokens(value))[:1]:
-                        pairs.append(
-                            (i, rules[i].reason.format_map({"term": term, "detail": key, "value": value}))
-                        )
+            if not isinstance(value, str):
+                continue
+            detail_rules = self._detail_key_memo.get(key)
+            if detail_rules is None:
+                detail_rules = _remember(
+                    self._detail_key_memo, key, self._detail_rules.get(" ".join(_tokens(key)), [])
+                )
+            if detail_rules:
+                hits = self._detail_memo.get((key, value))
+                if hits is None:
+                    hits = _remember(
+                        self._detail_memo, (key, value), self._detail_hits(detail_rules, key, value)
+                    )
+                pairs.extend(hits)
         pairs.extend(self._type_hits.get(dtype, ()))
 
         if not pairs:
             return UNCLASSIFIED
+        result_key = (dtype, tuple(pairs), sensitive_fields)
+        label = self._result_memo.get(result_key)
+        if label is None:
+            label = _remember(self._result_memo, result_key, self._label(dtype, pairs, sensitive_fields))
+        return label
+
+    def _label(self, dtype: str, pairs: Iterable[_Hit], sensitive_fields: tuple[str, ...]) -> Classification:
+        """The classification given every (rule, reason) that matched a dataset of ``dtype``."""
+        rules, types, ranks = self.rules, self._types, self._ranks
         found: dict[str, int] = {}  # reason -> rank (the strongest rule giving that reason wins)
         credential_pivot = personal_data = False
         for i, reason in pairs:
@@ -231,8 +268,39 @@ class Classifier:
             sensitivity=SENSITIVITIES[max(found.values())],
             reasons=tuple(found) if len(found) == 1 else tuple(sorted(found, key=lambda r: (-found[r], r))),
             credential_pivot=credential_pivot,
-            sensitive_fields=tuple(dict.fromkeys(sensitive_fields)),
+            sensitive_fields=sensitive_fields,
             personal_data=personal_data,
+        )
+
+    def _field_hits(self, dtype: str, names: tuple[str, ...]) -> tuple[tuple[_Hit, ...], tuple[str, ...]]:
+        """The hits of a dataset's field names, and the names a rule above "none" for ``dtype`` matched."""
+        rules, types, ranks = self.rules, self._types, self._ranks
+        pairs: list[_Hit] = []
+        sensitive_fields: list[str] = []
+        for name in names:
+            hits = self._field_memo.get(name)
+            if hits is None:
+                hits = _remember(
+                    self._field_memo,
+                    name,
+                    tuple(
+                        (i, rules[i].reason.format_map({"term": term, "field": name}))
+                        for i, term in self._fields.find(_tokens(name))
+                    ),
+                )
+            if hits:
+                pairs.extend(hits)
+                if any(ranks[i] > 0 and (not types[i] or dtype in types[i]) for i, _ in hits):
+                    sensitive_fields.append(name)
+        return tuple(pairs), tuple(dict.fromkeys(sensitive_fields))
+
+    def _detail_hits(self, rule_ids: Iterable[int], key: str, value: str) -> tuple[_Hit, ...]:
+        """The detail rules (of the detail's key) whose terms the value holds, each with its first term."""
+        words = _tokens(value)
+        return tuple(
+            (i, self.rules[i].reason.format_map({"term": term, "detail": key, "value": value}))
+            for i in rule_ids
+            for _, term in self._values[i].find(words)[:1]
         )
 
     def env_var_hits(self, compute_type: str, names: Iterable[str]) -> tuple[EnvVarHit, ...]:
@@ -295,6 +363,16 @@ class Classifier:
 
 
 _MEMO_LIMIT = 100_000
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _remember(memo: dict[_K, _V], key: _K, value: _V) -> _V:
+    """``value``, kept in ``memo`` under ``key`` unless the memo is full (a bound on memory)."""
+    if len(memo) < _MEMO_LIMIT:
+        memo[key] = value
+    return value
 
 
 _COMPILED: dict[int, tuple[SensitivityRules, Classifier]] = {}

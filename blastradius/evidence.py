@@ -534,6 +534,7 @@ def notification_rows(
     """
     rows: list[NotificationRow] = []
     counts = object_counts or {}
+    sensitive_fields: dict[tuple[str, ...], tuple[str, ...]] = {}  # by reasons (datasets share them)
     for d in datasets:
         if d.type not in NOTIFY_TYPES:
             continue
@@ -562,7 +563,11 @@ def notification_rows(
                 )
             else:
                 basis = "not counted (offline, or the listing failed)"
-        fields = tuple(r.split(" ", 1)[1] for r in d.sensitivity_reasons if r.startswith("attribute "))
+        fields = sensitive_fields.get(d.sensitivity_reasons)
+        if fields is None:
+            fields = sensitive_fields[d.sensitivity_reasons] = tuple(
+                r.split(" ", 1)[1] for r in d.sensitivity_reasons if r.startswith("attribute ")
+            )
         rows.append(
             NotificationRow(
                 arn=d.arn,

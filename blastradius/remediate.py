@@ -10,14 +10,17 @@ it from a file.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from blastradius.render.common import short_name
 from blastradius.report import (
+    LEVELS,
     ApplyAction,
     Coverage,
     CredentialPivot,
@@ -163,6 +166,9 @@ class _Facts:
         since, since_source = _window_start(exposed_since, key.created)
         regions = _regions(iam_region, (*regions, *(coverage.regions if coverage else ())), key, datasets)
         settings = templates.settings
+        of_type: dict[str, list[DatasetFinding]] = {}  # a report can hold 100,000 datasets: one pass
+        for d in datasets:
+            of_type.setdefault(d.type, []).append(d)
 
         self.collections: dict[str, list[dict[str, str]]] = {
             "region": [{"region": r} for r in regions],
@@ -170,7 +176,7 @@ class _Facts:
             "other_user": _other_users(principals, user_name),
             "secret": [
                 {"secret_arn": d.arn, "secret_name": d.name, "region": d.region, "access": _access(d.access)}
-                for d in _touched(datasets, "secretsmanager-secret")
+                for d in _touched(of_type.get("secretsmanager-secret", []), "secretsmanager-secret")
             ],
             "parameter": [
                 {
@@ -179,12 +185,12 @@ class _Facts:
                     "region": d.region,
                     "access": _access(d.access),
                 }
-                for d in _touched(datasets, "ssm-parameter")
+                for d in _touched(of_type.get("ssm-parameter", []), "ssm-parameter")
             ],
             "kms_admin": [
                 {"kms_key_arn": d.arn, "kms_key_name": d.name, "region": d.region}
-                for d in datasets
-                if d.type == "kms-key" and "admin" in d.access
+                for d in of_type.get("kms-key", [])
+                if "admin" in d.access
             ],
             "personal_dataset": [
                 {
@@ -389,10 +395,43 @@ class _Facts:
             if line.for_each is None:
                 out.append(line.text.format_map(base))
                 continue
-            for item in self.collections[line.for_each]:
-                values = _shell_quoted(item) if quote else item
-                out.append(line.text.format_map({**base, **values}))
+            items = self.collections[line.for_each]
+            used = _names_read(line.text)
+            if used is None:  # positional fields: let format_map refuse them as it would
+                for item in items:
+                    values = _shell_quoted(item) if quote else item
+                    out.append(line.text.format_map({**base, **values}))
+                continue
+            # A collection can hold thousands of items (datasets): each is formatted with only the names
+            # the line reads, quoted once, instead of a copy of every value of the plan.
+            shared = {k: base[k] for k in used if k in base}
+            for item in items:
+                values = _shell_quoted({k: item[k] for k in used if k in item}) if quote else item
+                out.append(line.text.format_map(values if used <= values.keys() else {**shared, **values}))
         return tuple(dict.fromkeys(out))
+
+
+_FORMATTER = string.Formatter()
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_read(text: str) -> frozenset[str] | None:
+    """The names a template reads (``{a}``, ``{a.b}``, ``{a[0]}`` and ``{a:{b}}`` read ``a`` and ``b``);
+    None when it has positional fields (``{}``, ``{0}``), which a mapping cannot fill."""
+    names: set[str] = set()
+    for _, field, spec, _ in _FORMATTER.parse(text):
+        if field is None:
+            continue
+        name = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if not name or name.isdigit():
+            return None
+        names.add(name)
+        if spec:
+            nested = _names_read(spec)
+            if nested is None:
+                return None
+            names |= nested
+    return frozenset(names)
 
 
 def _created_user(event: PersistenceEvent) -> str:
@@ -515,7 +554,7 @@ def _can_read(d: DatasetFinding) -> bool:
 def _touched(datasets: Sequence[DatasetFinding], dataset_type: str) -> list[DatasetFinding]:
     """Datasets of a type the key can do more than list: read (exposed) or write/admin (plantable)."""
     return sorted(
-        (d for d in datasets if d.type == dataset_type and any(level_rank(a) > 0 for a in d.access)),
+        (d for d in datasets if d.type == dataset_type and any(a != LEVELS[0] for a in d.access)),
         key=lambda d: d.arn,
     )
 
@@ -536,7 +575,17 @@ def _parameter_name(d: DatasetFinding) -> str:
 
 
 def _access(levels: Iterable[str]) -> str:
-    return "+".join(sorted(levels, key=level_rank))
+    """``read+write``: the levels, weakest first (remembered: datasets share a few combinations)."""
+    key = tuple(levels)
+    text = _ACCESS_TEXT.get(key)
+    if text is None:
+        text = "+".join(sorted(key, key=level_rank))
+        if len(_ACCESS_TEXT) < 256:
+            _ACCESS_TEXT[key] = text
+    return text
+
+
+_ACCESS_TEXT: dict[tuple[str, ...], str] = {}
 
 
 def _escalation_events(

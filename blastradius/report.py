@@ -6,9 +6,10 @@ here are that contract (``from`` is spelt ``from_`` in Python). Renderers read t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from blastradius.model import CollectionGap, Snapshot
 
@@ -30,6 +31,43 @@ def sensitivity_rank(sensitivity: str) -> int:
     return SENSITIVITIES.index(sensitivity)
 
 
+_T = TypeVar("_T")
+
+
+def _direct_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen, slotted, keyword-only dataclass an ``__init__`` that fills its slots directly.
+
+    A report holds one step and one grant per (dataset, level) reached: 120,000 of each for a broad key
+    of 100,000 datasets. The ``__init__`` that ``dataclass`` writes for a frozen class sets each field
+    with ``object.__setattr__`` (a method lookup and the generic attribute path per field); this one
+    calls each slot's own descriptor, which takes about a third off building one. Same signature
+    (keyword-only, same defaults), same instance; fields with a ``default_factory`` or classes with a
+    ``__post_init__`` are not supported (refused, so a class that grows one cannot silently differ).
+    """
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: __post_init__ is not supported by _direct_init")
+    params: list[str] = []
+    body: list[str] = []
+    namespace: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.default_factory is not dataclasses.MISSING or not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields are supported by _direct_init")
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    source = f"def __init__(self, *, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(source, namespace)  # generated from the field names only, as dataclass itself does
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    setattr(cls, "__init__", init)  # noqa: B010 -- mypy refuses assigning to a method
+    return cls
+
+
+@_direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PathStep:
     """One edge of an explaining path: ``from_`` reaches ``to`` by ``kind`` (access/assume/escalate)."""
@@ -61,6 +99,7 @@ class PathStep:
         return data
 
 
+@_direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Grant:
     """One access level on a dataset with the least-escalation path that grants it."""
@@ -103,6 +142,7 @@ class TouchSummary:
         }
 
 
+@_direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DatasetFinding:
     """A dataset the key can reach, with how strongly, how surely, why it matters and by which path."""
@@ -504,6 +544,7 @@ class Evidence:
         }
 
 
+@_direct_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotificationRow:
     """One sensitive dataset for the data-protection officer: how many records, which fields, touched?"""
