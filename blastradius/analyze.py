@@ -193,6 +193,36 @@ def _findings(
     return [k[-1] for k in keyed]
 
 
+def _all_findings(
+    graph: PermissionGraph,
+    result: Reach,
+    rules: RuleSet,
+    early: list[DatasetFinding],
+    *,
+    all_paths: bool,
+) -> list[DatasetFinding]:
+    """``_findings`` of every grant of ``result``, those already built (``early``) merged in the
+    report's order."""
+    if not early:
+        return _findings(graph, result, rules, all_paths=all_paths)
+    seen = {f.arn for f in early}
+    rest = Reach(
+        origin=result.origin,
+        principals=result.principals,
+        grants={arn: levels for arn, levels in result.grants.items() if arn not in seen},
+    )
+    return sorted(
+        (*early, *_findings(graph, rest, rules, all_paths=all_paths)),
+        key=lambda f: (
+            -sensitivity_rank(f.sensitivity),
+            -level_rank(f.strongest),
+            f.certainty != DEFINITE,
+            f.name,
+            f.arn,
+        ),
+    )
+
+
 def _principals(result: Reach) -> list[PrincipalReach]:
     out = [
         PrincipalReach(arn=arn, via=route.via, path=_steps(route), certainty=route.certainty)
@@ -247,6 +277,9 @@ def analyze_snapshot(
     origin = key_info.principal_arn
     if parsed.kind == SESSION and origin is not None:
         graph.model.leaked_session(origin)  # its session was issued before the analysis, when unknown
+    # The findings of the search's own share of grants, final before the others' (see reach): built
+    # while the other processes work.
+    early: list[DatasetFinding] = []
     if origin is None or graph.model.principal(origin) is None:
         where = "the snapshot" if origin is None else f"the snapshot (owner {origin})"
         warnings.append(
@@ -255,8 +288,14 @@ def analyze_snapshot(
         )
         result = Reach(origin=origin or "", principals={}, grants={})
     else:
-        result = reach(graph, origin, all_paths=paths == "all", jobs=jobs or default_jobs())
-    findings = _findings(graph, result, rules, all_paths=paths == "all")
+        result = reach(
+            graph,
+            origin,
+            all_paths=paths == "all",
+            jobs=jobs or default_jobs(),
+            early=lambda part: early.extend(_findings(graph, part, rules)),
+        )
+    findings = _all_findings(graph, result, rules, early, all_paths=paths == "all")
     principals = _principals(result)
     escalations = tuple(
         fired_escalations(

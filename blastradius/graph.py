@@ -168,7 +168,7 @@ class _PrefixIndex:
         for arn in set(arns):
             by_resource.setdefault(_resource_part(arn) or arn, []).append(arn)
         self._keys = sorted(by_resource)
-        self._by_resource = {k: tuple(sorted(v)) for k, v in by_resource.items()}
+        self._by_resource = {k: tuple(v) if len(v) == 1 else tuple(sorted(v)) for k, v in by_resource.items()}
 
     def select(self, pattern: str) -> Iterator[str]:
         """ARNs the pattern may concern (a superset of its matches): those whose resource field starts
@@ -371,7 +371,6 @@ class AccountModel:
                 sorted({*self._data_actions.get(spec.service, ()), *actions})
             )
         self._covers_cache: dict[tuple[int, str], bool] = {}
-        self._concerned: dict[tuple[int, str], frozenset[str]] = {}
         self._grantees: dict[str, set[str]] = {}
         for d in snapshot.datasets:
             for grant in d.grants:
@@ -380,13 +379,7 @@ class AccountModel:
         # Role sessions that exist already (a leaked ASIA key): issued at a time the snapshot cannot know.
         self._sessions_of_unknown_age: set[str] = set()
         self._resource_policies: dict[str, Policy | None] = {}
-        self._datasets_by_service: dict[str, _PrefixIndex] = {}
         self._pattern_masks: dict[tuple[str, str], int] = {}
-        by_service: dict[str, list[str]] = {}
-        for d in snapshot.datasets:
-            by_service.setdefault(_service_of(d.arn), []).append(d.arn)
-        for service, arns in by_service.items():
-            self._datasets_by_service[service] = _PrefixIndex(arns)
         self._roles_index = _PrefixIndex(self.roles)
         self._by_type: dict[str, DatasetIndex] = {}
         self._places: dict[str, tuple[str, int]] = {}  # dataset ARN -> (type, position): see place
@@ -750,25 +743,6 @@ class AccountModel:
             self._covers_cache[key] = found
         return found
 
-    def concerned(self, st: Statement, service: str, dataset_type: str) -> frozenset[str]:
-        """Datasets of ``dataset_type`` an Allow statement may reach by its resource patterns (a superset,
-        cached per statement: a managed policy's statements are shared by every principal it is on)."""
-        key = (id(st), dataset_type)
-        found = self._concerned.get(key)
-        if found is None:
-            index = self._datasets_by_service.get(service)
-            arns: set[str] = set()
-            if index is not None and self._covers_data_action(st, service):
-                patterns = st.resource_patterns
-                if patterns is None or st.not_resource:
-                    arns.update(index)
-                else:
-                    for pattern in patterns:
-                        arns.update(index.select(pattern))
-            found = frozenset(a for a in arns if self.datasets[a].type == dataset_type)
-            self._concerned[key] = found
-        return found
-
     def type_index(self, dataset_type: str) -> DatasetIndex:
         """The datasets of one type in ARN order (positions for bitsets), built on first use."""
         found = self._by_type.get(dataset_type)
@@ -806,7 +780,9 @@ class AccountModel:
         return found
 
     def concerned_mask(self, st: Statement, service: str, dataset_type: str) -> int:
-        """``concerned`` as a bitset over ``type_index(dataset_type)`` (cached per statement)."""
+        """Datasets of ``dataset_type`` an Allow statement may reach by its resource patterns (a superset),
+        as a bitset over ``type_index(dataset_type)``; cached per statement: a managed policy's statements
+        are shared by every principal it is on."""
         key = (id(st), dataset_type)
         found = self._concerned_masks.get(key)
         if found is None:

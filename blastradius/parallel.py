@@ -71,12 +71,16 @@ def run(
     work: Callable[[Collection[str]], T],
     journal: Callable[[], Callable[[], X]],
     absorb: Callable[[X], None],
+    meanwhile: Callable[[T], None] | None = None,
 ) -> list[T]:
     """``work(part)`` for every part, the first in this process and the others in forked children at
     the same time; results in the order of ``parts``. What a child's work records besides its result
-    (``journal()`` is called before it, and what it returns after) is handed to ``absorb`` here."""
+    (``journal()`` is called before it, and what it returns after) is handed to ``absorb`` here.
+    ``meanwhile`` is called with this process's result before the children's are collected."""
     children = [_fork(part, work, journal) for part in parts[1:]]
     results = [work(parts[0])]
+    if meanwhile is not None:
+        meanwhile(results[0])
     for part, child in zip(parts[1:], children, strict=True):
         found: tuple[T, X] | None = _collect(child) if child is not None else None
         if found is None:

@@ -120,7 +120,14 @@ class Reach:
         return memo[arn]
 
 
-def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False, jobs: int = 1) -> Reach:
+def reach(
+    graph: PermissionGraph,
+    origin: str,
+    *,
+    all_paths: bool = False,
+    jobs: int = 1,
+    early: Callable[[Reach], None] | None = None,
+) -> Reach:
     """Best-first search from ``origin`` over assume/escalate edges, collecting access grants.
 
     Principals leave the queue in order of cost, so an access edge from the one being expanded costs at
@@ -136,10 +143,14 @@ def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False, jobs:
 
     ``all_paths`` also keeps every last edge of equal best cost (``Reach.routes`` enumerates the paths);
     grants are then pruned only when held at a cost strictly below the floor, so ties are still seen.
+
+    ``early``: when the pass is split, called in this process with the grants of its own share as soon
+    as they are final (a ``Reach`` with every principal and those grants), while the other processes
+    still work: the caller may start on them (the final ``Reach`` holds them too).
     """
     best, order, principal_edges = _principals(graph, origin, all_paths=all_paths)
     graph.prepare_data()
-    grants, grant_edges = _data(graph, origin, best, order, all_paths=all_paths, jobs=jobs)
+    grants, grant_edges = _data(graph, origin, best, order, all_paths=all_paths, jobs=jobs, early=early)
     return Reach(
         origin=origin,
         principals=best,
@@ -207,28 +218,39 @@ def _data(
     *,
     all_paths: bool,
     jobs: int,
+    early: Callable[[Reach], None] | None,
 ) -> tuple[dict[str, dict[str, Route]], dict[str, dict[str, list[Edge]]]]:
-    """The second pass, split by dataset type between processes when that pays (``parallel.split``)."""
+    """The second pass, split by dataset type between processes when that pays (``parallel.shares``)."""
     from blastradius import parallel  # it imports this module
+
+    def routes(found: Found) -> dict[str, dict[str, Route]]:
+        return {
+            dataset: {
+                level: Route(edges=(*best[edge.source].edges, edge), cost=cost)
+                for level, (cost, edge) in levels.items()
+            }
+            for dataset, levels in found.items()
+        }
 
     shares = parallel.shares(graph.model, len(order), jobs) if not all_paths else None
     if shares is None:
         found, grant_edges = data_pass(graph, origin, order, None, all_paths=all_paths)
-    else:
-        found, grant_edges = {}, {}
-
-        def share(types: Collection[str]) -> Found:
-            return data_pass(graph, origin, order, types, all_paths=False)[0]
-
-        for part in parallel.run(shares, share, lambda: _journal(graph), lambda x: _absorb(graph, x)):
-            found.update(part)
+        return routes(found), grant_edges
     grants: dict[str, dict[str, Route]] = {}
-    for dataset, levels in found.items():
-        grants[dataset] = {
-            level: Route(edges=(*best[edge.source].edges, edge), cost=cost)
-            for level, (cost, edge) in levels.items()
-        }
-    return grants, grant_edges
+
+    def share(types: Collection[str]) -> Found:
+        return data_pass(graph, origin, order, types, all_paths=False)[0]
+
+    def meanwhile(found: Found) -> None:
+        # This process's share is final: its routes (and the caller's use of them) need not wait.
+        grants.update(routes(found))
+        if early is not None:
+            early(Reach(origin=origin, principals=best, grants=dict(grants)))
+
+    parts = parallel.run(shares, share, lambda: _journal(graph), lambda x: _absorb(graph, x), meanwhile)
+    for part in parts[1:]:
+        grants.update(routes(part))
+    return grants, {}
 
 
 # What a data pass records besides its grants: the data-side techniques fired (per principal, for the
