@@ -9,9 +9,11 @@ how the work was split, or whether it was.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -78,9 +80,15 @@ def run(
     (``journal()`` is called before it, and what it returns after) is handed to ``absorb`` here.
     ``meanwhile`` is called with this process's result before the children's are collected."""
     children = [_fork(part, work, journal) for part in parts[1:]]
-    results = [work(parts[0])]
-    if meanwhile is not None:
-        meanwhile(results[0])
+    try:
+        results = [work(parts[0])]
+        if meanwhile is not None:
+            meanwhile(results[0])
+    except BaseException:  # this process failed (or was interrupted): no child is left behind
+        for child in children:
+            if child is not None:
+                _abandon(child)
+        raise
     for part, child in zip(parts[1:], children, strict=True):
         found: tuple[T, X] | None = _collect(child) if child is not None else None
         if found is None:
@@ -118,6 +126,14 @@ def _fork(
             os._exit(status)
     os.close(write)
     return pid, read
+
+
+def _abandon(child: tuple[int, int]) -> None:
+    pid, read = child
+    with contextlib.suppress(OSError):  # already gone
+        os.kill(pid, signal.SIGKILL)
+    os.close(read)
+    os.waitpid(pid, 0)
 
 
 def _collect(child: tuple[int, int]) -> tuple[T, X] | None:

@@ -135,10 +135,10 @@ def reach(
     improved: it goes into a ``GrantFloor`` that the graph's edge builders skip by bitset. One held at
     most at cost + (0, 1, 1) can only be improved by a definite edge: the builders look only for those.
 
-    Grants never change which principals are reached, nor how cheaply: with the standard builders the
-    search runs in two passes, principals first (``PermissionGraph.link_edges``), then the grants of each
-    principal in the order the first pass expanded them (``PermissionGraph.data_edges``), which is the
-    order and the floors of a search in one pass. Floors are per dataset type, so the second pass may
+    Grants never change which principals are reached, nor how cheaply: the search runs in two passes,
+    principals first (``PermissionGraph.link_edges``), then the grants of each principal in the order the
+    first pass expanded them (``PermissionGraph.data_edges``), which is the order and the floors of a
+    search in one pass. Floors are per dataset type, so the second pass may
     be split by type between ``jobs`` processes (``blastradius.parallel``); the result is the same.
 
     ``all_paths`` also keeps every last edge of equal best cost (``Reach.routes`` enumerates the paths);

@@ -229,3 +229,24 @@ def test_the_cli_takes_jobs_and_gives_the_same_json(
     assert outputs[0] == outputs[1] and len(forks) == 1
     bad = CliRunner().invoke(app, ["analyze", "--snapshot", str(path), "--key", keys[1], "--jobs", "0"])
     assert bad.exit_code == 2
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_when_this_process_fails_its_children_are_not_left_behind(
+    account: tuple[Snapshot, list[str]], forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot, keys = account
+    parent = os.getpid()
+    data_edges = PermissionGraph.data_edges
+
+    def failing_here(self: PermissionGraph, arn: str, floor: Any, types: Any = None) -> list[Edge]:
+        if os.getpid() == parent:
+            raise RuntimeError("this process fails")
+        return data_edges(self, arn, floor, types)
+
+    monkeypatch.setattr(PermissionGraph, "data_edges", failing_here)
+    with pytest.raises(RuntimeError, match="this process fails"):
+        analyze_snapshot(snapshot, keys[0], now=NOW, jobs=2)
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):  # reaped already: no zombie, no process left running
+        os.waitpid(forks[0], os.WNOHANG)
