@@ -383,6 +383,7 @@ class AccountModel:
         self._roles_index = _PrefixIndex(self.roles)
         self._by_type: dict[str, DatasetIndex] = {}
         self._places: dict[str, tuple[str, int]] = {}  # dataset ARN -> (type, position): see place
+        self._key_places: dict[str, tuple[list[int], list[str | None]]] = {}  # see key_places
         self._concerned_masks: dict[tuple[int, str], int] = {}
         self._type_prefixes: dict[str, _PrefixIndex] = {}
         self._statement_masks: dict[tuple[object, ...], _Masks] = {}
@@ -752,6 +753,23 @@ class AccountModel:
             )
             self._by_type[dataset_type] = found
             self._places.update((arn, (dataset_type, i)) for i, arn in enumerate(found.arns))
+        return found
+
+    def key_places(self, dataset_type: str) -> tuple[list[int], list[str | None]]:
+        """Per position of ``type_index(dataset_type)``: the position of the dataset's KMS key in the
+        key index (-1 when it has none, or one that was not collected), and the ``kms:ViaService`` its
+        data store calls the key with."""
+        found = self._key_places.get(dataset_type)
+        if found is None:
+            key_index = self.type_index(KMS_KEY)
+            key_of: list[int] = []
+            via_of: list[str | None] = []
+            for dataset in self.type_index(dataset_type).datasets:
+                key = dataset.kms_key
+                position = key_index.position.get(key, -1) if key is not None else -1
+                key_of.append(position)
+                via_of.append(self.via_service(dataset_type, key) if position >= 0 and key else None)
+            found = self._key_places[dataset_type] = (key_of, via_of)
         return found
 
     def place(self, arn: str) -> tuple[str, int] | None:
@@ -2100,6 +2118,14 @@ class PermissionGraph:
         self._key_allowed[cache_key] = (allowed, denied, evaluated | todo)
         return allowed, denied
 
+    def denied_keys(self, principal: Principal, actions: Sequence[str], via: str | None) -> int:
+        """The KMS keys (bitset over the key index) that surely deny one of ``actions`` to the principal
+        through ``via`` (``key_surely_denied`` of any of them), among those decided so far (primed)."""
+        denied = 0
+        for action in actions:
+            denied |= self._key_masks(principal, action, via, 0)[1]
+        return denied
+
     def key_sealed(self, principal: Principal, dataset: Dataset, level: str) -> bool:
         """Whether the dataset's KMS key surely denies one of the KMS actions ``level`` needs, by bitset
         alone: ``_key_effect`` then answers ``_SEALED`` whatever the other actions give."""
@@ -3008,7 +3034,7 @@ def access_edges(
 
     key_effects: KeyEffects = {}
     find = GrantFinder(graph, principal)
-    seals: dict[tuple[str, str, str], bool] = {}  # (KMS key, dataset type, level) -> key_sealed
+    model = graph.model
     levels = [
         (d, bits(d.slow | d.decided_mask)) for d in access_decisions(graph, principal, held, types=types)
     ]
@@ -3016,16 +3042,24 @@ def access_edges(
     for decisions, positions in levels:
         index, level = decisions.index, decisions.level
         definite_only = decisions.definite_only
+        kms_actions = model.rules.datastores.kms_actions(decisions.dataset_type, level)
+        key_of, via_of = model.key_places(decisions.dataset_type)
+        # Per kms:ViaService, the KMS keys (bitset) that surely deny an action the level needs: the data
+        # they encrypt stays sealed, whatever grants it (Key policies in AWS KMS): ``key_sealed``, by
+        # bitset over every dataset of the level at once.
+        sealing: dict[str | None, int] = {}
         for pos in positions:
             if floor is None and skip is not None and skip(index.arns[pos], level):
                 continue
+            key_pos = key_of[pos]
+            if key_pos >= 0 and kms_actions and _USE_MASKS:
+                via = via_of[pos]
+                sealed = sealing.get(via)
+                if sealed is None:
+                    sealed = sealing[via] = graph.denied_keys(principal, kms_actions, via)
+                if sealed >> key_pos & 1:
+                    continue
             dataset = index.datasets[pos]
-            if dataset.kms_key is not None:
-                seal = (dataset.kms_key, dataset.type, level)
-                if (sealed := seals.get(seal)) is None:
-                    sealed = seals[seal] = graph.key_sealed(principal, dataset, level)
-                if sealed:
-                    continue  # sealed without the key, whatever grants it (Key policies in AWS KMS)
             found = find(decisions, pos)
             if found is None:
                 continue
@@ -3048,21 +3082,22 @@ def _prime_dataset_keys(
     per KMS action the level needs and per ``kms:ViaService`` (the key's region): a principal that may
     be granted a few hundred datasets asks about their few dozen keys, not every key of the account."""
     model = graph.model
-    key_index = model.type_index(KMS_KEY)
     wanted: dict[tuple[str, str | None], int] = {}
     for decisions, positions in levels:
         kms_actions = model.rules.datastores.kms_actions(decisions.dataset_type, decisions.level)
         if not kms_actions:
             continue
-        datasets = decisions.index.datasets
-        by_via: dict[str | None, int] = {}
+        key_of, via_of = model.key_places(decisions.dataset_type)
+        by_via: dict[str | None, set[int]] = {}
         for pos in positions:
-            key = datasets[pos].kms_key
-            if key is None or (key_pos := key_index.position.get(key)) is None:
-                continue
-            via = model.via_service(decisions.dataset_type, key)
-            by_via[via] = by_via.get(via, 0) | 1 << key_pos
-        for via, keys in by_via.items():
+            key_pos = key_of[pos]
+            if key_pos >= 0:
+                found = by_via.get(via_of[pos])
+                if found is None:
+                    found = by_via[via_of[pos]] = set()
+                found.add(key_pos)
+        for via, positions_of_keys in by_via.items():
+            keys = mask_of(positions_of_keys)
             for action in kms_actions:
                 wanted[(action, via)] = wanted.get((action, via), 0) | keys
     for (action, via), keys in wanted.items():
