@@ -2520,19 +2520,28 @@ def _action_classes(
         return [[st for p in level for st in p.statements_for(action)] for level in principal.scps]
 
     grouped: dict[tuple[int, ...], list[str]] = {}
+    # per group: the statements of its first action (identity, boundary, SCP levels)
+    found: dict[tuple[int, ...], tuple[list[Statement], list[Statement], list[list[Statement]]]] = {}
+    policies = principal.identity_policies
     for action in actions:
-        covering = [st for policy in principal.identity_policies for st in policy.statements_for(action)]
-        if boundary is not None:
-            covering += boundary.statements_for(action)
-        for level in scp_statements(action):
-            covering += [*level, None]  # type: ignore[list-item]  # None separates the levels
-        grouped.setdefault(tuple(id(st) for st in covering), []).append(action)
-    out: list[_ActionClass] = []
-    for members in grouped.values():
-        action = members[0]
-        covering = [st for policy in principal.identity_policies for st in policy.statements_for(action)]
+        covering = [st for policy in policies for st in policy.statements_for(action)]
         bound = list(boundary.statements_for(action)) if boundary is not None else []
-        scps = scp_statements(action)
+        scps = scp_statements(action) if principal.scps else []
+        key = [id(st) for st in covering]
+        key += [id(st) for st in bound]
+        for level in scps:
+            key += [*(id(st) for st in level), 0]  # 0 separates the levels
+        group = tuple(key)
+        members = grouped.get(group)
+        if members is None:
+            grouped[group] = [action]
+            found[group] = (covering, bound, scps)
+        else:
+            members.append(action)
+    out: list[_ActionClass] = []
+    for group, members in grouped.items():
+        action = members[0]
+        covering, bound, scps = found[group]
         guards = [st for level in scps for st in level]
         settled = {id(st): _settle(st, context, regional) for st in (*covering, *bound, *guards)}
         fast = None not in settled.values()
