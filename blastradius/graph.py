@@ -1806,19 +1806,6 @@ class PermissionGraph:
             self.graph.add_node(arn, kind="principal")
             if principal is not None:
                 for builder in self.edge_builders:
-                    if (
-                        builder is escalate_edges
-                        and isinstance(skip, GrantFloor)
-                        and skip.escalated is not None
-                        and skip.origin != arn
-                    ):
-                        # Its own direct grants (just built) are held at its escalation count: its
-                        # data-side techniques cannot improve them either (see GrantFloor.escalated).
-                        # Not for the origin: the report lists every technique the key itself has.
-                        for _, _, data in self.graph.out_edges(arn, data=True):
-                            edge = data["edge"]
-                            if edge.kind == ACCESS and edge.level is not None and edge.technique is None:
-                                skip.escalated.add(edge.target, edge.level)
                     for edge in builder(self, principal, skip):
                         self.add_edge(edge)
         return [data["edge"] for _, _, data in self.graph.out_edges(arn, data=True)]
@@ -1879,7 +1866,8 @@ class PermissionGraph:
             return own
         if floor.escalated is not None and floor.origin != arn:
             # Its own grants are held at its escalation count: its data-side techniques cannot improve
-            # them either (see GrantFloor.escalated). Not for the origin (see ``expand``).
+            # them either (see GrantFloor.escalated). Not for the origin: the report lists every
+            # technique the key itself has.
             for edge in own:
                 if edge.level is not None and edge.technique is None:
                     floor.escalated.add(edge.target, edge.level)
