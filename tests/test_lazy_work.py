@@ -113,17 +113,20 @@ def test_with_all_paths_the_equal_cost_assumptions_are_still_decided(monkeypatch
     assert len(result.principal_edges[f"arn:aws:iam::{ACCOUNT}:role/team-1"]) == 1
 
 
-def kms_key(i: int) -> Dataset:
+def kms_key(i: int, *, user: str = ROOT) -> Dataset:
+    """A key whose policy allows ``kms:*`` to ``user``: by default the account ("Enable IAM policies":
+    the key policy delegates to the account's IAM policies); another principal, and then for anyone else
+    kms:Decrypt is denied whatever their IAM policies say (Key policies in AWS KMS)."""
+    closed = user != ROOT
     return Dataset(
-        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{i:08d}-0000-0000-0000-000000000000",
+        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{i:08d}-{1111 if closed else 0:04d}-0000-0000-000000000000",
         type=KMS_KEY,
-        name=f"key-{i}",
+        name=f"{'closed' if closed else 'key'}-{i}",
         account_id=ACCOUNT,
         region=REGION,
         key_manager="CUSTOMER",
-        # "Enable IAM policies": the key policy delegates to the account's IAM policies.
         resource_policy=doc(
-            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
+            {"Effect": "Allow", "Principal": {"AWS": user}, "Action": "kms:*", "Resource": "*"}
         ),
     )
 
@@ -221,23 +224,6 @@ def test_statements_with_one_resource_list_share_one_scan(monkeypatch: pytest.Mo
     assert len([c for c in scans if c[2] == DYNAMODB_TABLE]) <= 1
 
 
-def closed_key(i: int) -> Dataset:
-    """A key whose policy lets only its administrator role use it: for anyone else kms:Decrypt is
-    denied whatever their IAM policies say (Key policies in AWS KMS: no delegation to the account)."""
-    admin = f"arn:aws:iam::{ACCOUNT}:role/key-admin"
-    return Dataset(
-        arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{i:08d}-1111-0000-0000-000000000000",
-        type=KMS_KEY,
-        name=f"closed-{i}",
-        account_id=ACCOUNT,
-        region=REGION,
-        key_manager="CUSTOMER",
-        resource_policy=doc(
-            {"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "kms:*", "Resource": "*"}
-        ),
-    )
-
-
 def test_rewriting_policies_of_data_a_closed_key_seals_is_not_decided_beyond_the_origin(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -245,7 +231,7 @@ def test_rewriting_policies_of_data_a_closed_key_seals_is_not_decided_beyond_the
     policies in AWS KMS"): for a role the key reaches, the buckets a closed key seals are not decided at
     all, the open bucket still is (and gives an edge); the key's own principal still has the technique
     listed on the sealed buckets (the report lists every technique of the key itself)."""
-    key = closed_key(1)
+    key = kms_key(1, user=f"arn:aws:iam::{ACCOUNT}:role/key-admin")
     sealed = tuple(encrypted_bucket(f"sealed-{i}", key) for i in range(5))
     plain = Dataset(arn="arn:aws:s3:::plain", type=S3_BUCKET, name="plain", account_id=ACCOUNT, region=REGION)
     rewrite = {"Effect": "Allow", "Action": "s3:PutBucketPolicy", "Resource": "*"}

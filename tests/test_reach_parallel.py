@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
 import os
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from test_audit_synth import _synth
 
 from blastradius import parallel
 from blastradius.analyze import analyze_snapshot
@@ -30,17 +29,7 @@ from blastradius.model import Snapshot
 from blastradius.reach import reach
 from blastradius.rules import load_rules
 
-SYNTH = Path(__file__).resolve().parent.parent / "benchmarks" / "synth.py"
 NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
-
-
-def _synth() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmarks_synth_parallel", SYNTH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
