@@ -317,8 +317,8 @@ def _statement(raw: Any, index: int, *, name: str, variables: bool, where: _Wher
     sid = sid if isinstance(sid, str) else None
     if not isinstance(raw, Mapping):
         raise where.fail("a statement must be a JSON object", index=index)
-    unknown = sorted(str(k) for k in raw if k not in _STATEMENT_KEYS)
-    if unknown:
+    if not _STATEMENT_KEYS.issuperset(raw):
+        unknown = sorted(str(k) for k in raw if k not in _STATEMENT_KEYS)
         raise where.fail(f"unknown statement element(s) {', '.join(unknown)}", index=index, sid=sid)
     if "Sid" in raw and not isinstance(raw["Sid"], str):
         raise where.fail("Sid must be a string", index=index)
@@ -449,8 +449,8 @@ def parse_policy(document: Mapping[str, Any] | str, *, name: str) -> Policy:
             raise where.fail(f"not valid JSON ({exc})") from exc
     if not isinstance(document, Mapping):
         raise where.fail("a policy document must be a JSON object")
-    unknown = sorted(str(k) for k in document if k not in _TOP_LEVEL_KEYS)
-    if unknown:
+    if not _TOP_LEVEL_KEYS.issuperset(document):
+        unknown = sorted(str(k) for k in document if k not in _TOP_LEVEL_KEYS)
         raise where.fail(f"unknown top-level element(s) {', '.join(unknown)}")
     version = document.get("Version")
     if version is not None and version not in _VERSIONS:
