@@ -593,10 +593,15 @@ def save_snapshot(snapshot: Snapshot, path: Path) -> None:
     dump_snapshot(snapshot, path)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a report file readable by its owner only (0600): it maps an account's exposure."""
+def write_private(path: Path, text: str | bytes) -> None:
+    """Write a report file readable by its owner only (0600): it maps an account's exposure. ``text``
+    may be the UTF-8 bytes already (written as they are)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
+    if isinstance(text, bytes):
+        with os.fdopen(fd, "wb") as out:
+            out.write(text)
+        return
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         for start in range(0, len(text), _CHUNK):  # encoded a chunk at a time, not all at once
             fh.write(text[start : start + _CHUNK])

@@ -269,14 +269,27 @@ def _parse_context(pairs: list[str] | None) -> dict[str, str]:
 def _emit(report: Report, fmt: str, output: Path | None, *, only: str | None = None) -> None:
     """Render to stdout (colour and width of a TTY) or to a private file; ``only`` picks one section."""
     tty = output is None and sys.stdout.isatty()
+    if fmt == "json":  # bytes as they are written: a 10,000-principal JSON report is 372 MB
+        from blastradius.render.jsonfmt import render_json_bytes
+
+        _write(render_json_bytes(report, only=only), output)
+        return
     width = max(100, shutil.get_terminal_size().columns) if tty else None
     _write(render(report, fmt, color=tty, width=width, only=only), output)
 
 
-def _write(text: str, output: Path | None) -> None:
-    """The rendered text to stdout, or to a private (0600) file with a note on stderr."""
+def _write(text: str | bytes, output: Path | None) -> None:
+    """The rendered text (or its UTF-8 bytes) to stdout, or to a private (0600) file with a note on
+    stderr."""
     if output is None:
-        sys.stdout.write(text)  # not ``text + "\n"``: a 10,000-principal JSON report is 372 MB
+        if isinstance(text, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+            if not text.endswith(b"\n"):
+                sys.stdout.buffer.write(b"\n")
+            sys.stdout.buffer.flush()
+            return
+        sys.stdout.write(text)  # not ``text + "\n"``: a large report's text is hundreds of MB
         if not text.endswith("\n"):
             sys.stdout.write("\n")
         return

@@ -5,8 +5,9 @@ library's encoder falls back to pure Python as soon as ``indent`` is set, and Py
 collector rescans the whole (acyclic, long-lived) heap again and again while millions of small objects
 are being built. So:
 
-* ``dumps`` writes with orjson, in the same form as ``json.dumps(document, indent=2)`` (2-space
-  indent, ``": "`` after keys, insertion order kept), UTF-8 rather than ``\\u`` escapes, or compact;
+* ``dumps`` (and ``dumps_bytes``, for output written as it is) writes with orjson, in the same form
+  as ``json.dumps(document, indent=2)`` (2-space indent, ``": "`` after keys, insertion order kept),
+  UTF-8 rather than ``\\u`` escapes, or compact;
 * ``loads`` parses with the standard library (orjson would read integers beyond 64 bits as floats), with
   the collector paused;
 * ``gc_paused`` suspends the cyclic collector during bulk building (snapshot loading, analysis, report
@@ -27,17 +28,24 @@ import orjson
 def dumps(document: object, *, indent: bool = True) -> str:
     """``document`` (plain JSON data: dict/list/str/int/float/bool/None) as 2-space indented JSON, or
     compact (``indent=False``: no whitespace at all, for snapshots that tools rather than people read)."""
+    return dumps_bytes(document, indent=indent).decode("utf-8")
+
+
+def dumps_bytes(document: object, *, indent: bool = True) -> bytes:
+    """``dumps`` as UTF-8 bytes, for output that goes to a file or a pipe as it is: a large report's
+    text is never made (decoding 372 MB that hold a few non-ASCII characters builds a two-byte-per-
+    character string, and writing it encodes it all again)."""
     try:
         option = orjson.OPT_INDENT_2 if indent else 0
         data = orjson.dumps(document, option=option)
     except TypeError:  # not plain JSON data (e.g. an integer beyond 64 bits): the standard library
         if indent:
-            return json.dumps(document, indent=2, ensure_ascii=False)
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+            return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     # A caller that passes a document it keeps no reference to (``dumps(report.to_json())``) has it
-    # freed here, before the text is made: a large report's dicts, bytes and text are never all alive.
+    # freed here, before the bytes are returned: a large report's dicts and text are never all alive.
     del document
-    return data.decode("utf-8")
+    return data
 
 
 def loads(text: str) -> object:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blastradius.jsonio import dumps, gc_paused
+from blastradius.jsonio import dumps, dumps_bytes, gc_paused
 from blastradius.render.common import sections
 from blastradius.report import Report
 
@@ -21,3 +21,13 @@ def render_json(
     (section,) = sections(only)
     document = report.to_json()
     return dumps({k: document[k] for k in ("schema", "generated_at", "key", section)})
+
+
+@gc_paused()
+def render_json_bytes(report: Report, *, only: str | None = None) -> bytes:
+    """``render_json`` as UTF-8 bytes (``jsonio.dumps_bytes``): what the CLI writes to a file or stdout."""
+    if only is None:
+        return dumps_bytes(report.to_json())
+    (section,) = sections(only)
+    document = report.to_json()
+    return dumps_bytes({k: document[k] for k in ("schema", "generated_at", "key", section)})
