@@ -91,9 +91,21 @@ def _edge_steps(edges: tuple[Edge, ...], cache: dict[int, PathStep] | None = Non
 PATHS_MODES = ("first", "all")
 
 
+# A finding with its place in the report's order: most sensitive, strongest access, definite first, then
+# by name and ARN (unique: the finding itself is never compared).
+Keyed = tuple[int, int, bool, str, str, DatasetFinding]
+
+
 def _findings(
     graph: PermissionGraph, result: Reach, rules: RuleSet, *, all_paths: bool = False
 ) -> list[DatasetFinding]:
+    """One finding per dataset granted in ``result``, in the report's order."""
+    return [k[-1] for k in sorted(_keyed_findings(graph, result, rules, all_paths=all_paths))]
+
+
+def _keyed_findings(
+    graph: PermissionGraph, result: Reach, rules: RuleSet, *, all_paths: bool = False
+) -> list[Keyed]:
     classifier = classifier_for(rules.sensitivity)
     datasets = graph.model.datasets
     cache: dict[int, PathStep] = {}
@@ -118,7 +130,7 @@ def _findings(
         )
         return head
 
-    keyed: list[tuple[int, int, bool, str, str, DatasetFinding]] = []
+    keyed: list[Keyed] = []
     for arn, levels in result.grants.items():
         dataset = datasets[arn]
         grants: list[Grant] = []
@@ -177,8 +189,6 @@ def _findings(
                 else None
             ),
         )
-        # The report's order: most sensitive, strongest access, definite first, then by name and ARN
-        # (unique: the finding itself is never compared).
         keyed.append(
             (
                 -sensitivity_rank(label.sensitivity),
@@ -189,38 +199,24 @@ def _findings(
                 finding,
             )
         )
-    keyed.sort()
-    return [k[-1] for k in keyed]
+    return keyed
 
 
 def _all_findings(
-    graph: PermissionGraph,
-    result: Reach,
-    rules: RuleSet,
-    early: list[DatasetFinding],
-    *,
-    all_paths: bool,
+    graph: PermissionGraph, result: Reach, rules: RuleSet, early: list[Keyed], *, all_paths: bool
 ) -> list[DatasetFinding]:
-    """``_findings`` of every grant of ``result``, those already built (``early``) merged in the
-    report's order."""
-    if not early:
-        return _findings(graph, result, rules, all_paths=all_paths)
-    seen = {f.arn for f in early}
-    rest = Reach(
-        origin=result.origin,
-        principals=result.principals,
-        grants={arn: levels for arn, levels in result.grants.items() if arn not in seen},
+    """``_findings`` of every grant of ``result``, those already built (``early``) merged in."""
+    seen = {k[-1].arn for k in early}
+    rest = (
+        Reach(
+            origin=result.origin,
+            principals=result.principals,
+            grants={arn: levels for arn, levels in result.grants.items() if arn not in seen},
+        )
+        if seen
+        else result
     )
-    return sorted(
-        (*early, *_findings(graph, rest, rules, all_paths=all_paths)),
-        key=lambda f: (
-            -sensitivity_rank(f.sensitivity),
-            -level_rank(f.strongest),
-            f.certainty != DEFINITE,
-            f.name,
-            f.arn,
-        ),
-    )
+    return [k[-1] for k in sorted((*early, *_keyed_findings(graph, rest, rules, all_paths=all_paths)))]
 
 
 def _principals(result: Reach) -> list[PrincipalReach]:
@@ -279,7 +275,7 @@ def analyze_snapshot(
         graph.model.leaked_session(origin)  # its session was issued before the analysis, when unknown
     # The findings of the search's own share of grants, final before the others' (see reach): built
     # while the other processes work.
-    early: list[DatasetFinding] = []
+    early: list[Keyed] = []
     if origin is None or graph.model.principal(origin) is None:
         where = "the snapshot" if origin is None else f"the snapshot (owner {origin})"
         warnings.append(
@@ -293,7 +289,7 @@ def analyze_snapshot(
             origin,
             all_paths=paths == "all",
             jobs=jobs or default_jobs(),
-            early=lambda part: early.extend(_findings(graph, part, rules)),
+            early=lambda part: early.extend(_keyed_findings(graph, part, rules)),
         )
     findings = _all_findings(graph, result, rules, early, all_paths=paths == "all")
     principals = _principals(result)

@@ -1,4 +1,5 @@
-"""Work split between forked processes: the audit's folds, and a single-key search's grants by type.
+"""Work split between forked processes: a single-key search's grants, by dataset type (``run``), and
+how many processes to use (``default_jobs``, for the audit's worker pool too).
 
 A forked child inherits the parent's compiled account (parsed policies, bitset indexes, caches), so no
 input is sent; only its result comes back, pickled through a pipe. Forking is used only on Linux, and
@@ -55,7 +56,7 @@ def shares(model: AccountModel, principals: int, jobs: int) -> list[tuple[str, .
         return None
     weights: dict[str, int] = {}
     for dataset in model.datasets.values():
-        heavy = dataset.arn in model.effective_policies and model.effective_policies[dataset.arn] is not None
+        heavy = model.effective_policies.get(dataset.arn) is not None
         weights[dataset.type] = weights.get(dataset.type, 0) + (10 if heavy else 1)
     if principals * len(model.datasets) < MIN_SEARCH_WORK or len(weights) < 2:
         return None
