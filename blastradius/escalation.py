@@ -409,8 +409,17 @@ class _Target:
 class Evaluator:
     """Per-graph state for escalation: indexes of the snapshot, and what fired for whom."""
 
+    @property
+    def graph(self) -> PermissionGraph:
+        """The graph this evaluator serves (alive while anything evaluates on it)."""
+        graph = self._graph()
+        assert graph is not None, "the graph of an escalation evaluator was freed"
+        return graph
+
     def __init__(self, graph: PermissionGraph, pack: EscalationPack) -> None:
-        self.graph = graph
+        # Weakly: the graph is the key of ``_EVALUATORS`` (a weak mapping), which a strong reference
+        # from its value would keep alive for the life of the process.
+        self._graph = weakref.ref(graph)
         self.model: AccountModel = graph.model
         self.pack = pack
         snapshot = self.model.snapshot
