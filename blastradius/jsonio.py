@@ -12,7 +12,8 @@ are being built. So:
   the collector paused;
 * ``gc_paused`` suspends the cyclic collector during bulk building (snapshot loading, analysis, report
   serialisation). Reference counting still frees everything that is not in a cycle; cycles made in the
-  meantime are collected after the block, by the collector's next regular pass.
+  meantime are collected after the block, by the collector's next full pass (what the block kept goes
+  to the oldest generation: see ``gc_paused``).
 """
 
 from __future__ import annotations
@@ -57,13 +58,24 @@ def loads(text: str) -> object:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Suspend the cyclic garbage collector for the block (re-entrant; restores the previous state)."""
+    """Suspend the cyclic garbage collector for the block (re-entrant; restores the previous state).
+
+    What the block built and kept (a snapshot, a report: hundreds of thousands of acyclic objects) is
+    then moved to the collector's oldest generation rather than left in the youngest: otherwise the
+    next collection scans it all at once, then the middle generation's scans it again, finding no
+    garbage (``gc.freeze`` then ``gc.unfreeze``: "put them back into the oldest generation", without a
+    scan). Not when the host process has frozen objects of its own (``gc.get_freeze_count``: e.g. before
+    forking workers): unfreezing would release those too.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

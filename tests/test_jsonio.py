@@ -73,6 +73,56 @@ def test_gc_paused_restores_the_previous_state() -> None:
         gc.enable()
 
 
+class _Kept:
+    """A tracked object a bulk block builds and keeps."""
+
+
+def _generation(obj: object) -> int | None:
+    for generation in range(3):
+        if any(o is obj for o in gc.get_objects(generation)):
+            return generation
+    return None
+
+
+def test_what_a_paused_block_keeps_goes_to_the_oldest_generation_without_a_scan() -> None:
+    # gc.freeze() then gc.unfreeze(): "put them back into the oldest generation".
+    with jsonio.gc_paused():
+        kept = _Kept()
+        assert _generation(kept) == 0
+        with jsonio.gc_paused():
+            inner = _Kept()
+        assert _generation(inner) == 0  # an inner block leaves it to the outer one
+    assert _generation(kept) == 2 and _generation(inner) == 2
+    assert gc.get_count()[0] < 50  # no collection is due at once
+    # Without the pause, the object would still be young.
+    young = _Kept()
+    assert _generation(young) == 0
+
+
+def test_a_cycle_made_in_a_paused_block_is_still_collected() -> None:
+    with jsonio.gc_paused():
+        cycle: list[object] = []
+        cycle.append(cycle)
+        ref = id(cycle)
+        del cycle
+    gc.collect()
+    assert not any(id(o) == ref and isinstance(o, list) and o and o[0] is o for o in gc.get_objects())
+
+
+def test_objects_the_host_froze_stay_frozen() -> None:
+    # A host that froze its heap before forking workers keeps it frozen: no unfreeze behind its back.
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with jsonio.gc_paused():
+            kept = _Kept()
+        assert gc.get_freeze_count() == frozen
+        assert _generation(kept) == 0
+    finally:
+        gc.unfreeze()
+
+
 def test_gc_paused_restores_on_error() -> None:
     with pytest.raises(RuntimeError), jsonio.gc_paused():
         raise RuntimeError("boom")
