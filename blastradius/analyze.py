@@ -23,7 +23,7 @@ from blastradius.keys import SESSION, KeyOwner, identify_offline, parse_access_k
 from blastradius.model import Snapshot
 from blastradius.parallel import default_jobs
 from blastradius.pivots import credential_pivots
-from blastradius.reach import Reach, Route, reach
+from blastradius.reach import Reach, Route, reach_shares
 from blastradius.remediate import rotation_plan
 from blastradius.report import (
     CONDITIONAL,
@@ -202,21 +202,25 @@ def _keyed_findings(
     return keyed
 
 
-def _all_findings(
-    graph: PermissionGraph, result: Reach, rules: RuleSet, early: list[Keyed], *, all_paths: bool
-) -> list[DatasetFinding]:
-    """``_findings`` of every grant of ``result``, those already built (``early``) merged in."""
-    seen = {k[-1].arn for k in early}
-    rest = (
-        Reach(
-            origin=result.origin,
-            principals=result.principals,
-            grants={arn: levels for arn, levels in result.grants.items() if arn not in seen},
-        )
-        if seen
-        else result
-    )
-    return [k[-1] for k in sorted((*early, *_keyed_findings(graph, rest, rules, all_paths=all_paths)))]
+# What one share of the search gives the report (``_summarize``): its findings, keyed for the report's
+# order, and the access edges of its grants that carry a technique (the escalations the paths take).
+Share = tuple[list[Keyed], list[Edge]]
+
+
+def _summarize(graph: PermissionGraph, rules: RuleSet, *, all_paths: bool) -> Callable[[Reach], Share]:
+    """Builds a share's part of the report where the share was searched (``reach_shares``): a forked
+    process sends back its findings, not the grants they are made of."""
+
+    def summarize(share: Reach) -> Share:
+        used = [
+            route.edges[-1]
+            for levels in share.grants.values()
+            for route in levels.values()
+            if route.edges[-1].technique is not None
+        ]
+        return _keyed_findings(graph, share, rules, all_paths=all_paths), used
+
+    return summarize
 
 
 def _principals(result: Reach) -> list[PrincipalReach]:
@@ -273,9 +277,7 @@ def analyze_snapshot(
     origin = key_info.principal_arn
     if parsed.kind == SESSION and origin is not None:
         graph.model.leaked_session(origin)  # its session was issued before the analysis, when unknown
-    # The findings of the search's own share of grants, final before the others' (see reach): built
-    # while the other processes work.
-    early: list[Keyed] = []
+    shares: list[Share] = []
     if origin is None or graph.model.principal(origin) is None:
         where = "the snapshot" if origin is None else f"the snapshot (owner {origin})"
         warnings.append(
@@ -284,20 +286,21 @@ def analyze_snapshot(
         )
         result = Reach(origin=origin or "", principals={}, grants={})
     else:
-        result = reach(
+        result, shares = reach_shares(
             graph,
             origin,
+            _summarize(graph, rules, all_paths=paths == "all"),
             all_paths=paths == "all",
             jobs=jobs or default_jobs(),
-            early=lambda part: early.extend(_keyed_findings(graph, part, rules)),
         )
-    findings = _all_findings(graph, result, rules, early, all_paths=paths == "all")
+    findings = [k[-1] for k in sorted(k for keyed, _ in shares for k in keyed)]
     principals = _principals(result)
     escalations = tuple(
         fired_escalations(
             graph,
             {arn: route.edges for arn, route in result.principals.items()},
-            [route.edges for levels in result.grants.values() for route in levels.values()],
+            # a grant's path is its principal's route and then this edge
+            [(edge,) for _, used in shares for edge in used],
         )
     )
     pivots = credential_pivots(graph, principals, findings, rules)

@@ -74,17 +74,13 @@ def run(
     work: Callable[[Collection[str]], T],
     journal: Callable[[], Callable[[], X]],
     absorb: Callable[[X], None],
-    meanwhile: Callable[[T], None] | None = None,
 ) -> list[T]:
     """``work(part)`` for every part, the first in this process and the others in forked children at
     the same time; results in the order of ``parts``. What a child's work records besides its result
-    (``journal()`` is called before it, and what it returns after) is handed to ``absorb`` here.
-    ``meanwhile`` is called with this process's result before the children's are collected."""
+    (``journal()`` is called before it, and what it returns after) is handed to ``absorb`` here."""
     children = [_fork(part, work, journal) for part in parts[1:]]
     try:
         results = [work(parts[0])]
-        if meanwhile is not None:
-            meanwhile(results[0])
     except BaseException:  # this process failed (or was interrupted): no child is left behind
         for child in children:
             if child is not None:

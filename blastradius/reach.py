@@ -8,15 +8,18 @@ a conditional one, and then the shorter wins. Each dataset gets, per access leve
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from blastradius.escalation import Fired, evaluator
 from blastradius.graph import ESCALATE, Edge, GrantFloor, PermissionGraph
 from blastradius.report import CONDITIONAL, DEFINITE
 
 Cost = tuple[int, int, int]
+S = TypeVar("S")
 
 
 def _edge_cost(edge: Edge) -> Cost:
@@ -120,14 +123,7 @@ class Reach:
         return memo[arn]
 
 
-def reach(
-    graph: PermissionGraph,
-    origin: str,
-    *,
-    all_paths: bool = False,
-    jobs: int = 1,
-    early: Callable[[Reach], None] | None = None,
-) -> Reach:
+def reach(graph: PermissionGraph, origin: str, *, all_paths: bool = False, jobs: int = 1) -> Reach:
     """Best-first search from ``origin`` over assume/escalate edges, collecting access grants.
 
     Principals leave the queue in order of cost, so an access edge from the one being expanded costs at
@@ -138,26 +134,62 @@ def reach(
     Grants never change which principals are reached, nor how cheaply: the search runs in two passes,
     principals first (``PermissionGraph.link_edges``), then the grants of each principal in the order the
     first pass expanded them (``PermissionGraph.data_edges``), which is the order and the floors of a
-    search in one pass. Floors are per dataset type, so the second pass may
-    be split by type between ``jobs`` processes (``blastradius.parallel``); the result is the same.
+    search in one pass. Floors are per dataset type, so the second pass may be split by type between
+    ``jobs`` processes (``blastradius.parallel``); the result is the same.
 
     ``all_paths`` also keeps every last edge of equal best cost (``Reach.routes`` enumerates the paths);
     grants are then pruned only when held at a cost strictly below the floor, so ties are still seen.
-
-    ``early``: when the pass is split, called in this process with the grants of its own share as soon
-    as they are final (a ``Reach`` with every principal and those grants), while the other processes
-    still work: the caller may start on them (the final ``Reach`` holds them too).
     """
+    found, parts = reach_shares(graph, origin, _grants_of, all_paths=all_paths, jobs=jobs)
+    grants: dict[str, dict[str, Route]] = {}
+    grant_edges: dict[str, dict[str, list[Edge]]] = {}
+    for part, edges in parts:
+        grants.update(part)
+        grant_edges.update(edges)
+    return dataclasses.replace(found, grants=grants, grant_edges=grant_edges)
+
+
+def _grants_of(share: Reach) -> tuple[dict[str, dict[str, Route]], dict[str, dict[str, list[Edge]]]]:
+    return share.grants, share.grant_edges
+
+
+def reach_shares(
+    graph: PermissionGraph,
+    origin: str,
+    summarize: Callable[[Reach], S],
+    *,
+    all_paths: bool = False,
+    jobs: int = 1,
+) -> tuple[Reach, list[S]]:
+    """``reach``, each share of the second pass summarised where it was searched. Returns a ``Reach``
+    of every principal (and no grant), and ``summarize`` of each share: a ``Reach`` with every principal
+    and the grants of that share (one share, the whole search, when it is not split). A share searched in
+    a forked process is summarised there and its summary pickled back: what the caller makes of the
+    grants (a report's findings) is made in parallel too, and only that is sent."""
     best, order, principal_edges = _principals(graph, origin, all_paths=all_paths)
     graph.prepare_data()
-    grants, grant_edges = _data(graph, origin, best, order, all_paths=all_paths, jobs=jobs, early=early)
-    return Reach(
-        origin=origin,
-        principals=best,
-        grants=grants,
-        principal_edges=principal_edges,
-        grant_edges=grant_edges,
-    )
+    principals = Reach(origin=origin, principals=best, grants={}, principal_edges=principal_edges)
+
+    def share_of(found: Found, grant_edges: dict[str, dict[str, list[Edge]]]) -> Reach:
+        grants = {
+            dataset: {
+                level: Route(edges=(*best[edge.source].edges, edge), cost=cost)
+                for level, (cost, edge) in levels.items()
+            }
+            for dataset, levels in found.items()
+        }
+        return dataclasses.replace(principals, grants=grants, grant_edges=grant_edges)
+
+    from blastradius import parallel  # it imports this module
+
+    shares = parallel.shares(graph.model, len(order), jobs) if not all_paths else None
+    if shares is None:
+        return principals, [summarize(share_of(*data_pass(graph, origin, order, None, all_paths=all_paths)))]
+
+    def share(types: Collection[str]) -> S:
+        return summarize(share_of(data_pass(graph, origin, order, types, all_paths=False)[0], {}))
+
+    return principals, parallel.run(shares, share, lambda: _journal(graph), lambda x: _absorb(graph, x))
 
 
 def _below(cost: Cost, limit: Cost, all_paths: bool) -> bool:
@@ -208,49 +240,6 @@ def _principals(
 
 # One dataset's best grant per level, as the second pass finds it: (cost, the access edge, its source).
 Found = dict[str, dict[str, tuple[Cost, Edge]]]
-
-
-def _data(
-    graph: PermissionGraph,
-    origin: str,
-    best: dict[str, Route],
-    order: list[tuple[Cost, str]],
-    *,
-    all_paths: bool,
-    jobs: int,
-    early: Callable[[Reach], None] | None,
-) -> tuple[dict[str, dict[str, Route]], dict[str, dict[str, list[Edge]]]]:
-    """The second pass, split by dataset type between processes when that pays (``parallel.shares``)."""
-    from blastradius import parallel  # it imports this module
-
-    def routes(found: Found) -> dict[str, dict[str, Route]]:
-        return {
-            dataset: {
-                level: Route(edges=(*best[edge.source].edges, edge), cost=cost)
-                for level, (cost, edge) in levels.items()
-            }
-            for dataset, levels in found.items()
-        }
-
-    shares = parallel.shares(graph.model, len(order), jobs) if not all_paths else None
-    if shares is None:
-        found, grant_edges = data_pass(graph, origin, order, None, all_paths=all_paths)
-        return routes(found), grant_edges
-    grants: dict[str, dict[str, Route]] = {}
-
-    def share(types: Collection[str]) -> Found:
-        return data_pass(graph, origin, order, types, all_paths=False)[0]
-
-    def meanwhile(found: Found) -> None:
-        # This process's share is final: its routes (and the caller's use of them) need not wait.
-        grants.update(routes(found))
-        if early is not None:
-            early(Reach(origin=origin, principals=best, grants=dict(grants)))
-
-    parts = parallel.run(shares, share, lambda: _journal(graph), lambda x: _absorb(graph, x), meanwhile)
-    for part in parts[1:]:
-        grants.update(routes(part))
-    return grants, {}
 
 
 # What a data pass records besides its grants: the data-side techniques fired (per principal, for the

@@ -26,7 +26,7 @@ from blastradius.analyze import analyze_snapshot
 from blastradius.graph import ACCESS, Edge, PermissionGraph, access_edges, build_graph
 from blastradius.jsonio import dumps
 from blastradius.model import Snapshot
-from blastradius.reach import reach
+from blastradius.reach import Reach, reach, reach_shares
 from blastradius.rules import load_rules
 
 NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -239,3 +239,27 @@ def test_when_this_process_fails_its_children_are_not_left_behind(
     assert len(forks) == 1
     with pytest.raises(ChildProcessError):  # reaped already: no zombie, no process left running
         os.waitpid(forks[0], os.WNOHANG)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_each_share_is_summarised_in_the_process_that_searched_it(
+    account: tuple[Snapshot, list[str]], forks: list[int]
+) -> None:
+    # A report's findings are built in the child from its grants, and only they are sent back.
+    snapshot, keys = account
+    graph = build_graph(snapshot, load_rules(), now=NOW)
+    origin = next(u.arn for u in snapshot.users if any(k.access_key_id == keys[0] for k in u.access_keys))
+    whole = reach(graph, origin)
+
+    def summarize(share: Reach) -> tuple[int, list[str], int]:
+        return os.getpid(), sorted(share.grants), len(share.principals)
+
+    graph = build_graph(snapshot, load_rules(), now=NOW)
+    found, summaries = reach_shares(graph, origin, summarize, jobs=2)
+    assert len(forks) == 1 and len(summaries) == 2
+    assert summaries[0][0] == os.getpid() and summaries[1][0] == forks[0]
+    mine, theirs = set(summaries[0][1]), set(summaries[1][1])
+    assert mine and theirs and not mine & theirs
+    assert mine | theirs == set(whole.grants)
+    assert found.grants == {} and set(found.principals) == set(whole.principals)
+    assert summaries[0][2] == summaries[1][2] == len(whole.principals)  # every share sees every principal

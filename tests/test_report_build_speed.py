@@ -7,7 +7,9 @@ including the fallbacks the fast paths take when their assumption does not hold.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import re
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -230,6 +232,57 @@ def test_direct_init_refuses_what_it_cannot_copy() -> None:
         _direct_init(WithFactory)
     with pytest.raises(TypeError, match="__post_init__"):
         _direct_init(WithPostInit)
+
+
+def test_report_records_pickle_as_their_field_values_and_come_back_equal() -> None:
+    # A forked search sends its findings back pickled: loaded by the slot-filling builder, equal,
+    # with the steps grants share still shared, and through copy too.
+    step = PathStep(from_=USER, to=ROLE, kind="assume", actions=("sts:AssumeRole",))
+    access = PathStep(from_=ROLE, to="arn:aws:test:::t/x", kind="access", conditions=("c",))
+    grants = (
+        Grant(level="read", certainty=DEFINITE, path=(step, access)),
+        Grant(level="write", certainty="conditional", path=(step, access), conditions=("c",)),
+    )
+    finding = DatasetFinding(
+        arn="arn:aws:test:::t/x",
+        type="dynamodb-table",
+        name="x",
+        region="us-east-1",
+        access=("read", "write"),
+        certainty=DEFINITE,
+        conditions=(),
+        sensitivity="high",
+        sensitivity_reasons=("email",),
+        estimated_records=None,
+        path=(step, access),
+        grants=grants,
+        paths=((step, access),),
+        touched=False,
+    )
+    row = NotificationRow(
+        arn=finding.arn,
+        type=finding.type,
+        name="x",
+        region="us-east-1",
+        sensitivity="high",
+        personal_data=True,
+        reasons=("email",),
+        access=("read",),
+        certainty=DEFINITE,
+        estimated_records=None,
+        records_basis="unknown",
+        sensitive_fields=("email",),
+        touched=None,
+    )
+    for record in (step, grants[0], finding, row):
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        assert b"_from_fields" in data  # the builder, not the generic state restore
+        back = pickle.loads(data)
+        assert back == record and type(back) is type(record)
+        assert copy.deepcopy(record) == record and copy.copy(record) == record
+    back = pickle.loads(pickle.dumps(finding))
+    assert back.grants[0].path[0] is back.grants[1].path[0] is back.path[0]
+    assert PathStep._from_fields.__qualname__ == "PathStep._from_fields"
 
 
 # --------------------------------------------------------------------------------------------------
