@@ -304,7 +304,8 @@ def analyze_snapshot(
         )
     )
     pivots = credential_pivots(graph, principals, findings, rules)
-    warnings.extend(graph.model.warnings.items)
+    # Sorted: a search split between processes records them in an order that depends on the split.
+    warnings.extend(sorted(graph.model.warnings.items))
     start, start_source = window_start(exposed_since, key_info.created)
     if trail_evidence is not None:
         evidence, marked = summarize(

@@ -1873,12 +1873,15 @@ class PermissionGraph:
                     floor.escalated.add(edge.target, edge.level)
         return [*own, *escalate_data_edges(self, principal, floor, types)]
 
-    def prepare_data(self) -> None:
-        """Parse every resource policy and organisation policy the data pass may read, in a fixed order,
-        before it starts: its warnings (a malformed policy) then come in the same order however the pass
-        is split (``reach`` may run it in several processes, which inherit what is parsed here)."""
+    def prepare_data(self, types: Collection[str] | None = None) -> None:
+        """Parse the resource (and key) policies of the datasets of ``types`` (default: all), and the
+        organisation policies, before a data pass on those types: every malformed one is reported (in
+        ``model.warnings``), not only those the search happens to read. A search split by type between
+        processes (``reach``) prepares each share where it is searched."""
         model = self.model
         for dataset in model.datasets.values():
+            if types is not None and dataset.type not in types:
+                continue
             document = model.effective_policies.get(dataset.arn)
             if document is not None:
                 label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"

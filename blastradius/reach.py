@@ -167,7 +167,6 @@ def reach_shares(
     a forked process is summarised there and its summary pickled back: what the caller makes of the
     grants (a report's findings) is made in parallel too, and only that is sent."""
     best, order, principal_edges = _principals(graph, origin, all_paths=all_paths)
-    graph.prepare_data()
     principals = Reach(origin=origin, principals=best, grants={}, principal_edges=principal_edges)
 
     def share_of(found: Found, grant_edges: dict[str, dict[str, list[Edge]]]) -> Reach:
@@ -184,9 +183,11 @@ def reach_shares(
 
     shares = parallel.shares(graph.model, len(order), jobs) if not all_paths else None
     if shares is None:
+        graph.prepare_data()
         return principals, [summarize(share_of(*data_pass(graph, origin, order, None, all_paths=all_paths)))]
 
     def share(types: Collection[str]) -> S:
+        graph.prepare_data(types)
         return summarize(share_of(data_pass(graph, origin, order, types, all_paths=False)[0], {}))
 
     return principals, parallel.run(shares, share, lambda: _journal(graph), lambda x: _absorb(graph, x))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import sys
 import threading
@@ -36,10 +37,13 @@ NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
 def account() -> tuple[Snapshot, list[str]]:
     generated = _synth().generate(principals=150, datasets=1500, policies=20, seed=5)
     snapshot: Snapshot = generated.snapshot
-    # One bucket policy malformed: its warning must come out the same however the search is split.
-    buckets = [d for d in snapshot.datasets if d.type == "s3-bucket"]
-    broken = dataclasses.replace(buckets[0], resource_policy={"Statement": [{"Effect": "Maybe"}]})
-    datasets = tuple(broken if d.arn == broken.arn else d for d in snapshot.datasets)
+    # A bucket policy and a secret's policy malformed, each prepared where its type is searched: their
+    # warnings must come out the same however the search is split.
+    broken = {}
+    for dataset_type in ("s3-bucket", "secretsmanager-secret"):
+        first = next(d for d in snapshot.datasets if d.type == dataset_type)
+        broken[first.arn] = dataclasses.replace(first, resource_policy={"Statement": [{"Effect": "Maybe"}]})
+    datasets = tuple(broken.get(d.arn, d) for d in snapshot.datasets)
     # A broad key, and one whose paths go through data-side escalations (a rewritten key policy).
     return dataclasses.replace(snapshot, datasets=datasets), [generated.broad_keys[0], ESCALATING_KEY]
 
@@ -92,7 +96,10 @@ def test_a_search_split_between_processes_gives_the_report_of_one(
         assert _report(snapshot, key, jobs=1) == split
         assert forks == []
         reports.append(split)
-    assert all('"skipped malformed resource policy of' in r for r in reports)
+    for report in reports:
+        warnings = json.loads(report)["coverage"]["warnings"]
+        malformed = [w for w in warnings if w.startswith("skipped malformed resource policy of")]
+        assert len(malformed) == 2 and {"secret" in w for w in malformed} == {True, False}
     assert '"technique": "endgame-kms-key-policy"' in reports[1]  # escalations are compared too
 
 
