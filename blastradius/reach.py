@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from blastradius.escalation import Fired, evaluator
-from blastradius.graph import ESCALATE, Edge, GrantFloor, PermissionGraph
+from blastradius.graph import ESCALATE, Edge, GrantFloor, PermissionGraph, Principal
 from blastradius.report import CONDITIONAL, DEFINITE
 
 Cost = tuple[int, int, int]
@@ -165,8 +165,17 @@ def reach_shares(
     of every principal (and no grant), and ``summarize`` of each share: a ``Reach`` with every principal
     and the grants of that share (one share, the whole search, when it is not split). A share searched in
     a forked process is summarised there and its summary pickled back: what the caller makes of the
-    grants (a report's findings) is made in parallel too, and only that is sent."""
-    best, order, principal_edges = _principals(graph, origin, all_paths=all_paths)
+    grants (a report's findings) is made in parallel too, and only that is sent.
+
+    A split search forks as soon as the principals settled make enough work (``parallel.enough_work``):
+    the children search the grants of the principals settled so far, and of each one settled later as
+    this process settles it (with its final route, and the principal itself when escalation made it up),
+    while this process finishes the first pass; then it searches its own share."""
+    from blastradius import parallel  # it imports this module
+
+    best: dict[str, Route] = {origin: Route(edges=(), cost=(0, 0, 0))}
+    principal_edges: dict[str, list[Edge]] = {}
+    settling = _settle(graph, origin, best, principal_edges, all_paths=all_paths)
     principals = Reach(origin=origin, principals=best, grants={}, principal_edges=principal_edges)
 
     def share_of(found: Found, grant_edges: dict[str, dict[str, list[Edge]]]) -> Reach:
@@ -179,18 +188,46 @@ def reach_shares(
         }
         return dataclasses.replace(principals, grants=grants, grant_edges=grant_edges)
 
-    from blastradius import parallel  # it imports this module
-
-    shares = parallel.shares(graph.model, len(order), jobs) if not all_paths else None
+    shares = parallel.shares(graph.model, jobs) if not all_paths else None
+    order: list[tuple[Cost, str]] = []
+    if shares is not None:
+        for settled in settling:
+            order.append(settled)
+            if parallel.enough_work(graph.model, len(order)):
+                break
+        else:
+            shares = None  # the first pass ended first: too little work to split
     if shares is None:
+        order.extend(settling)
         graph.prepare_data()
         return principals, [summarize(share_of(*data_pass(graph, origin, order, None, all_paths=all_paths)))]
 
-    def share(types: Collection[str]) -> S:
-        graph.prepare_data(types)
-        return summarize(share_of(data_pass(graph, origin, order, types, all_paths=False)[0], {}))
+    def coming() -> Iterator[Settled]:
+        snapshot_principals = graph.model.users.keys() | graph.model.roles.keys()
+        for cost, arn in settling:
+            made_up = None if arn in snapshot_principals else graph.model.principal(arn)
+            yield cost, arn, best[arn], made_up
 
-    return principals, parallel.run(shares, share, lambda: _journal(graph), lambda x: _absorb(graph, x))
+    def received(entries: Iterable[Settled]) -> Iterator[tuple[Cost, str]]:
+        for cost, arn, route, made_up in entries:
+            best[arn] = route  # final (in a child, its route may have improved since the fork)
+            if made_up is not None and graph.model.principal(arn) is None:
+                graph.model.add_principal(made_up)
+            yield cost, arn
+
+    def share(types: Collection[str], entries: Iterable[Settled]) -> S:
+        graph.prepare_data(types)
+        found, _ = data_pass(graph, origin, received(entries), types, all_paths=False)
+        return summarize(share_of(found, {}))
+
+    found = [(cost, arn, best[arn], None) for cost, arn in order]
+    journal, absorb = (lambda: _journal(graph)), (lambda x: _absorb(graph, x))
+    return principals, parallel.run(shares, share, found, coming(), journal, absorb)
+
+
+# A principal the first pass settled, as fed to a share of the second: its cost, ARN, final route, and
+# the principal itself when escalation made it up (a forked process could not build it from the snapshot).
+Settled = tuple[Cost, str, Route, Principal | None]
 
 
 def _below(cost: Cost, limit: Cost, all_paths: bool) -> bool:
@@ -202,10 +239,24 @@ def _principals(
 ) -> tuple[dict[str, Route], list[tuple[Cost, str]], dict[str, list[Edge]]]:
     """The first pass: every principal reachable, its best route, and the order of expansion."""
     best: dict[str, Route] = {origin: Route(edges=(), cost=(0, 0, 0))}
-    done: set[str] = set()
-    order: list[tuple[Cost, str]] = []
-    queue: list[tuple[Cost, str]] = [((0, 0, 0), origin)]
     principal_edges: dict[str, list[Edge]] = {}
+    order = list(_settle(graph, origin, best, principal_edges, all_paths=all_paths))
+    return best, order, principal_edges
+
+
+def _settle(
+    graph: PermissionGraph,
+    origin: str,
+    best: dict[str, Route],
+    principal_edges: dict[str, list[Edge]],
+    *,
+    all_paths: bool,
+) -> Iterator[tuple[Cost, str]]:
+    """The first pass, one principal at a time: each is given (cost, ARN) in order of expansion as it is
+    settled (its route in ``best`` is then final), before it is expanded. ``best`` starts with the
+    origin; ``principal_edges`` gets the equal-cost last edges with ``all_paths``."""
+    done: set[str] = set()
+    queue: list[tuple[Cost, str]] = [((0, 0, 0), origin)]
     floor: Cost = (0, 0, 0)
     carrier = GrantFloor(graph.model)  # gives the builders the origin and the principals held
     carrier.origin = origin
@@ -221,7 +272,7 @@ def _principals(
         if arn in done:
             continue
         done.add(arn)
-        order.append((cost, arn))
+        yield cost, arn
         route = best[arn]
         floor = _add(cost, (0, 0, 1))
         for edge in graph.link_edges(arn, carrier):
@@ -236,7 +287,6 @@ def _principals(
                     principal_edges[edge.target] = [edge]
             elif all_paths and new_cost == known.cost:
                 principal_edges[edge.target].append(edge)
-    return best, order, principal_edges
 
 
 # One dataset's best grant per level, as the second pass finds it: (cost, the access edge, its source).
@@ -279,7 +329,7 @@ def _absorb(graph: PermissionGraph, recorded: Recorded) -> None:
 def data_pass(
     graph: PermissionGraph,
     origin: str,
-    order: list[tuple[Cost, str]],
+    order: Iterable[tuple[Cost, str]],
     types: Collection[str] | None,
     *,
     all_paths: bool,

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import pickle
 import sys
 import threading
 from collections.abc import Iterator
@@ -21,12 +22,14 @@ from typing import Any
 
 import pytest
 from test_audit_synth import _synth
+from test_escalation_paths import KEY, A, allow, bucket, dev, doc, trust
+from test_escalation_paths import snapshot as escalation_snapshot
 
 from blastradius import parallel
 from blastradius.analyze import analyze_snapshot
 from blastradius.graph import ACCESS, Edge, PermissionGraph, access_edges, build_graph
 from blastradius.jsonio import dumps
-from blastradius.model import Snapshot
+from blastradius.model import KMS_KEY, Dataset, ManagedPolicy, PolicyDocument, Role, Snapshot
 from blastradius.reach import Reach, reach, reach_shares
 from blastradius.rules import load_rules
 
@@ -86,7 +89,7 @@ def test_a_search_split_between_processes_gives_the_report_of_one(
     snapshot, keys = account
     if child != "default split":  # this type in the child, the others here
         others = tuple(sorted({d.type for d in snapshot.datasets} - {child}))
-        monkeypatch.setattr(parallel, "shares", lambda _m, _p, jobs: [others, (child,)] if jobs > 1 else None)
+        monkeypatch.setattr(parallel, "shares", lambda _m, jobs: [others, (child,)] if jobs > 1 else None)
     reports = []
     for key in keys:
         forks.clear()
@@ -141,13 +144,14 @@ def test_no_split_with_one_job_little_work_or_other_threads(
     monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 0)
     alone = threading.active_count() == 1  # pytest-xdist runs threads of its own
     monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
-    assert parallel.shares(model, 100, 1) is None
-    parts = parallel.shares(model, 100, 2)
+    assert parallel.shares(model, 1) is None
+    parts = parallel.shares(model, 2)
     if sys.platform == "linux":
         assert parts is not None and len(parts) == 2
         assert sorted(t for p in parts for t in p) == sorted({d.type for d in snapshot.datasets})
+    assert parallel.enough_work(model, 100)
     monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 10**12)
-    assert parallel.shares(model, 100, 2) is None
+    assert not parallel.enough_work(model, 100)
     monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 0)
     monkeypatch.undo()
     if alone:  # forking a threaded process is not safe
@@ -161,7 +165,7 @@ def test_no_split_with_one_job_little_work_or_other_threads(
             other.join()
     monkeypatch.setattr(parallel.threading, "active_count", lambda: 2)
     monkeypatch.setattr(parallel, "MIN_SEARCH_WORK", 0)
-    assert parallel.shares(model, 100, 2) is None
+    assert parallel.shares(model, 2) is None
 
 
 def test_the_two_passes_give_the_grants_of_a_search_in_one(account: tuple[Snapshot, list[str]]) -> None:
@@ -270,3 +274,114 @@ def test_each_share_is_summarised_in_the_process_that_searched_it(
     assert mine | theirs == set(whole.grants)
     assert found.grants == {} and set(found.principals) == set(whole.principals)
     assert summaries[0][2] == summaries[1][2] == len(whole.principals)  # every share sees every principal
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_principals_escalation_makes_up_after_the_fork_are_fed_to_the_child(forks: list[int]) -> None:
+    # The child is forked once the origin is settled (no minimum of work): the account's administrator
+    # (a principal escalation makes up, which a child could not build from the snapshot) and the roles
+    # on the way are settled later, and fed to it with their routes.
+    builder = Role(
+        arn=f"arn:aws:iam::{A}:role/builder",
+        name="builder",
+        trust_policy=trust({"Service": "lambda.amazonaws.com"}),
+        inline_policies=(
+            PolicyDocument(name="b", document=doc(allow("sts:AssumeRole", f"arn:aws:iam::{A}:role/ops"))),
+        ),
+    )
+    ops_policy = f"arn:aws:iam::{A}:policy/ops-policy"
+    ops = Role(
+        arn=f"arn:aws:iam::{A}:role/ops",
+        name="ops",
+        trust_policy=trust({"AWS": f"arn:aws:iam::{A}:root"}),
+        managed_policy_arns=(ops_policy,),
+    )
+    table = Dataset(
+        arn=f"arn:aws:dynamodb:us-east-1:{A}:table/customers",
+        type="dynamodb-table",
+        name="customers",
+        account_id=A,
+        region="us-east-1",
+    )
+    key = Dataset(
+        arn=f"arn:aws:kms:us-east-1:{A}:key/1234abcd-0000-0000-0000-000000000000",
+        type=KMS_KEY,
+        name="1234abcd",
+        account_id=A,
+        region="us-east-1",
+        resource_policy=doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ),
+    )
+    account = escalation_snapshot(
+        users=(
+            dev(
+                allow("iam:PassRole", builder.arn),
+                allow(["lambda:CreateFunction", "lambda:InvokeFunction"], "*"),
+            ),
+        ),
+        roles=(builder, ops),
+        managed_policies=(
+            ManagedPolicy(
+                arn=ops_policy, name="ops-policy", document=doc(allow("iam:CreatePolicyVersion", ops_policy))
+            ),
+        ),
+        datasets=(bucket(), table, key),
+    )
+    split = _report(account, KEY, jobs=2)
+    assert len(forks) == 1
+    forks.clear()
+    assert _report(account, KEY, jobs=1) == split and forks == []
+    report = json.loads(split)
+    assert {d["name"] for d in report["datasets"]} == {"vault", "customers", "1234abcd"}
+    admin = f"account-admin:{A}"
+    assert any(p["arn"] == admin for p in report["principals"])
+    customers = next(d for d in report["datasets"] if d["name"] == "customers")
+    assert customers["path"][-1]["from"] == admin  # granted to the made-up principal, in whichever process
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_a_child_that_cannot_be_fed_is_stopped_and_its_share_computed_here(
+    account: tuple[Snapshot, list[str]], forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # e.g. a made-up principal that does not pickle, or a child that died: never a partial share.
+    snapshot, keys = account
+    expected = _report(snapshot, keys[0], jobs=1)
+    monkeypatch.setattr(parallel._Child, "send", lambda self, entry: False)
+    assert _report(snapshot, keys[0], jobs=2) == expected
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):  # stopped and reaped
+        os.waitpid(forks[0], os.WNOHANG)
+
+
+def test_feeding_a_child_never_waits_for_it_to_read() -> None:
+    # A child busy with its first principals reads nothing for a while: the principals settled meanwhile
+    # queue up here (a thread writes them) instead of stopping the first pass on a full pipe.
+    read, write = os.pipe()
+    child = parallel._Child(pid=-1, result=-1, feed=write)
+    entry = "x" * 1000
+    for _ in range(3000):  # 3 MB: more than any pipe holds
+        assert child.send(entry)
+    received = os.fdopen(read, "rb")
+    for _ in range(3000):
+        assert pickle.load(received) == entry
+    child.close_feed()
+    assert pickle.load(received) is None
+    child.stop_feeding()
+    assert received.read() == b""  # the feed is closed
+    received.close()
+
+
+def test_a_child_gone_before_it_is_fed_is_reported_broken() -> None:
+    read, write = os.pipe()
+    child = parallel._Child(pid=-1, result=-1, feed=write)
+    os.close(read)
+    assert child.send("first")  # queued; the thread then finds the pipe broken
+    child.close_feed()
+    child.stop_feeding()
+    assert child.broken and not child.send("more")
