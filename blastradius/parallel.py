@@ -96,7 +96,8 @@ def run(
     handed to ``absorb`` here."""
     children: list[_Child | None] = []
     for part in parts[1:]:
-        children.append(_fork(part, work, found, journal, [c.feed for c in children if c is not None]))
+        others = [fd for c in children if c is not None for fd in (c.feed, c.result)]
+        children.append(_fork(part, work, found, journal, others))
     entries = list(found)
     try:
         for entry in coming:
