@@ -385,3 +385,14 @@ def test_a_child_gone_before_it_is_fed_is_reported_broken() -> None:
     child.close_feed()
     child.stop_feeding()
     assert child.broken and not child.send("more")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_three_processes_give_the_report_of_one(
+    account: tuple[Snapshot, list[str]], forks: list[int]
+) -> None:
+    # Each child is fed; a later child closes the pipes of the earlier ones it inherited.
+    snapshot, keys = account
+    split = _report(snapshot, keys[1], jobs=3)
+    assert len(forks) == 2
+    assert _report(snapshot, keys[1], jobs=1) == split
