@@ -235,6 +235,29 @@ def test_effective_policy_is_the_dataset_policy_itself_when_nothing_applies() ->
     assert effective_resource_policy(table) is None
 
 
+def test_a_bucket_without_policy_or_acl_has_none_whatever_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Decided without reading its Block Public Access settings; with an ACL, they are read.
+    calls: list[object] = []
+    monkeypatch.setattr(
+        "blastradius.policy.s3access.block_public_access",
+        lambda details: calls.append(details) or BlockPublicAccess(restrict_public_buckets=True),
+    )
+    bare = Dataset(
+        arn="arn:aws:s3:::bare",
+        type=S3_BUCKET,
+        name="bare",
+        account_id=OWNER,
+        region="us-east-1",
+        details={"public_access_block": {"RestrictPublicBuckets": True}},
+    )
+    assert effective_resource_policy(bare) is None
+    assert calls == []
+    assert effective_resource_policy(bucket(grants=[grant("READ", uri=ALL_USERS)])) is not None
+    assert len(calls) == 1
+
+
 def test_effective_policy_combines_restricted_policy_and_acl_grants() -> None:
     dataset = bucket(
         policy=public_policy(),

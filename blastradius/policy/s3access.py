@@ -259,6 +259,8 @@ def effective_resource_policy(dataset: Dataset) -> dict[str, Any] | None:
     policy = dataset.resource_policy
     if dataset.type != S3_BUCKET:
         return policy
+    if policy is None and not isinstance(dataset.details.get("acl"), Mapping):
+        return None  # no policy to restrict, no ACL grant to add: most buckets of a large account
     settings = block_public_access(dataset.details)
     if policy is not None and settings.restrict_public_buckets and is_public_policy(policy):
         policy = restrict_public_policy(policy, dataset.account_id)
