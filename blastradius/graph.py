@@ -2503,27 +2503,36 @@ def _action_classes(
     principal: Principal, actions: Sequence[str], context: Context, regional: RegionSettle | None = None
 ) -> tuple[_ActionClass, ...]:
     boundary = principal.boundary
-
-    def scp_statements(action: str) -> list[list[Statement]]:
-        return [[st for p in level for st in p.statements_for(action)] for level in principal.scps]
-
+    actions = tuple(actions)
+    # Actions fall in one class when every policy covers them with the same statements: each policy
+    # labels the actions by the statements covering them (``Policy.action_groups``, cached on the
+    # policy, so shared by every principal a managed policy is attached to), and a class is a vector
+    # of labels, one per policy (identity, boundary, each SCP level's). Statements of one policy cover
+    # an action or not whoever holds it, so equal vectors mean the same statements, and conversely.
+    identity = [policy.action_groups(actions) for policy in principal.identity_policies]
+    bounds = boundary.action_groups(actions) if boundary is not None else None
+    scp_groups = [[policy.action_groups(actions) for policy in level] for level in principal.scps]
+    vectors = [groups.labels for groups in identity]
+    if bounds is not None:
+        vectors.append(bounds.labels)
+    for level in scp_groups:
+        vectors.extend(groups.labels for groups in level)
+    keys: Iterable[tuple[int, ...]] = zip(*vectors, strict=True) if vectors else [()] * len(actions)
     grouped: dict[tuple[int, ...], list[str]] = {}
     # per group: the statements of its first action (identity, boundary, SCP levels)
     found: dict[tuple[int, ...], tuple[list[Statement], list[Statement], list[list[Statement]]]] = {}
-    policies = principal.identity_policies
-    for action in actions:
-        covering = [st for policy in policies for st in policy.statements_for(action)]
-        bound = list(boundary.statements_for(action)) if boundary is not None else []
-        scps = scp_statements(action) if principal.scps else []
-        key = [id(st) for st in covering]
-        key += [id(st) for st in bound]
-        for level in scps:
-            key += [*(id(st) for st in level), 0]  # 0 separates the levels
-        group = tuple(key)
+    for i, (action, group) in enumerate(zip(actions, keys, strict=True)):
         members = grouped.get(group)
         if members is None:
             grouped[group] = [action]
-            found[group] = (covering, bound, scps)
+            found[group] = (
+                [st for groups in identity for st in groups.statements[groups.labels[i]]],
+                list(bounds.statements[bounds.labels[i]]) if bounds is not None else [],
+                [
+                    [st for groups in level for st in groups.statements[groups.labels[i]]]
+                    for level in scp_groups
+                ],
+            )
         else:
             members.append(action)
     out: list[_ActionClass] = []
@@ -2665,11 +2674,14 @@ def _flat(levels: Sequence[Sequence[Statement]]) -> list[Statement]:
 
 def _split_by_policy(classes: Sequence[_ActionClass], policy: Policy) -> list[str]:
     """Representative actions once a resource policy joins: members that its statements also treat alike."""
-    reps: dict[tuple[int, tuple[int, ...]], str] = {}
-    for i, cls in enumerate(classes):
-        for action in cls.members:
-            reps.setdefault((i, tuple(id(st) for st in policy.statements_for(action))), action)
-    return list(reps.values())
+    reps: list[str] = []
+    for cls in classes:
+        seen: set[int] = set()  # labels of policy.statements_for (Policy.action_groups)
+        for action, label in zip(cls.members, policy.action_groups(cls.members).labels, strict=True):
+            if label not in seen:
+                seen.add(label)
+                reps.append(action)
+    return reps
 
 
 def _applicable(cls: _ActionClass, resources: Sequence[str], context: Context) -> tuple[object, ...] | None:
