@@ -193,6 +193,43 @@ class _PrefixIndex:
             yield from self._by_resource[key]
 
 
+class _PositionPrefixes:
+    """``_PrefixIndex`` over the ARNs of a ``DatasetIndex``, answering with bitsets over its positions
+    (``DatasetIndex.mask`` of what ``_PrefixIndex.select`` yields, without the ARNs in between)."""
+
+    __slots__ = ("_by_resource", "_everything", "_keys")
+
+    def __init__(self, arns: Sequence[str]) -> None:
+        by_resource: dict[str, list[int]] = {}
+        for pos, arn in enumerate(arns):
+            by_resource.setdefault(_resource_part(arn) or arn, []).append(pos)
+        self._by_resource = by_resource
+        self._keys = sorted(by_resource)
+        self._everything = (1 << len(arns)) - 1
+
+    def mask(self, pattern: str) -> int:
+        """The datasets ``_PrefixIndex.select(pattern)`` concerns, as a bitset."""
+        resource = _resource_part(pattern)
+        if resource is None:
+            return self._everything  # "*" or a pattern without six fields: anything may match
+        prefix = _prefix(resource)
+        if not prefix:
+            return self._everything  # every resource field starts with ""
+        by_resource = self._by_resource
+        positions: list[int] = []
+        for i, ch in enumerate(prefix):
+            if ch == "/":
+                positions.extend(by_resource.get(prefix[:i], ()))
+        keys = self._keys
+        lo = bisect.bisect_left(keys, prefix)
+        hi = bisect.bisect_left(keys, prefix + "\U0010ffff", lo)
+        while hi < len(keys) and keys[hi].startswith(prefix):  # a key going on with U+10FFFF itself
+            hi += 1
+        for key in keys[lo:hi]:
+            positions.extend(by_resource[key])
+        return mask_of(positions)
+
+
 def bits(mask: int) -> list[int]:
     """Positions of the set bits of ``mask``, ascending (one Python step per set bit)."""
     if not mask:
@@ -382,10 +419,11 @@ class AccountModel:
         self._pattern_masks: dict[tuple[str, str], int] = {}
         self._roles_index = _PrefixIndex(self.roles)
         self._by_type: dict[str, DatasetIndex] = {}
+        self._of_type: dict[str, list[Dataset]] | None = None  # the datasets of each type, in order
         self._places: dict[str, tuple[str, int]] = {}  # dataset ARN -> (type, position): see place
         self._key_places: dict[str, tuple[list[int], list[str | None]]] = {}  # see key_places
         self._concerned_masks: dict[tuple[int, str], int] = {}
-        self._type_prefixes: dict[str, _PrefixIndex] = {}
+        self._type_prefixes: dict[str, _PositionPrefixes] = {}
         self._statement_masks: dict[tuple[object, ...], _Masks] = {}
         self._lines: dict[tuple[str, tuple[str, ...]], _RequestLines] = {}
         # _bulk_match by what it reads of a statement (many statements share one Resource list)
@@ -748,9 +786,14 @@ class AccountModel:
         """The datasets of one type in ARN order (positions for bitsets), built on first use."""
         found = self._by_type.get(dataset_type)
         if found is None:
-            found = DatasetIndex(
-                (d for d in self.datasets.values() if d.type == dataset_type), self.effective_policies
-            )
+            if self._of_type is None:  # every type's datasets in one pass over the datasets
+                self._of_type = {}
+                for d in self.datasets.values():
+                    of_type = self._of_type.get(d.type)
+                    if of_type is None:
+                        of_type = self._of_type[d.type] = []
+                    of_type.append(d)
+            found = DatasetIndex(self._of_type.get(dataset_type, ()), self.effective_policies)
             self._by_type[dataset_type] = found
             self._places.update((arn, (dataset_type, i)) for i, arn in enumerate(found.arns))
         return found
@@ -789,11 +832,13 @@ class AccountModel:
         found = self._pattern_masks.get(key)
         if found is None:
             index = self.type_index(dataset_type)
-            prefixes = self._type_prefixes.get(dataset_type)
-            if prefixes is None:
-                prefixes = self._type_prefixes[dataset_type] = _PrefixIndex(index.arns)
             literal = _literal_pattern_mask(index, pattern)
-            found = literal if literal is not None else index.mask(prefixes.select(pattern))
+            if literal is None:
+                prefixes = self._type_prefixes.get(dataset_type)
+                if prefixes is None:
+                    prefixes = self._type_prefixes[dataset_type] = _PositionPrefixes(index.arns)
+                literal = prefixes.mask(pattern)
+            found = literal
             self._pattern_masks[key] = found
         return found
 
@@ -1050,7 +1095,9 @@ class AccountModel:
         found = self._rcp_masks.get(dataset_type)
         if found is None:
             index = self.type_index(dataset_type)
-            found = mask_of(i for i, d in enumerate(index.datasets) if self.rcps(d.arn, d.account_id))
+            found = 0
+            if self.snapshot.organization is not None:  # else ``rcps`` is empty for every dataset
+                found = mask_of(i for i, d in enumerate(index.datasets) if self.rcps(d.arn, d.account_id))
             self._rcp_masks[dataset_type] = found
         return found
 
