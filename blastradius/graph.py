@@ -413,6 +413,7 @@ class AccountModel:
             for grant in d.grants:
                 self._grantees.setdefault(grant.grantee_principal, set()).add(d.arn)
         self._contexts: dict[str, Context] = {}
+        self._resource_items: dict[str, _ResourceItems] = {}  # see _resource_context
         # Role sessions that exist already (a leaked ASIA key): issued at a time the snapshot cannot know.
         self._sessions_of_unknown_age: set[str] = set()
         self._resource_policies: dict[str, Policy | None] = {}
@@ -715,6 +716,18 @@ class AccountModel:
         """The request context of a call by ``principal`` on a resource with these tags and account
         (``via``: the ``kms:ViaService`` of a KMS call a service makes for the principal; ``resource``:
         the dataset, for the keys only it can fill, see ``resource_keys``)."""
+        if (
+            resource is not None
+            and resource_tags is resource.tags
+            and resource_account == resource.account_id
+            and not self._overridden
+        ):
+            # The usual call, for a dataset: what it adds is normalised once (``_resource_context``).
+            account, tags, keys, known_absent = self._resource_context(resource)
+            via_item = ((_VIA_SERVICE_LOWER, (via,)),) if via is not None else ()
+            return self.base_context(principal).with_lowered(
+                (*account, *via_item, *tags, *keys), absent=known_absent, absent_prefixes=_RESOURCE_TAG_ABSENT
+            )
         values: dict[str, tuple[str, ...]] = {"aws:ResourceAccount": (resource_account,)}
         if via is not None:
             values[VIA_SERVICE] = (via,)
@@ -728,6 +741,20 @@ class AccountModel:
         if self._overridden:  # --assume-context wins over what the snapshot says
             values = {k: v for k, v in values.items() if k.lower() not in self._overridden}
         return self.base_context(principal).with_values(values, absent=absent)
+
+    def _resource_context(self, dataset: Dataset) -> _ResourceItems:
+        """What ``context`` adds for a dataset (its account, its tags, ``resource_keys``), normalised as
+        ``Context.with_values`` does (lowercase keys, values as tuples of strings), cached per dataset."""
+        found = self._resource_items.get(dataset.arn)
+        if found is None:
+            keys, missing = self.resource_keys(dataset)
+            found = self._resource_items[dataset.arn] = (
+                (("aws:resourceaccount", (str(dataset.account_id),)),),
+                tuple((f"aws:ResourceTag/{k}".lower(), (str(v),)) for k, v in dataset.tags.items()),
+                tuple((k.lower(), tuple(str(x) for x in v)) for k, v in keys.items()),
+                frozenset(m.lower() for m in missing),
+            )
+        return found
 
     def resource_keys(self, dataset: Dataset) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
         """Condition keys the snapshot knows of a dataset beyond its tags and account, and those it knows
@@ -2517,6 +2544,16 @@ _RESOURCE_KEYS = (
     "aws:requestedregion",
 )
 
+
+# AccountModel._resource_context: a dataset's account, tags and other keys, normalised, and its absent keys.
+_ResourceItems = tuple[
+    tuple[tuple[str, tuple[str, ...]], ...],
+    tuple[tuple[str, tuple[str, ...]], ...],
+    tuple[tuple[str, tuple[str, ...]], ...],
+    frozenset[str],
+]
+# The absent-key prefix ``AccountModel.context`` adds: the resource's tags are complete.
+_RESOURCE_TAG_ABSENT = ("aws:resourcetag/",)
 
 # Settles a condition on aws:RequestedRegion when every Region a request may go to gives one answer
 # (``AccountModel.region_state``); None: it depends on the resource's Region.

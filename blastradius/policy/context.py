@@ -390,6 +390,28 @@ class Context:
             choices=self._choices,
         )
 
+    def with_lowered(
+        self,
+        values: Iterable[tuple[str, tuple[str, ...]]],
+        *,
+        absent: frozenset[str] = frozenset(),
+        absent_prefixes: tuple[str, ...] = (),
+    ) -> Context:
+        """``with_values`` for what is normalised already: (lowercase key, tuple of strings) pairs, absent
+        keys split into lowercase exact keys and prefixes (without their ``*``), as ``with_values`` would
+        make them. For a caller deriving many contexts from parts it can prepare once."""
+        merged = dict(self._values)
+        merged.update(values)
+        return Context(
+            mode=self.mode,
+            values=merged,
+            absent=self._absent | absent,
+            absent_prefixes=self._absent_prefixes + absent_prefixes,
+            attacker=self._attacker,
+            attacker_prefixes=self._attacker_prefixes,
+            choices=self._choices,
+        )
+
     def lookup(self, key: str) -> tuple[str, ...] | KeyState | Choice:
         """The key's values, or why there are none: ABSENT, ATTACKER (attacker picks) or UNKNOWN."""
         return self.lookup_lower(key.lower())

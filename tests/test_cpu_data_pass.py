@@ -1,0 +1,295 @@
+"""The data pass's shortcuts give what the plain computations they replace give.
+
+Each shortcut of the single-key search's second pass (grouping a level's actions by policy, the prefix
+index answering with bitsets, the RCP mask of a snapshot without an organisation, the per-type dataset
+lists, the request context of a dataset built from normalised parts) is checked against the plain
+computation on realistic synthetic organisations (with and without SCPs and RCPs) and on hand-made
+edge cases, fallback included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from synthetic import synth
+
+from blastradius.graph import (
+    AccountModel,
+    Principal,
+    _action_classes,
+    _ActionClass,
+    _PositionPrefixes,
+    _PrefixIndex,
+    _settle,
+    _split_by_policy,
+    build_graph,
+    mask_of,
+)
+from blastradius.model import Dataset, Snapshot
+from blastradius.policy import Context, Policy, Statement, Tri, parse_policy
+from blastradius.report import LEVELS
+from blastradius.rules import load_rules
+
+
+def _model(seed: int, *, org: bool) -> AccountModel:
+    result = synth().generate(principals=60, datasets=600, policies=12, seed=seed, org=org)
+    return build_graph(result.snapshot, load_rules(), escalation=False).model
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["no-org", "org"])
+def model(request: pytest.FixtureRequest) -> AccountModel:
+    return _model(4, org=request.param)
+
+
+def _principals(model: AccountModel) -> list[Principal]:
+    found = [model.principal(arn) for arn in [*model.users, *model.roles]]
+    return [p for p in found if p is not None]
+
+
+# -- grouping a level's actions (Policy.action_groups, _action_classes, _split_by_policy) -------------
+
+
+def _plain_action_classes(
+    principal: Principal, actions: tuple[str, ...], context: Context
+) -> tuple[_ActionClass, ...]:
+    """``_action_classes`` as it was: statements found action by action, grouped by their ids."""
+    boundary = principal.boundary
+    grouped: dict[tuple[int, ...], list[str]] = {}
+    found: dict[tuple[int, ...], tuple[list[Statement], list[Statement], list[list[Statement]]]] = {}
+    for action in actions:
+        covering = [st for policy in principal.identity_policies for st in policy.statements_for(action)]
+        bound = list(boundary.statements_for(action)) if boundary is not None else []
+        scps = [[st for p in level for st in p.statements_for(action)] for level in principal.scps]
+        key = [id(st) for st in covering] + [id(st) for st in bound]
+        for level in scps:
+            key += [*(id(st) for st in level), 0]
+        members = grouped.setdefault(tuple(key), [])
+        if not members:
+            found[tuple(key)] = (covering, bound, scps)
+        members.append(action)
+    out = []
+    for group, members in grouped.items():
+        covering, bound, scps = found[group]
+        every = [*covering, *bound, *(st for level in scps for st in level)]
+        settled = {id(st): _settle(st, context) for st in every}
+        fast = None not in settled.values()
+        keep = [st for st in every if settled[id(st)] is not Tri.NO] if fast else every
+        kept = {id(st) for st in keep}
+        out.append(
+            _ActionClass(
+                action=members[0],
+                members=tuple(members),
+                allows=tuple(st for st in keep if not st.is_deny and any(st is c for c in covering)),
+                denies=tuple(st for st in keep if st.is_deny),
+                boundary_allows=(
+                    tuple(st for st in keep if not st.is_deny and any(st is b for b in bound))
+                    if boundary is not None
+                    else None
+                ),
+                maybe=frozenset(i for i, state in settled.items() if state is Tri.UNKNOWN),
+                fast=fast,
+                scp_allows=tuple(tuple(st for st in lv if not st.is_deny and id(st) in kept) for lv in scps),
+            )
+        )
+    return tuple(out)
+
+
+def test_action_classes_group_as_action_by_action(model: AccountModel) -> None:
+    stores = model.rules.datastores
+    compared = 0
+    for principal in _principals(model):
+        context = model.base_context(principal)
+        for dataset_type in stores.types:
+            for level in LEVELS:
+                actions = stores.actions_for(dataset_type, level)
+                if not actions:
+                    continue
+                assert _action_classes(principal, actions, context) == _plain_action_classes(
+                    principal, actions, context
+                )
+                compared += 1
+                for action in actions[:2]:  # one action at a time, as the KMS masks and escalation ask
+                    assert _action_classes(principal, (action,), context) == _plain_action_classes(
+                        principal, (action,), context
+                    )
+    assert compared > 500
+    assert any(p.scps for p in _principals(model)) or model.snapshot.organization is None
+
+
+def _policy(*statements: dict[str, object]) -> Policy:
+    policy = parse_policy({"Version": "2012-10-17", "Statement": list(statements)}, name="t")
+    assert policy is not None
+    return policy
+
+
+def test_action_groups_label_actions_by_the_statements_covering_them() -> None:
+    policy = _policy(
+        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"},
+        {"Effect": "Deny", "NotAction": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["S3:GETOBJECT", "s3:PutObject"], "Resource": "*"},
+    )
+    actions = ("s3:GetObject", "s3:GetObjectAcl", "s3:PutObject", "s3:ListBucket", "s3:getobject")
+    groups = policy.action_groups(actions)
+    for i, action in enumerate(actions):
+        assert groups.statements[groups.labels[i]] == policy.statements_for(action)
+    assert groups.labels[0] == groups.labels[4]  # same statements, whatever the case
+    assert len(set(groups.labels)) == len(groups.statements) == 4
+    assert policy.action_groups(actions) is groups  # cached per tuple of actions
+
+
+def test_action_groups_of_a_policy_covering_none_of_the_actions() -> None:
+    policy = _policy({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"})
+    groups = policy.action_groups(("s3:GetObject", "s3:PutObject"))
+    assert groups.labels == (0, 0)
+    assert groups.statements == ((),)
+    empty = policy.action_groups(())
+    assert empty.labels == () and empty.statements == ()
+
+
+def test_statement_actions_mask_is_matches_action_bit_by_bit() -> None:
+    policy = _policy(
+        {"Effect": "Allow", "Action": ["s3:*Object", "dynamodb:Query"], "Resource": "*"},
+        {"Effect": "Allow", "NotAction": ["s3:*Object"], "Resource": "*"},
+    )
+    actions = ("s3:GetObject", "s3:ListBucket", "dynamodb:Query", "s3:DeleteObject", "kms:Decrypt")
+    for st in policy.statements:
+        mask = st.actions_mask(actions)
+        assert [bool(mask >> i & 1) for i in range(len(actions))] == [st.matches_action(a) for a in actions]
+
+
+def test_split_by_policy_keeps_one_action_per_distinct_statements(model: AccountModel) -> None:
+    stores = model.rules.datastores
+    policies = [
+        p
+        for d in model.datasets.values()
+        if (doc := model.effective_policies.get(d.arn)) is not None
+        and (p := model.resource_policy(d.arn, doc, "t")) is not None
+    ][:40]
+    assert policies
+    principal = _principals(model)[0]
+    context = model.base_context(principal)
+    for dataset_type in stores.types:
+        for level in LEVELS:
+            actions = stores.actions_for(dataset_type, level)
+            classes = _action_classes(principal, actions, context)
+            for policy in policies:
+                plain: dict[tuple[int, tuple[int, ...]], str] = {}
+                for i, cls in enumerate(classes):
+                    for action in cls.members:
+                        plain.setdefault((i, tuple(id(st) for st in policy.statements_for(action))), action)
+                assert _split_by_policy(classes, policy) == list(plain.values())
+
+
+# -- dataset indexes: prefixes as bitsets, per-type lists, the RCP mask ---------------------------------
+
+
+def test_position_prefixes_select_what_the_prefix_index_selects(model: AccountModel) -> None:
+    patterns = {"*", "arn:aws:s3:::*", "not-an-arn", "arn:aws:s3:::*payments*", "arn:aws:s3:::orders-*/*"}
+    for principal in _principals(model):
+        for policy in principal.identity_policies:
+            for st in policy.statements:
+                patterns.update(st.resource_patterns or ())
+    for dataset_type in model.rules.datastores.types:
+        index = model.type_index(dataset_type)
+        arns = list(index.arns)
+        patterns.update(f"{arn}/*" for arn in arns[:5])
+        patterns.update(f"{arn[:-3]}*" for arn in arns[:5])
+        patterns.update(f"{arn}/a/b/*" for arn in arns[:3])
+        prefixes, plain = _PositionPrefixes(index.arns), _PrefixIndex(index.arns)
+        for pattern in sorted(patterns):
+            assert prefixes.mask(pattern) == index.mask(plain.select(pattern)), (dataset_type, pattern)
+
+
+def test_type_index_holds_the_datasets_of_its_type_in_arn_order(model: AccountModel) -> None:
+    for dataset_type in [*model.rules.datastores.types, "no-such-type"]:
+        index = model.type_index(dataset_type)
+        plain = sorted((d for d in model.datasets.values() if d.type == dataset_type), key=lambda d: d.arn)
+        assert list(index.datasets) == plain
+        assert all(model.place(d.arn) == (dataset_type, i) for i, d in enumerate(plain))
+
+
+def test_rcp_mask_without_an_organisation_is_empty_as_rcps_says(model: AccountModel) -> None:
+    for dataset_type in model.rules.datastores.types:
+        index = model.type_index(dataset_type)
+        plain = mask_of(i for i, d in enumerate(index.datasets) if model.rcps(d.arn, d.account_id))
+        assert model.rcp_mask(dataset_type) == plain
+        if model.snapshot.organization is None:
+            assert plain == 0
+        elif dataset_type == "s3-bucket":
+            assert plain  # the synthetic organisation's RCPs constrain S3
+
+
+# -- the request context of a dataset (AccountModel.context, Context.with_lowered) --------------------
+
+
+def _state(context: Context) -> tuple[object, ...]:
+    return (
+        context.mode,
+        list(context._values.items()),
+        context._absent,
+        context._absent_prefixes,
+        context._attacker,
+        context._attacker_prefixes,
+        context._choices,
+    )
+
+
+def _datasets(model: AccountModel) -> list[Dataset]:
+    picked: dict[str, Dataset] = {}
+    for d in model.datasets.values():
+        picked.setdefault(f"{d.type}/{bool(d.tags)}/{bool(d.aliases)}", d)
+    return list(picked.values())
+
+
+@pytest.mark.parametrize("via", [None, "s3.eu-west-1.amazonaws.com"])
+def test_dataset_context_is_the_one_built_from_its_raw_keys(model: AccountModel, via: str | None) -> None:
+    datasets = _datasets(model)
+    assert {d.type for d in datasets} >= {"s3-bucket", "kms-key"}
+    for principal in _principals(model)[:5]:
+        for d in datasets:
+            fast = model.context(principal, d.tags, d.account_id, via, d)
+            plain = model.context(principal, dict(d.tags), d.account_id, via, d)  # not its tags: plain path
+            assert _state(fast) == _state(plain)
+            assert fast is not plain
+
+
+def test_dataset_context_with_overridden_keys_takes_the_plain_path() -> None:
+    result = synth().generate(principals=20, datasets=200, policies=5, seed=2)
+    graph = build_graph(
+        result.snapshot, load_rules(), escalation=False, context_overrides={"aws:ResourceAccount": "999"}
+    )
+    model = graph.model
+    principal = _principals(model)[0]
+    for d in _datasets(model):
+        context = model.context(principal, d.tags, d.account_id, None, d)
+        assert context.get("aws:ResourceAccount") == ("999",)
+
+
+def test_dataset_context_of_a_kms_key_without_aliases_knows_they_are_absent() -> None:
+    result = synth().generate(principals=20, datasets=200, policies=5, seed=2)
+    key = next(d for d in result.snapshot.datasets if d.type == "kms-key")
+    bare = dataclasses.replace(key, aliases=(), tags={"Team": "a", "team": "b", "n": "1"})
+    datasets = [bare if d is key else d for d in result.snapshot.datasets]
+    snapshot: Snapshot = dataclasses.replace(
+        result.snapshot, datasets=datasets, services={**result.snapshot.services, "kms": "ok"}
+    )
+    model = build_graph(snapshot, load_rules(), escalation=False).model
+    principal = _principals(model)[0]
+    fast = model.context(principal, bare.tags, bare.account_id, None, bare)
+    plain = model.context(principal, dict(bare.tags), bare.account_id, None, bare)
+    assert _state(fast) == _state(plain)
+    assert fast.get("aws:ResourceTag/team") == ("b",)
+    assert str(fast.lookup("kms:ResourceAliases")) == str(plain.lookup("kms:ResourceAliases"))
+
+
+def test_with_lowered_is_with_values_for_normalised_parts() -> None:
+    base = Context.attacker(values={"aws:PrincipalTag/team": "a", "aws:SourceIp": "10.0.0.1"})
+    raw = {"aws:ResourceTag/Team": ("x",), "aws:ResourceAccount": ("111",), "aws:SourceIp": ("9.9.9.9",)}
+    plain = base.with_values(raw, absent=["aws:ResourceTag/*", "kms:ResourceAliases"])
+    lowered = base.with_lowered(
+        [(k.lower(), v) for k, v in raw.items()],
+        absent=frozenset({"kms:resourcealiases"}),
+        absent_prefixes=("aws:resourcetag/",),
+    )
+    assert _state(lowered) == _state(plain)
