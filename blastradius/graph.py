@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -517,11 +518,17 @@ class AccountModel:
                 out.append(policy)
         return out
 
-    def resource_policy(self, arn: str, document: Mapping[str, object] | None, label: str) -> Policy | None:
-        """The compiled resource-based policy of a dataset or role (cached)."""
+    def resource_policy(
+        self, arn: str, document: Mapping[str, object] | None, label: str | Callable[[], str]
+    ) -> Policy | None:
+        """The compiled resource-based policy of a dataset or role (cached). ``label`` names it (the
+        policy's name, in evidence and warnings): a text, or a function giving it, called only when the
+        policy is parsed (the hot callers ask again and again for policies parsed already)."""
         if arn in self._resource_policies:
             return self._resource_policies[arn]
         policy = None
+        if not isinstance(label, str):
+            label = label()
         if document is not None:
             try:
                 policy = parse_policy(dict(document), name=label)
@@ -918,8 +925,11 @@ class AccountModel:
             statements: Sequence[Statement] = ()
             picking = any(t.endswith("/*") for t in templates)  # only those take the policy's picks
             if picking and dataset.arn in self.effective_policies and dataset.type != KMS_KEY:
-                label = f"resource policy of {_short(dataset.arn)}"
-                policy = self.resource_policy(dataset.arn, self.effective_policies[dataset.arn], label)
+                policy = self.resource_policy(
+                    dataset.arn,
+                    self.effective_policies[dataset.arn],
+                    lambda: f"resource policy of {_short(dataset.arn)}",
+                )
                 statements = policy.statements if policy is not None else ()
             found = _subresources(dataset, list(expanded), statements)
             cache[position] = found
@@ -1179,8 +1189,11 @@ class AccountModel:
             probe = RequestPrincipal(arn=f"arn:aws:iam::{account}:root", account_id=account, kind="root")
             for pos in bits(new):
                 dataset = index.datasets[pos]
-                label = f"{'key' if dataset_type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
-                policy = self.resource_policy(dataset.arn, self.effective_policies[dataset.arn], label)
+                policy = self.resource_policy(
+                    dataset.arn,
+                    self.effective_policies[dataset.arn],
+                    functools.partial(_policy_label, dataset),
+                )
                 if policy is None:
                     yes.append(pos)
                 elif dataset_type == KMS_KEY and not self._names_account(policy, dataset.arn, actions, probe):
@@ -1308,8 +1321,9 @@ class AccountModel:
                     continue  # allowed through the owning service, whatever its policy says
                 policy = None
                 if key.resource_policy is not None:
-                    label = f"key policy of {_short(key.arn)}"
-                    policy = self.resource_policy(key.arn, key.resource_policy, label)
+                    policy = self.resource_policy(
+                        key.arn, key.resource_policy, functools.partial(_policy_label, key)
+                    )
                     if policy is None:
                         continue  # malformed: decided by the engine
                 if policy is None:
@@ -1333,7 +1347,7 @@ class AccountModel:
                 if key.resource_policy is None:
                     continue  # no key policy: nothing allows (it must allow)
                 policy = self.resource_policy(
-                    key.arn, key.resource_policy, f"key policy of {_short(key.arn)}"
+                    key.arn, key.resource_policy, functools.partial(_policy_label, key)
                 )
                 if policy is not None and not policy.denies and self._delegates(policy, key, action, account):
                     yes.append(pos)
@@ -1546,6 +1560,12 @@ def _service_of(arn: str) -> str:
     return parts[2] if len(parts) > 2 else ""
 
 
+def _policy_label(dataset: Dataset) -> str:
+    """A dataset's resource policy as evidence and warnings name it: ``key policy of key/…`` for a KMS
+    key, ``resource policy of …`` otherwise."""
+    return f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(dataset.arn)}"
+
+
 def _short(arn: str) -> str:
     """``user/alice`` from an IAM ARN (the last ARN field), for messages and paths."""
     return arn.split(":", 5)[-1] if arn.startswith("arn:") else arn
@@ -1644,6 +1664,10 @@ def _condition_owner(st: Statement, principal: Principal) -> object:
 
 # statement_masks matches in bulk when at least 1/_BULK_SHARE of the type's datasets are to be decided.
 _BULK_SHARE = 8
+# _RequestLines.matching tries only the lines holding a literal part of a glob when it is in fewer than
+# 1/_RARE_PART of them (a regex scan costs about that much per line as a match per line holding it).
+_RARE_PART = 5
+_WILDCARDS = re.compile(r"[*?]")
 
 
 class _RequestLines:
@@ -1672,12 +1696,27 @@ class _RequestLines:
         character but the line break, which no ARN contains)."""
         if pattern == "*":
             return range(len(self.lines))
+        # A line the glob matches holds each of its literal parts: one that is nowhere in the text (a
+        # search in C) rules out every line, with no sorting nor regex scan (an S3 pattern against the
+        # parameters of a statement naming both, an index pattern against tables without indexes).
+        parts = [part for part in _WILDCARDS.split(pattern) if part]
+        if any(part not in self.text for part in parts):
+            return []
         star = min((i for i in (pattern.find("*"), pattern.find("?")) if i != -1), default=-1)
         if star == -1:  # exact
             return [i for i in self._prefixed(pattern) if self.lines[i] == pattern]
         if star == len(pattern) - 1 and pattern[-1] == "*":  # literal prefix
             return self._prefixed(pattern[:-1])
         body = "".join("[^\n]*" if ch == "*" else "[^\n]" if ch == "?" else re.escape(ch) for ch in pattern)
+        # A literal part after the first wildcard that few lines hold: match those alone (before sorting
+        # the lines for the prefix below, which a large type then never needs).
+        rare, count = min(
+            ((part, self.text.count(part)) for part in (parts[1:] if star else parts)),
+            key=lambda found: found[1],
+            default=("", 0),
+        )
+        if rare and count * _RARE_PART < len(self.lines):
+            return self._holding(rare, re.compile(body).fullmatch)
         lo, hi = self._prefix_range(pattern[:star])
         if (hi - lo) * 4 < len(self.lines):
             # The literal part before the first wildcard selects few lines: match those alone.
@@ -1694,6 +1733,21 @@ class _RequestLines:
             line = bisect.bisect_right(starts, at) - 1
             if starts[line] == at:
                 out.append(line)
+        return out
+
+    def _holding(self, part: str, whole: Callable[[str], object]) -> list[int]:
+        """The lines holding ``part`` (a text without line breaks) that ``whole`` matches, ascending."""
+        starts, lines, find = self._starts, self.lines, self.text.find
+        out: list[int] = []
+        last = -1
+        at = find(part)
+        while at != -1:
+            line = bisect.bisect_right(starts, at) - 1
+            if line != last:
+                last = line
+                if whole(lines[line]):
+                    out.append(line)
+            at = find(part, at + 1)
         return out
 
     def _prefix_range(self, prefix: str) -> tuple[int, int]:
@@ -2309,8 +2363,9 @@ class PermissionGraph:
             return None
         resource_side = self._kms_key_side.get((key.arn, action))
         if resource_side is None:
-            label = f"key policy of {_short(key.arn)}"
-            key_policy = model.resource_policy(key.arn, key.resource_policy, label)
+            key_policy = model.resource_policy(
+                key.arn, key.resource_policy, functools.partial(_policy_label, key)
+            )
             rcps = tuple(
                 tuple(st for p in level for st in p.statements_for(action))
                 for level in model.rcps(key.arn, key.account_id)
@@ -2386,7 +2441,7 @@ def _decide_kms(
         # AWS managed keys: their key policy lets every principal of the account use the key through
         # the owning service (kms:ViaService); direct reads through S3/DynamoDB/etc. succeed.
         return Decision(verdict=Verdict.ALLOW, matched=(), conditions=(), explain="AWS managed key")
-    policy = model.resource_policy(key.arn, key.resource_policy, f"key policy of {_short(key.arn)}")
+    policy = model.resource_policy(key.arn, key.resource_policy, functools.partial(_policy_label, key))
     decision = _decide(model, principal, action, key.arn, key, policy, required=True, via=via)
     if decision.verdict is Verdict.ALLOW or decision.verdict is Verdict.EXPLICIT_DENY:
         return decision
@@ -2624,7 +2679,11 @@ def _action_classes(
         action = members[0]
         covering, bound, scps = found[group]
         guards = [st for level in scps for st in level]
-        settled = {id(st): _settle(st, context, regional) for st in (*covering, *bound, *guards)}
+        # (a statement without conditions settles YES)
+        settled = {
+            id(st): _settle(st, context, regional) if st.conditions else Tri.YES
+            for st in (*covering, *bound, *guards)
+        }
         fast = None not in settled.values()
         keep = (
             [st for st in (*covering, *bound, *guards) if settled[id(st)] is not Tri.NO]
@@ -3037,6 +3096,7 @@ def access_decisions(
             decided: dict[int, tuple[_ActionClass, Statement]] = {}
             slow = candidates
             maybe: list[int] | None = [] if conditional else None
+            granted = [0]
             if _USE_MASKS:
                 fast = candidates & ~per_dataset
                 with_policy = fast & index.policy_mask
@@ -3047,7 +3107,15 @@ def access_decisions(
                     fast &= (~with_policy | identity) & ~may_name
                     candidates &= ~(never & with_policy & ~may_name)
                 decided, slow = _mask_decide(
-                    model, deciding, dataset_type, classes, fast, base, definite_only, conditional=maybe
+                    model,
+                    deciding,
+                    dataset_type,
+                    classes,
+                    fast,
+                    base,
+                    definite_only,
+                    conditional=maybe,
+                    granted=granted,
                 )
                 slow |= candidates & ~fast
             yield LevelDecisions(
@@ -3060,7 +3128,7 @@ def access_decisions(
                 slow=slow,
                 definite_only=definite_only,
                 conditional=maybe[0] if maybe else 0,
-                decided_mask=maybe[1] if maybe else mask_of(decided),
+                decided_mask=maybe[1] if maybe else granted[0],
                 principal=deciding,
             )
 
@@ -3089,8 +3157,9 @@ class GrantFinder:
         dataset = decisions.index.datasets[pos]
         arn = dataset.arn
         if arn not in self._policies:
-            label = f"{'key' if dataset.type == KMS_KEY else 'resource'} policy of {_short(arn)}"
-            self._policies[arn] = model.resource_policy(arn, model.effective_policies[arn], label)
+            self._policies[arn] = model.resource_policy(
+                arn, model.effective_policies[arn], functools.partial(_policy_label, dataset)
+            )
             self._contexts[arn] = _DatasetContext(model, self.principal, dataset)
         policy = self._policies[arn]
         principal = decisions.principal or self.principal
@@ -3218,6 +3287,7 @@ def _mask_decide(
     *,
     via: str | None = None,
     conditional: list[int] | None = None,
+    granted: list[int] | None = None,
 ) -> tuple[dict[int, tuple[_ActionClass, Statement]], int]:
     """``_grant`` for datasets without a resource policy, by bitsets, where pattern matching decides.
 
@@ -3237,7 +3307,8 @@ def _mask_decide(
     combined as the engine does (an Allow that may apply, no Deny that surely applies, a boundary and
     every SCP level that may allow: *Policy evaluation logic*, three-valued). ``conditional`` then
     receives [datasets no class grants definitely but one grants conditionally, datasets granted
-    definitely], and the returned dict stays empty.
+    definitely], and the returned dict stays empty. ``granted`` (a list) receives [the positions of the
+    returned dict, as a bitset], which the caller would otherwise rebuild from the dict.
     """
     kleene = conditional is not None
     maybe_total = definite_total = 0
@@ -3325,6 +3396,8 @@ def _mask_decide(
                 allowed &= ~hit
     if conditional is not None:
         conditional[:] = [maybe_total & ~slow & ~definite_total, definite_total]
+    if granted is not None:
+        granted[:] = [definite_total]  # the positions of the returned dict (its ``mask_of``)
     hopeless = slow & definite_only
     if hopeless:
         # A definite grant needs an identity Allow that surely applies (Policy evaluation logic: an

@@ -293,3 +293,81 @@ def test_with_lowered_is_with_values_for_normalised_parts() -> None:
         absent_prefixes=("aws:resourcetag/",),
     )
     assert _state(lowered) == _state(plain)
+
+
+# -- bulk glob matching (_RequestLines.matching): absent and rare literal parts ------------------------
+
+
+def _lines() -> list[str]:
+    lines = [f"arn:aws:s3:::team-{t}-{i:04d}/*" for t in "abcdefgh" for i in range(100)]
+    lines += [f"arn:aws:s3:::team-a-{i:04d}/payments/{i}" for i in range(20)]
+    lines += ["arn:aws:s3:::x-payments-payments/*", "arn:aws:s3:::Payments/*"]
+    return sorted(lines)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "arn:aws:s3:::*payments*",  # a rare literal part after the first wildcard: only its lines
+        "arn:aws:s3:::*payments*/*",
+        "arn:aws:s3:::team-*/payments/1?",
+        "arn:aws:s3:::*-payments-*",  # the part repeats within one line: that line once
+        "arn:aws:s3:::*/index/*",  # a part nowhere in the text: no line, no scan
+        "arn:aws:ssm:*:1:parameter/*",
+        "arn:aws:dynamodb:*:1:table/*",
+        "*payments*",  # a wildcard first: every part may be the rare one
+        "arn:aws:s3:::team-*-00?1/*",
+        "arn:aws:s3:::team-*-0*",  # common parts, a common prefix: the regex scan
+        "arn:aws:s3:::team-b-*",
+        "arn:aws:s3:::team-b-0001/*",
+    ],
+)
+def test_request_lines_match_as_arn_by_arn(pattern: str) -> None:
+    from blastradius.graph import _RequestLines
+    from blastradius.policy.match import ResourcePattern
+
+    lines = _lines()
+    request = _RequestLines(list(lines), list(range(len(lines))))
+    compiled = ResourcePattern(pattern, variables=False)
+    context = Context.exact()
+    expected = [i for i, line in enumerate(lines) if compiled.match(line, context) is Tri.YES]
+    found = list(request.matching(pattern))
+    assert sorted(found) == expected
+    assert len(found) == len(set(found))
+
+
+# -- _mask_decide's bitset of its grants, resource policies parsed with a lazy label ------------------
+
+
+def test_access_decisions_decided_mask_is_the_positions_decided(model: AccountModel) -> None:
+    from blastradius.graph import PermissionGraph, access_decisions
+
+    graph = PermissionGraph(model, escalation=False)
+    levels = 0
+    for principal in _principals(model)[:25]:
+        for decisions in access_decisions(graph, principal):
+            assert decisions.decided_mask == mask_of(decisions.decided)
+            levels += bool(decisions.decided)
+    assert levels > 10
+
+
+def test_resource_policy_label_is_made_only_to_parse() -> None:
+    result = synth().generate(principals=10, datasets=100, policies=3, seed=1)
+    model = build_graph(result.snapshot, load_rules(), escalation=False).model
+    asked: list[str] = []
+
+    def label() -> str:
+        asked.append("x")
+        return "resource policy of x"
+
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    policy = model.resource_policy("arn:aws:s3:::lazy", document, label)
+    assert policy is not None and policy.name == "resource policy of x"
+    assert model.resource_policy("arn:aws:s3:::lazy", document, label) is policy
+    assert asked == ["x"]
+    malformed = model.resource_policy("arn:aws:s3:::bad", {"Statement": 3}, lambda: "resource policy of bad")
+    assert malformed is None
+    assert any("resource policy of bad" in w for w in model.warnings.items)
