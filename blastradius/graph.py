@@ -914,26 +914,34 @@ class AccountModel:
         """The request ARNs of a dataset for these templates, without any principal's picks (cached):
         its sampled sub-resources, and the picks of its resource policy's Allows (the same for every
         principal, and what the engine adds for one that picks none itself: ``_concrete_resources``)."""
-        cache = self._base_resources.setdefault((dataset_type, templates), {})
+        cache = self._base_resources.get((dataset_type, templates))
+        if cache is None:
+            cache = self._base_resources[(dataset_type, templates)] = {}
         found = cache.get(position)
         if found is None:
-            dataset = self.type_index(dataset_type).datasets[position]
-            expanded: dict[str, None] = {}
-            for template in templates:
+            found = cache[position] = self._base_resources_of(
+                self.type_index(dataset_type).datasets[position], templates
+            )
+        return found
+
+    def _base_resources_of(self, dataset: Dataset, templates: tuple[str, ...]) -> list[str]:
+        expanded: dict[str, None] = {}
+        for template in templates:
+            if template == "{arn_ancestors}":
                 for arn in expand_resource(template, dataset.arn):
                     expanded[arn] = None
-            statements: Sequence[Statement] = ()
-            picking = any(t.endswith("/*") for t in templates)  # only those take the policy's picks
-            if picking and dataset.arn in self.effective_policies and dataset.type != KMS_KEY:
-                policy = self.resource_policy(
-                    dataset.arn,
-                    self.effective_policies[dataset.arn],
-                    lambda: f"resource policy of {_short(dataset.arn)}",
-                )
-                statements = policy.statements if policy is not None else ()
-            found = _subresources(dataset, list(expanded), statements)
-            cache[position] = found
-        return found
+            else:  # what expand_resource gives for any other template
+                expanded[template.replace("{arn}", dataset.arn)] = None
+        statements: Sequence[Statement] = ()
+        picking = any(t.endswith("/*") for t in templates)  # only those take the policy's picks
+        if picking and dataset.arn in self.effective_policies and dataset.type != KMS_KEY:
+            policy = self.resource_policy(
+                dataset.arn,
+                self.effective_policies[dataset.arn],
+                lambda: f"resource policy of {_short(dataset.arn)}",
+            )
+            statements = policy.statements if policy is not None else ()
+        return _subresources(dataset, list(expanded), statements)
 
     def picked(self, principal: Principal) -> set[str]:
         """Datasets for which an identity Allow pattern of the principal adds a sub-resource pick
@@ -1452,10 +1460,15 @@ class AccountModel:
         if found is None:
             lines: list[str] = []
             owner: list[int] = []
-            for pos in range(len(self.type_index(dataset_type).arns)):
-                for resource in self.base_resources(dataset_type, templates, pos):
-                    lines.append(resource)
-                    owner.append(pos)
+            cache = self._base_resources.get(key)
+            if cache is None:
+                cache = self._base_resources[key] = {}
+            for pos, dataset in enumerate(self.type_index(dataset_type).datasets):  # base_resources of each
+                resources = cache.get(pos)
+                if resources is None:
+                    resources = cache[pos] = self._base_resources_of(dataset, templates)
+                lines.extend(resources)
+                owner.extend([pos] * len(resources))
             found = self._lines[key] = _RequestLines(lines, owner)
         return found
 
@@ -2246,11 +2259,23 @@ class PermissionGraph:
         """Whether the dataset's KMS key surely denies one of the KMS actions ``level`` needs, by bitset
         alone: ``_key_effect`` then answers ``_SEALED`` whatever the other actions give."""
         assert dataset.kms_key is not None
-        via = self.model.via_service(dataset.type, dataset.kms_key)
-        return any(
-            self.key_surely_denied(principal, dataset.kms_key, action, via)
-            for action in self.model.rules.datastores.kms_actions(dataset.type, level)
-        )
+        if not _USE_MASKS:
+            return False
+        model = self.model
+        via = model.via_service(dataset.type, dataset.kms_key)
+        pos = model.type_index(KMS_KEY).position.get(dataset.kms_key)
+        if pos is None:
+            return False
+        for action in model.rules.datastores.kms_actions(dataset.type, level):
+            # key_surely_denied, reading the masks directly once they hold the key (asked many times)
+            found = self._key_allowed.get((principal.arn, action, via))
+            if found is not None and found[2] >> pos & 1:
+                denied = found[1]
+            else:
+                denied = self._key_masks(principal, action, via, 1 << pos)[1]
+            if denied >> pos & 1:
+                return True
+        return False
 
     def kms_decision(
         self, principal: Principal, key: Dataset, action: str, via: str | None = None
@@ -2966,7 +2991,7 @@ class GrantFloor:
 
     def add(self, dataset: str, level: str, *, definite_only: bool = False) -> None:
         """Mark a grant as settled (or, with ``definite_only``, improvable only by a definite grant)."""
-        place = self._model.place(dataset)
+        place = self._model._places.get(dataset) or self._model.place(dataset)
         if place is None:
             return
         dataset_type, pos = place
@@ -3197,8 +3222,11 @@ def access_edges(
     key_effects: KeyEffects = {}
     find = GrantFinder(graph, principal)
     model = graph.model
+    # The positions of each level in order: those decided by bitset are the keys of ``decided``
+    # (``decided_mask``), sorted, unless some are left to the engine (``slow``) too.
     levels = [
-        (d, bits(d.slow | d.decided_mask)) for d in access_decisions(graph, principal, held, types=types)
+        (d, bits(d.slow | d.decided_mask) if d.slow else sorted(d.decided))
+        for d in access_decisions(graph, principal, held, types=types)
     ]
     _prime_dataset_keys(graph, principal, levels)
     for decisions, positions in levels:
@@ -3391,8 +3419,7 @@ def _mask_decide(
                 break
             hit = allowed & applies[id(st)]
             if hit:
-                for pos in bits(hit):
-                    definite[pos] = (cls, st)
+                definite.update(dict.fromkeys(bits(hit), (cls, st)))
                 allowed &= ~hit
     if conditional is not None:
         conditional[:] = [maybe_total & ~slow & ~definite_total, definite_total]

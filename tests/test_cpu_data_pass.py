@@ -371,3 +371,50 @@ def test_resource_policy_label_is_made_only_to_parse() -> None:
     malformed = model.resource_policy("arn:aws:s3:::bad", {"Statement": 3}, lambda: "resource policy of bad")
     assert malformed is None
     assert any("resource policy of bad" in w for w in model.warnings.items)
+
+
+# -- escalation prefilter (Policy.may_allow), KMS keys that seal a level (key_sealed) ----------------
+
+
+def test_may_allow_is_an_allow_statement_covering_the_action(model: AccountModel) -> None:
+    actions = ["s3:PutBucketPolicy", "kms:PutKeyPolicy", "kms:CreateGrant", "iam:PassRole", "s3:GetObject"]
+    for principal in _principals(model):
+        for policy in principal.identity_policies:
+            for action in actions:
+                service = action.split(":", 1)[0]
+                plain = any(
+                    not st.is_deny and st.action_could_match_service(service)
+                    for st in policy.statements_for(action)
+                )
+                assert policy.may_allow(action) is plain
+                assert policy.may_allow(action) is plain  # cached
+
+
+def test_key_sealed_reads_the_masks_as_key_surely_denied_does() -> None:
+    from blastradius.graph import PermissionGraph
+
+    result = synth().generate(principals=40, datasets=400, policies=8, seed=6)
+    rules = load_rules()
+
+    def graph() -> PermissionGraph:
+        return build_graph(result.snapshot, rules, escalation=False)
+
+    fast, plain = graph(), graph()
+    stores = rules.datastores
+    encrypted = [d for d in result.snapshot.datasets if d.kms_key is not None]
+    assert encrypted
+    sealed = 0
+    for arn in [*fast.model.users, *fast.model.roles][:15]:
+        principal, twin = fast.model.principal(arn), plain.model.principal(arn)
+        assert principal is not None and twin is not None
+        for d in encrypted:
+            for level in LEVELS:
+                via = plain.model.via_service(d.type, d.kms_key or "")
+                expected = any(
+                    plain.key_surely_denied(twin, d.kms_key or "", action, via)
+                    for action in stores.kms_actions(d.type, level)
+                )
+                assert fast.key_sealed(principal, d, level) is expected  # first: masks computed
+                assert fast.key_sealed(principal, d, level) is expected  # then: read from them
+                sealed += expected
+    assert sealed

@@ -269,6 +269,7 @@ class Policy:
     denies: tuple[Statement, ...] = field(init=False)
     _by_action: dict[str, tuple[Statement, ...]] = field(init=False, repr=False)
     _by_actions: dict[tuple[str, ...], ActionGroups] = field(init=False, repr=False)
+    _may_allow: dict[str, bool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Split allows from denies and start the per-action statement caches."""
@@ -276,6 +277,7 @@ class Policy:
         object.__setattr__(self, "denies", tuple(s for s in self.statements if s.is_deny))
         object.__setattr__(self, "_by_action", {})
         object.__setattr__(self, "_by_actions", {})
+        object.__setattr__(self, "_may_allow", {})
 
     def statements_for(self, action: str) -> tuple[Statement, ...]:
         """The statements whose Action/NotAction covers ``action`` (cached per action name)."""
@@ -284,6 +286,20 @@ class Policy:
             found = tuple(s for s in self.statements if s.matches_action(action))
             if len(self._by_action) < 4096:
                 self._by_action[action] = found
+        return found
+
+    def may_allow(self, action: str) -> bool:
+        """Whether an Allow statement covers ``action`` (and could cover its service): a cheap necessary
+        condition for an identity policy to grant it, cached per action."""
+        found = self._may_allow.get(action)
+        if found is None:
+            service = action.split(":", 1)[0]
+            found = any(
+                not st.is_deny and st.action_could_match_service(service)
+                for st in self.statements_for(action)
+            )
+            if len(self._may_allow) < 4096:
+                self._may_allow[action] = found
         return found
 
     def action_groups(self, actions: tuple[str, ...]) -> ActionGroups:
