@@ -418,3 +418,72 @@ def test_key_sealed_reads_the_masks_as_key_surely_denied_does() -> None:
                 assert fast.key_sealed(principal, d, level) is expected  # then: read from them
                 sealed += expected
     assert sealed
+
+
+# -- candidates per policy, foreign datasets per account, request lines, access edges -----------------
+
+
+def test_policy_concerned_mask_is_its_allows_concerned_masks(model: AccountModel) -> None:
+    for principal in _principals(model)[:20]:
+        for policy in principal.identity_policies:
+            for dataset_type, spec in model.rules.datastores.types.items():
+                plain = 0
+                for st in policy.statements:
+                    if not st.is_deny and st.action_could_match_service(spec.service):
+                        plain |= model.concerned_mask(st, spec.service, dataset_type)
+                assert model.policy_concerned_mask(policy, spec.service, dataset_type) == plain
+
+
+def test_foreign_bare_is_other_accounts_datasets_without_a_policy(model: AccountModel) -> None:
+    for dataset_type in model.rules.datastores.types:
+        index = model.type_index(dataset_type)
+        for account in [*index.account_masks(), "000000000000"]:
+            plain = mask_of(
+                i
+                for i, d in enumerate(index.datasets)
+                if d.account_id != account and model.effective_policies.get(d.arn) is None
+            )
+            assert index.foreign_bare(account) == plain
+            assert index.foreign_bare(account) == plain  # cached
+
+
+def test_request_lines_are_each_datasets_base_resources(model: AccountModel) -> None:
+    checked = 0
+    for dataset_type in model.rules.datastores.types:
+        for level in LEVELS:
+            for action in model.rules.datastores.actions_for(dataset_type, level):
+                templates = model.templates(dataset_type, action)
+                if templates == ("{arn}",):
+                    continue
+                request = model._request_lines(dataset_type, templates)
+                fresh = build_graph(model.snapshot, model.rules, escalation=False).model  # nothing cached
+                plain = [
+                    (line, pos)
+                    for pos in range(len(fresh.type_index(dataset_type).arns))
+                    for line in fresh.base_resources(dataset_type, templates, pos)
+                ]
+                assert list(zip(request.lines, request.owner, strict=True)) == plain
+                checked += 1
+                break
+    assert checked
+
+
+def test_access_edge_of_builds_the_edge_edge_builds() -> None:
+    from blastradius.graph import ACCESS, Edge, _access_edge_of
+
+    made = _access_edge_of("arn:u", "arn:d", "conditional", ("s3:GetObject",), "p", "#1", ("c",), "read")
+    plain = Edge(
+        source="arn:u",
+        target="arn:d",
+        kind=ACCESS,
+        certainty="conditional",
+        actions=("s3:GetObject",),
+        policy="p",
+        statement="#1",
+        conditions=("c",),
+        level="read",
+    )
+    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+    assert dataclasses.replace(made, level="write") == dataclasses.replace(plain, level="write")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.level = "write"  # type: ignore[misc]
