@@ -867,7 +867,7 @@ class Evaluator:
             done = -1
             for level in technique.levels:
                 done &= held.mask(dataset_type, level)
-            candidates &= ~done
+            candidates ^= candidates & done  # & ~done, without a negative int (graph._without)
         levels = technique.levels if unsealed and technique.gain == "access" else ()
         seals: dict[str, bool] = {}  # KMS key -> sealed at every level
         for pos in bits(candidates):

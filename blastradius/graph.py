@@ -231,6 +231,13 @@ class _PositionPrefixes:
         return mask_of(positions)
 
 
+def _without(mask: int, other: int) -> int:
+    """``mask & ~other``, without building ``~other``: CPython makes a negative int of a wide bitset and
+    ANDs with it several times slower than the bitwise steps here (35,000 bits: ~1.9 us against ~0.4 us),
+    and the data pass does this for every principal, type, level, action class and statement."""
+    return mask ^ (mask & other)
+
+
 def bits(mask: int) -> list[int]:
     """Positions of the set bits of ``mask``, ascending (one Python step per set bit)."""
     if not mask:
@@ -1012,7 +1019,7 @@ class AccountModel:
         entry = self._condition_masks.get(key)
         if entry is None:
             entry = self._condition_masks[key] = [0, 0, 0]  # evaluated, yes, unknown
-        new = need & ~entry[0]
+        new = _without(need, entry[0])
         if new:
             index = self.type_index(dataset_type)
             by_signature = self._condition_states.setdefault((fingerprint, who, via), {})
@@ -1219,7 +1226,7 @@ class AccountModel:
         if entry is None:
             entry = self._identity_only[key] = [0, 0, 0]  # evaluated, identity only, never
         index = self.type_index(dataset_type)
-        new = need & index.policy_mask & ~entry[0]
+        new = _without(need & index.policy_mask, entry[0])
         if new:
             actions = self.rules.datastores.actions_for(dataset_type, level)
             yes: list[int] = []
@@ -1429,7 +1436,7 @@ class AccountModel:
         if masks is None:
             masks = _Masks()
             self._statement_masks[key] = masks
-        new = need & ~masks.evaluated
+        new = _without(need, masks.evaluated)
         if not new:
             return masks
         index = self.type_index(dataset_type)
@@ -1445,7 +1452,7 @@ class AccountModel:
             # than one match call per dataset and ARN; the statement is then known everywhere.
             yes_all, touch_mask = self._bulk_match(st, dataset_type, templates)
             masks.evaluated = (1 << len(index.arns)) - 1
-            masks.yes_all, masks.touch, masks.mixed = yes_all, touch_mask, touch_mask & ~yes_all
+            masks.yes_all, masks.touch, masks.mixed = yes_all, touch_mask, _without(touch_mask, yes_all)
             return masks
         yes: list[int] = []
         touch: list[int] = []
@@ -2238,9 +2245,9 @@ class PermissionGraph:
         found = self._key_allowed.get(cache_key)
         if found is not None:
             allowed, denied, evaluated = found
-            if not keys & ~evaluated:
+            if not _without(keys, evaluated):
                 return allowed, denied
-            todo = keys & ~evaluated  # primed before: only what is asked
+            todo = _without(keys, evaluated)  # primed before: only what is asked
         else:
             allowed = denied = evaluated = 0
             todo = batch | keys
@@ -2250,14 +2257,11 @@ class PermissionGraph:
         if via is not None:
             base = base.with_values({VIA_SERVICE: (via,)})
             region_keys = model.type_index(KMS_KEY).region_mask(via.split(".")[1])
-        unnamed = (
-            todo
-            & region_keys
-            & ~(
-                model.may_name_mask(principal, KMS_KEY)
-                | model.named_mask(principal, KMS_KEY)
-                | model.rcp_opaque_mask(principal, KMS_KEY, (action,))
-            )
+        unnamed = _without(
+            todo & region_keys,
+            model.may_name_mask(principal, KMS_KEY)
+            | model.named_mask(principal, KMS_KEY)
+            | model.rcp_opaque_mask(principal, KMS_KEY, (action,)),
         )
         need = model.delegating_keys(action, principal.account_id) & unnamed
         if need:
@@ -2269,7 +2273,7 @@ class PermissionGraph:
             if hit is None:
                 definite, slow = _mask_decide(model, deciding, KMS_KEY, classes, need, base, via=via)
                 now_allowed = mask_of(definite)
-                hit = (now_allowed, need & ~now_allowed & ~slow)
+                hit = (now_allowed, _without(_without(need, now_allowed), slow))
                 if memo is not None:
                     self._key_masks_shared[memo] = hit
             allowed |= hit[0]
@@ -3124,12 +3128,12 @@ def access_decisions(
         reachable = named_mask
         for policy in principal.identity_policies:
             reachable |= model.policy_concerned_mask(policy, spec.service, dataset_type)
-        reachable &= ~foreign
+        reachable = _without(reachable, foreign)
         for level in LEVELS:
             actions = stores.actions_for(dataset_type, level)
             if not actions:
                 continue
-            if held is not None and not reachable & ~held(dataset_type, level)[0]:
+            if held is not None and not _without(reachable, held(dataset_type, level)[0]):
                 continue
             per_dataset = own_mask | model.rcp_opaque_mask(principal, dataset_type, actions)
             may_name = index.policy_mask & (names_me | per_dataset)
@@ -3139,11 +3143,11 @@ def access_decisions(
             for cls in classes:
                 for st in cls.allows:
                     candidates |= model.concerned_mask(st, spec.service, dataset_type)
-            candidates &= ~foreign
+            candidates = _without(candidates, foreign)
             definite_only = 0
             if held is not None:
                 settled, improvable = held(dataset_type, level)
-                candidates &= ~settled
+                candidates = _without(candidates, settled)
                 definite_only = candidates & improvable
             if not candidates:
                 continue
@@ -3152,14 +3156,14 @@ def access_decisions(
             maybe: list[int] | None = [] if conditional else None
             granted = [0]
             if _USE_MASKS:
-                fast = candidates & ~per_dataset
+                fast = _without(candidates, per_dataset)
                 with_policy = fast & index.policy_mask
                 if with_policy:
                     identity, never = model.identity_only(
-                        dataset_type, level, principal.account_id, with_policy & ~may_name
+                        dataset_type, level, principal.account_id, _without(with_policy, may_name)
                     )
-                    fast &= (~with_policy | identity) & ~may_name
-                    candidates &= ~(never & with_policy & ~may_name)
+                    fast = _without(_without(fast, _without(with_policy, identity)), may_name)
+                    candidates = _without(candidates, _without(never & with_policy, may_name))
                 decided, slow = _mask_decide(
                     model,
                     deciding,
@@ -3171,7 +3175,7 @@ def access_decisions(
                     conditional=maybe,
                     granted=granted,
                 )
-                slow |= candidates & ~fast
+                slow |= _without(candidates, fast)
             yield LevelDecisions(
                 dataset_type=dataset_type,
                 level=level,
@@ -3411,7 +3415,7 @@ def _mask_decide(
                     other |= (m.mixed & (yes | unknown)) | (m.touch & unknown)
         other &= undecided
         slow |= other
-        undecided &= ~other
+        undecided ^= other  # other is within undecided
         if not undecided:
             break
         allowed = 0
@@ -3422,8 +3426,8 @@ def _mask_decide(
         allowed &= undecided
         possible &= undecided
         for st in cls.denies:
-            allowed &= ~(applies[id(st)] | maybe[id(st)])  # an unsettled Deny leaves it conditional
-            possible &= ~applies[id(st)]
+            allowed = _without(allowed, applies[id(st)] | maybe[id(st)])  # an unsettled Deny: conditional
+            possible = _without(possible, applies[id(st)])
         if cls.boundary_allows is not None:
             bounded = may_bound = 0
             for st in bound:
@@ -3438,8 +3442,8 @@ def _mask_decide(
                 may_guard |= applies[id(st)] | maybe[id(st)]
             allowed &= guarded
             possible &= may_guard
-        maybe_total |= possible & ~allowed
-        undecided &= ~allowed
+        maybe_total |= _without(possible, allowed)
+        undecided ^= allowed  # allowed is within undecided
         definite_total |= allowed
         if kleene:
             continue  # the caller needs the masks only
@@ -3449,9 +3453,9 @@ def _mask_decide(
             hit = allowed & applies[id(st)]
             if hit:
                 definite.update(dict.fromkeys(bits(hit), (cls, st)))
-                allowed &= ~hit
+                allowed ^= hit
     if conditional is not None:
-        conditional[:] = [maybe_total & ~slow & ~definite_total, definite_total]
+        conditional[:] = [_without(_without(maybe_total, slow), definite_total), definite_total]
     if granted is not None:
         granted[:] = [definite_total]  # the positions of the returned dict (its ``mask_of``)
     hopeless = slow & definite_only
@@ -3471,7 +3475,7 @@ def _mask_decide(
                 else:
                     yes, _ = model.condition_masks(st, dataset_type, principal, hopeless & m.touch, via)
                     possible |= m.touch & yes
-        slow &= ~(hopeless & ~possible)
+        slow = _without(slow, _without(hopeless, possible))
     return definite, slow
 
 

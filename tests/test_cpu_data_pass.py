@@ -487,3 +487,19 @@ def test_access_edge_of_builds_the_edge_edge_builds() -> None:
     assert dataclasses.replace(made, level="write") == dataclasses.replace(plain, level="write")
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.level = "write"  # type: ignore[misc]
+
+
+def test_without_is_and_not_for_any_ints() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from blastradius.graph import _without
+
+    wide = st.integers(min_value=-(1 << 300), max_value=1 << 300)
+
+    @given(wide, wide)
+    def check(mask: int, other: int) -> None:
+        assert _without(mask, other) == mask & ~other
+
+    check()
+    assert _without((1 << 35000) | 5, 4) == (1 << 35000) | 1
