@@ -377,18 +377,8 @@ class Context:
         self, values: Mapping[str, ContextValue] | None = None, *, absent: Iterable[str] = ()
     ) -> Context:
         """A copy with more known values (e.g. the resource's ``aws:ResourceTag/*``) and absent keys."""
-        merged = dict(self._values)
-        merged.update(_normalise(values))
         exact_absent, prefixes = _split_absent(absent)
-        return Context(
-            mode=self.mode,
-            values=merged,
-            absent=self._absent | exact_absent,
-            absent_prefixes=self._absent_prefixes + prefixes,
-            attacker=self._attacker,
-            attacker_prefixes=self._attacker_prefixes,
-            choices=self._choices,
-        )
+        return self.with_lowered(_normalise(values).items(), absent=exact_absent, absent_prefixes=prefixes)
 
     def with_lowered(
         self,
