@@ -429,6 +429,8 @@ class AccountModel:
                 self._grantees.setdefault(grant.grantee_principal, set()).add(d.arn)
         self._contexts: dict[str, Context] = {}
         self._resource_items: dict[str, _ResourceItems] = {}  # see _resource_context
+        # condition_masks: (dataset, kms:ViaService) -> a context for conditions on resource keys alone
+        self._owned_contexts: dict[tuple[str, str | None], Context] = {}
         # Role sessions that exist already (a leaked ASIA key): issued at a time the snapshot cannot know.
         self._sessions_of_unknown_age: set[str] = set()
         self._resource_policies: dict[str, Policy | None] = {}
@@ -1028,7 +1030,15 @@ class AccountModel:
                 state = by_signature.get(signature)
                 if state is None:
                     dataset = index.datasets[pos]
-                    context = self.context(principal, dataset.tags, dataset.account_id, via, dataset)
+                    if who is None:
+                        # Conditions on the resource's keys alone (``_condition_owner``): their states are
+                        # every principal's (shared above), so one context per dataset serves them all.
+                        context = self._owned_contexts.get((dataset.arn, via))
+                        if context is None:
+                            context = self.context(principal, dataset.tags, dataset.account_id, via, dataset)
+                            self._owned_contexts[(dataset.arn, via)] = context
+                    else:
+                        context = self.context(principal, dataset.tags, dataset.account_id, via, dataset)
                     state = Tri.YES
                     for clause in st.conditions:
                         result = clause.evaluate(context, deny=st.is_deny)

@@ -503,3 +503,40 @@ def test_without_is_and_not_for_any_ints() -> None:
 
     check()
     assert _without((1 << 35000) | 5, 4) == (1 << 35000) | 1
+
+
+# -- conditions on resource keys alone: one context per dataset for every principal --------------------
+
+
+def test_resource_only_conditions_settle_alike_whoever_asks_first() -> None:
+    from blastradius.graph import _condition_owner
+
+    result = synth().generate(principals=80, datasets=800, policies=15, seed=3)
+    rules = load_rules()
+    shared = build_graph(result.snapshot, rules, escalation=False).model
+    principals = _principals(shared)
+    statements = {
+        id(st): st
+        for p in principals
+        for policy in p.identity_policies
+        for st in policy.statements
+        if st.conditions and _condition_owner(st, p) is None
+    }
+    # Statements with other conditions evaluate the same datasets: the later ones reuse the contexts.
+    assert (
+        len({tuple((c.operator, c.key_lower, c.values) for c in st.conditions) for st in statements.values()})
+        > 1
+    )
+    checked = 0
+    for st in statements.values():
+        for dataset_type in rules.datastores.types:
+            everything = (1 << len(shared.type_index(dataset_type).arns)) - 1
+            for principal in (principals[0], principals[-1]):  # the second reuses the first's contexts
+                fresh = build_graph(result.snapshot, rules, escalation=False).model
+                twin = fresh.principal(principal.arn)
+                assert twin is not None
+                alone = fresh.condition_masks(st, dataset_type, twin, everything)
+                assert shared.condition_masks(st, dataset_type, principal, everything) == alone
+                checked += 1
+    assert checked
+    assert shared._owned_contexts
