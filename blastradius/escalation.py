@@ -585,12 +585,7 @@ class Evaluator:
     @staticmethod
     def _may_allow(principal: Principal, action: str) -> bool:
         """Cheap necessary condition: some identity Allow statement covers ``action`` (cached per policy)."""
-        service = action.split(":", 1)[0]
-        for policy in principal.identity_policies:
-            for st in policy.statements_for(action):
-                if not st.is_deny and st.action_could_match_service(service):
-                    return True
-        return False
+        return any(policy.may_allow(action) for policy in principal.identity_policies)
 
     @staticmethod
     def _allow_patterns(principal: Principal, action: str) -> list[str] | None:
@@ -872,7 +867,7 @@ class Evaluator:
             done = -1
             for level in technique.levels:
                 done &= held.mask(dataset_type, level)
-            candidates &= ~done
+            candidates ^= candidates & done  # & ~done, without a negative int (graph._without)
         levels = technique.levels if unsealed and technique.gain == "access" else ()
         seals: dict[str, bool] = {}  # KMS key -> sealed at every level
         for pos in bits(candidates):

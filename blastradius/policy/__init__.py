@@ -21,7 +21,14 @@ from blastradius.policy.context import (
     RequestPrincipal,
     principal_context_values,
 )
-from blastradius.policy.document import Applicability, Policy, Statement, StatementRef, parse_policy
+from blastradius.policy.document import (
+    ActionGroups,
+    Applicability,
+    Policy,
+    Statement,
+    StatementRef,
+    parse_policy,
+)
 from blastradius.policy.evaluate import RCP_SUPPORTED_SERVICES, Decision, Verdict, decide, rcps_apply
 from blastradius.policy.match import PrincipalMatch, Tri, glob_match
 
@@ -30,6 +37,7 @@ __all__ = [
     "ATTACKER_CONTROLLED_PREFIXES",
     "OUTSIDER_UNSATISFIABLE_KEYS",
     "RCP_SUPPORTED_SERVICES",
+    "ActionGroups",
     "Applicability",
     "Choice",
     "Clause",

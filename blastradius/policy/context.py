@@ -377,14 +377,26 @@ class Context:
         self, values: Mapping[str, ContextValue] | None = None, *, absent: Iterable[str] = ()
     ) -> Context:
         """A copy with more known values (e.g. the resource's ``aws:ResourceTag/*``) and absent keys."""
-        merged = dict(self._values)
-        merged.update(_normalise(values))
         exact_absent, prefixes = _split_absent(absent)
+        return self.with_lowered(_normalise(values).items(), absent=exact_absent, absent_prefixes=prefixes)
+
+    def with_lowered(
+        self,
+        values: Iterable[tuple[str, tuple[str, ...]]],
+        *,
+        absent: frozenset[str] = frozenset(),
+        absent_prefixes: tuple[str, ...] = (),
+    ) -> Context:
+        """``with_values`` for what is normalised already: (lowercase key, tuple of strings) pairs, absent
+        keys split into lowercase exact keys and prefixes (without their ``*``), as ``with_values`` would
+        make them. For a caller deriving many contexts from parts it can prepare once."""
+        merged = dict(self._values)
+        merged.update(values)
         return Context(
             mode=self.mode,
             values=merged,
-            absent=self._absent | exact_absent,
-            absent_prefixes=self._absent_prefixes + prefixes,
+            absent=self._absent | absent,
+            absent_prefixes=self._absent_prefixes + absent_prefixes,
             attacker=self._attacker,
             attacker_prefixes=self._attacker_prefixes,
             choices=self._choices,

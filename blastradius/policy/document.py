@@ -21,7 +21,7 @@ from blastradius.policy.conditions import Clause, compile_conditions
 from blastradius.policy.context import Context, Request, RequestPrincipal
 from blastradius.policy.match import ActionMatcher, PrincipalMatch, PrincipalSpec, ResourcePattern, Tri
 
-__all__ = ["Applicability", "Policy", "Statement", "StatementRef", "parse_policy"]
+__all__ = ["ActionGroups", "Applicability", "Policy", "Statement", "StatementRef", "parse_policy"]
 
 _TOP_LEVEL_KEYS = frozenset({"Version", "Id", "Statement"})
 _STATEMENT_KEYS = frozenset(
@@ -116,6 +116,12 @@ class Statement:
             if len(self._action_cache) < 4096:
                 self._action_cache[action] = cached
         return cached
+
+    def actions_mask(self, actions: tuple[str, ...]) -> int:
+        """Which of ``actions`` the statement covers (``matches_action``), as a bitset: bit ``i`` for
+        ``actions[i]``."""
+        found = self._actions.mask(actions)
+        return found ^ ((1 << len(actions)) - 1) if self.not_action else found
 
     def action_could_match_service(self, service_prefix: str) -> bool:
         """Quick filter: could this statement cover any action of the service (``s3``, ``dynamodb``)?"""
@@ -241,6 +247,17 @@ class Statement:
         return Applicability(Tri.YES, match, ())
 
 
+class ActionGroups(NamedTuple):
+    """``Policy.action_groups``: per action a label, and per label the statements covering its actions."""
+
+    labels: tuple[int, ...]
+    statements: tuple[tuple[Statement, ...], ...]
+
+
+# ``Policy.action_groups`` of a policy covering none of the actions, per number of actions.
+_UNCOVERED: dict[int, ActionGroups] = {}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Policy:
     """A parsed, compiled policy document; reusable across any number of requests."""
@@ -251,12 +268,16 @@ class Policy:
     allows: tuple[Statement, ...] = field(init=False)
     denies: tuple[Statement, ...] = field(init=False)
     _by_action: dict[str, tuple[Statement, ...]] = field(init=False, repr=False)
+    _by_actions: dict[tuple[str, ...], ActionGroups] = field(init=False, repr=False)
+    _may_allow: dict[str, bool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Split allows from denies and start the per-action statement cache."""
+        """Split allows from denies and start the per-action statement caches."""
         object.__setattr__(self, "allows", tuple(s for s in self.statements if not s.is_deny))
         object.__setattr__(self, "denies", tuple(s for s in self.statements if s.is_deny))
         object.__setattr__(self, "_by_action", {})
+        object.__setattr__(self, "_by_actions", {})
+        object.__setattr__(self, "_may_allow", {})
 
     def statements_for(self, action: str) -> tuple[Statement, ...]:
         """The statements whose Action/NotAction covers ``action`` (cached per action name)."""
@@ -265,6 +286,47 @@ class Policy:
             found = tuple(s for s in self.statements if s.matches_action(action))
             if len(self._by_action) < 4096:
                 self._by_action[action] = found
+        return found
+
+    def may_allow(self, action: str) -> bool:
+        """Whether an Allow statement covers ``action`` (and could cover its service): a cheap necessary
+        condition for an identity policy to grant it, cached per action."""
+        found = self._may_allow.get(action)
+        if found is None:
+            service = action.split(":", 1)[0]
+            found = any(
+                not st.is_deny and st.action_could_match_service(service)
+                for st in self.statements_for(action)
+            )
+            if len(self._may_allow) < 4096:
+                self._may_allow[action] = found
+        return found
+
+    def action_groups(self, actions: tuple[str, ...]) -> ActionGroups:
+        """``statements_for`` of each of ``actions`` at once, grouped: per action a label, equal for
+        actions covered by the same statements, and per label those statements (``statements_for``).
+
+        Cached per tuple of actions: a managed policy attached to many principals is asked about the
+        same actions (a dataset type's level) for each of them, and the answer depends on the policy
+        alone."""
+        found = self._by_actions.get(actions)
+        if found is None:
+            covering = [(st, mask) for st in self.statements if (mask := st.actions_mask(actions))]
+            if not covering and actions:  # the common case: a policy about other services
+                return _UNCOVERED.setdefault(len(actions), ActionGroups((0,) * len(actions), ((),)))
+            labels: list[int] = []
+            groups: list[tuple[Statement, ...]] = []
+            seen: dict[tuple[Statement, ...], int] = {}  # statements compare by identity (eq=False)
+            for i in range(len(actions)):
+                statements = tuple(st for st, mask in covering if mask >> i & 1)
+                label = seen.get(statements)
+                if label is None:
+                    label = seen[statements] = len(groups)
+                    groups.append(statements)
+                labels.append(label)
+            found = ActionGroups(tuple(labels), tuple(groups))
+            if len(self._by_actions) < 256:
+                self._by_actions[actions] = found
         return found
 
     @property

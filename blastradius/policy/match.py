@@ -244,6 +244,7 @@ class ActionMatcher:
 
     __slots__ = (
         "_exact",
+        "_masks",
         "_match_all",
         "_memo",
         "_prefixes",
@@ -288,6 +289,7 @@ class ActionMatcher:
         self._services = frozenset(services)
         self._service_globs = tuple(service_globs)
         self._memo: dict[str, bool] = {}  # answers (statements with the same Action share a matcher)
+        self._masks: dict[tuple[str, ...], int] = {}  # ``mask`` answers
 
     def matches(self, action_lower: str) -> bool:
         """Whether a lowercased action name matches any pattern."""
@@ -301,6 +303,21 @@ class ActionMatcher:
             )
             if len(self._memo) < 4096:
                 self._memo[action_lower] = found
+        return found
+
+    def mask(self, actions: tuple[str, ...]) -> int:
+        """Which of ``actions`` (any case) match, as a bitset: bit ``i`` for ``actions[i]``.
+
+        Cached per tuple: statements with the same Action share a matcher, so a policy parsed for one
+        principal (an inline policy) finds the answer for a dataset type's actions already there."""
+        found = self._masks.get(actions)
+        if found is None:
+            found = 0
+            for i, action in enumerate(actions):
+                if self.matches(action.lower()):
+                    found |= 1 << i
+            if len(self._masks) < 256:
+                self._masks[actions] = found
         return found
 
     def could_match_service(self, service_lower: str) -> bool:
