@@ -941,7 +941,8 @@ class Evaluator:
                         return None  # what key_use would answer, known by bitset
                     return self.graph.key_use(principal, d.arn, step.action)
                 label = f"resource policy of {_short(d.arn)}"
-                resource_policy = model.resource_policy(d.arn, d.resource_policy, label)
+                # the policy AWS evaluates (an S3 ACL's grants included), as every other decision caches it
+                resource_policy = model.resource_policy(d.arn, model.effective_policies.get(d.arn), label)
                 hits = (
                     self._applying(self._guarded(principal, step.action, extra), step.action, resources)
                     if resource_policy is None

@@ -457,3 +457,46 @@ def test_unreadable_acl_and_account_settings_are_gaps_and_count_as_absent(s3_ses
     assert sorted(dataset.details["not_collected"]) == sorted(["GetBucketAcl", ACCOUNT_PAB_OPERATION])
     assert "acl" not in dataset.details and "account_public_access_block" not in dataset.details
     assert block_public_access(dataset.details) == BlockPublicAccess()  # unknown: not assumed on
+
+
+def test_an_escalation_step_on_a_bucket_weighs_its_effective_policy_acl_included() -> None:
+    # The engine caches one parsed policy per bucket: a data-side technique decided before any access
+    # (an audit, or a principal's techniques ahead of its grants) must cache the policy AWS evaluates —
+    # the bucket policy plus its ACL grants under Block Public Access — not the bare bucket policy,
+    # or every later decision on that bucket would miss the ACL's grants.
+    from blastradius.escalation import evaluator
+    from blastradius.graph import GrantFloor, build_graph
+    from blastradius.policy import parse_policy
+    from blastradius.rules import load_rules
+
+    exposed = bucket(grants=[grant("READ", uri=ALL_USERS)])
+    assert exposed.resource_policy is None
+    user = User(
+        arn=f"arn:aws:iam::{OWNER}:user/dev",
+        name="dev",
+        inline_policies=(
+            PolicyDocument(
+                name="p",
+                document={
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:PutBucketPolicy", "Resource": "*"}],
+                },
+            ),
+        ),
+    )
+    account = Snapshot(
+        account_id=OWNER,
+        collected_at="2026-11-25T00:00:00Z",
+        regions=("us-east-1",),
+        users=(user,),
+        datasets=(exposed,),
+    )
+    graph = build_graph(account, load_rules())
+    ev = evaluator(graph)
+    assert ev is not None
+    principal = graph.model.principal(user.arn)
+    assert principal is not None
+    list(ev.data_edges(principal, GrantFloor(graph.model)))  # decides the technique's steps first
+    cached = graph.model.resource_policy(exposed.arn, None, "unused: already parsed")
+    expected = parse_policy(effective_resource_policy(exposed) or {}, name="effective")
+    assert cached is not None and len(cached.statements) == len(expected.statements) > 0
