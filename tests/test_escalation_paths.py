@@ -81,9 +81,9 @@ def levels(report: Report, name: str) -> tuple[str, ...]:
     return next((d.access for d in report.datasets if d.name == name), ())
 
 
-def test_chain_escalate_assume_escalate_reaches_the_vault() -> None:
-    # dev passes role/builder to a new function; builder may assume role/ops (trust: the account, which
-    # delegates to builder's own sts:AssumeRole); ops may rewrite its own managed policy: admin.
+def chain_account(*datasets: Dataset) -> Snapshot:
+    """dev passes role/builder to a new function; builder may assume role/ops (trust: the account, which
+    delegates to builder's own sts:AssumeRole); ops may rewrite its own managed policy: admin."""
     builder = Role(
         arn=f"arn:aws:iam::{A}:role/builder",
         name="builder",
@@ -99,7 +99,7 @@ def test_chain_escalate_assume_escalate_reaches_the_vault() -> None:
         trust_policy=trust({"AWS": f"arn:aws:iam::{A}:root"}),
         managed_policy_arns=(ops_policy,),
     )
-    snap = snapshot(
+    return snapshot(
         users=(
             dev(
                 allow("iam:PassRole", builder.arn),
@@ -112,8 +112,12 @@ def test_chain_escalate_assume_escalate_reaches_the_vault() -> None:
                 arn=ops_policy, name="ops-policy", document=doc(allow("iam:CreatePolicyVersion", ops_policy))
             ),
         ),
-        datasets=(bucket(),),
+        datasets=datasets or (bucket(),),
     )
+
+
+def test_chain_escalate_assume_escalate_reaches_the_vault() -> None:
+    snap = chain_account()
     report = analyze(snap)
     assert grant_path(report, "vault", "read") == [
         ("escalate", "lambda-001"),

@@ -22,14 +22,13 @@ from typing import Any
 
 import pytest
 from test_audit_synth import _synth
-from test_escalation_paths import KEY, A, allow, bucket, dev, doc, trust
-from test_escalation_paths import snapshot as escalation_snapshot
+from test_escalation_paths import KEY, A, bucket, chain_account, doc
 
 from blastradius import parallel
 from blastradius.analyze import analyze_snapshot
 from blastradius.graph import ACCESS, Edge, PermissionGraph, access_edges, build_graph
 from blastradius.jsonio import dumps
-from blastradius.model import KMS_KEY, Dataset, ManagedPolicy, PolicyDocument, Role, Snapshot
+from blastradius.model import KMS_KEY, Dataset, Snapshot
 from blastradius.reach import Reach, reach, reach_shares
 from blastradius.rules import load_rules
 
@@ -281,21 +280,6 @@ def test_principals_escalation_makes_up_after_the_fork_are_fed_to_the_child(fork
     # The child is forked once the origin is settled (no minimum of work): the account's administrator
     # (a principal escalation makes up, which a child could not build from the snapshot) and the roles
     # on the way are settled later, and fed to it with their routes.
-    builder = Role(
-        arn=f"arn:aws:iam::{A}:role/builder",
-        name="builder",
-        trust_policy=trust({"Service": "lambda.amazonaws.com"}),
-        inline_policies=(
-            PolicyDocument(name="b", document=doc(allow("sts:AssumeRole", f"arn:aws:iam::{A}:role/ops"))),
-        ),
-    )
-    ops_policy = f"arn:aws:iam::{A}:policy/ops-policy"
-    ops = Role(
-        arn=f"arn:aws:iam::{A}:role/ops",
-        name="ops",
-        trust_policy=trust({"AWS": f"arn:aws:iam::{A}:root"}),
-        managed_policy_arns=(ops_policy,),
-    )
     table = Dataset(
         arn=f"arn:aws:dynamodb:us-east-1:{A}:table/customers",
         type="dynamodb-table",
@@ -318,21 +302,7 @@ def test_principals_escalation_makes_up_after_the_fork_are_fed_to_the_child(fork
             }
         ),
     )
-    account = escalation_snapshot(
-        users=(
-            dev(
-                allow("iam:PassRole", builder.arn),
-                allow(["lambda:CreateFunction", "lambda:InvokeFunction"], "*"),
-            ),
-        ),
-        roles=(builder, ops),
-        managed_policies=(
-            ManagedPolicy(
-                arn=ops_policy, name="ops-policy", document=doc(allow("iam:CreatePolicyVersion", ops_policy))
-            ),
-        ),
-        datasets=(bucket(), table, key),
-    )
+    account = chain_account(bucket(), table, key)
     split = _report(account, KEY, jobs=2)
     assert len(forks) == 1
     forks.clear()
