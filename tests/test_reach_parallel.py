@@ -366,3 +366,28 @@ def test_three_processes_give_the_report_of_one(
     split = _report(snapshot, keys[1], jobs=3)
     assert len(forks) == 2
     assert _report(snapshot, keys[1], jobs=1) == split
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the search forks only on Linux")
+def test_a_failure_in_the_first_pass_after_the_fork_leaves_no_child_behind(
+    account: tuple[Snapshot, list[str]], forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child is forked once the origin is settled; the parent then fails while it settles the rest
+    # (and feeds the child): the child is stopped, its feeding thread too, and nothing is left running.
+    snapshot, keys = account
+    link_edges = PermissionGraph.link_edges
+    expanded: list[str] = []
+
+    def failing_later(self: PermissionGraph, arn: str, floor: Any) -> Any:
+        expanded.append(arn)
+        if len(expanded) == 3:
+            raise RuntimeError("the first pass fails")
+        return link_edges(self, arn, floor)
+
+    monkeypatch.setattr(PermissionGraph, "link_edges", failing_later)
+    with pytest.raises(RuntimeError, match="the first pass fails"):
+        analyze_snapshot(snapshot, keys[0], now=NOW, jobs=2)
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forks[0], os.WNOHANG)
+    assert not [t for t in threading.enumerate() if t.name.startswith("feed-")]
