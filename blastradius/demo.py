@@ -497,6 +497,31 @@ def demo_clock(now: datetime) -> Iterator[None]:
         os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
+# Services the pipeline calls besides those of its collectors: S3's account-level settings, STS to
+# identify the key, CloudTrail for what the key did.
+_OTHER_SERVICES = ("s3control", "sts", "cloudtrail")
+
+
+def import_mocked_services() -> None:
+    """Import, in this thread, moto's modules for every service the pipeline calls.
+
+    moto imports a service's modules on its first request, and the collection sends its first requests
+    from a pool of threads: hundreds of modules would then be imported by several threads at once,
+    which CPython 3.11 does not always survive (``SystemError: AST constructor recursion depth
+    mismatch``, python/cpython#106905; seen once in a clean-clone CI run of the demo test)."""
+    import importlib
+
+    from moto.backends import ALT_SERVICE_NAMES, get_backend
+
+    from blastradius.collect.runner import COLLECTORS
+
+    for service in (*COLLECTORS, *_OTHER_SERVICES):
+        get_backend(service)  # type: ignore[call-overload]
+        package = ALT_SERVICE_NAMES.get(service, service)
+        for part in ("responses", "urls"):  # what moto's request dispatch imports
+            importlib.import_module(f"moto.{package}.{part}")
+
+
 def run_demo() -> Report:
     """Build the incident account in-process and run the real ``analyze`` pipeline on it."""
     from moto import mock_aws
@@ -504,6 +529,7 @@ def run_demo() -> Report:
     from blastradius import api
 
     with isolated_aws_env(), mock_aws():
+        import_mocked_services()
         incident = build_incident_account()
         add_management_trail()
         session, created = _demo_session(incident)
@@ -533,6 +559,7 @@ def run_demo_apply(audit_log: Path, observer: ApplyObserver | None = None) -> Ap
 
     live = api.LiveOptions(regions=(REGION,))
     with isolated_aws_env(), mock_aws():
+        import_mocked_services()
         incident = build_incident_account()
         add_management_trail()
         session, created = _demo_session(incident)

@@ -41,3 +41,27 @@ def test_demo_table_output_names_the_path_and_coverage() -> None:
     out = result.stdout
     assert "tconnect-customers" in out and "sts:AssumeRole" in out
     assert "Coverage" in out and "Rotation plan" in out
+
+
+def test_the_demo_pipeline_imports_no_module_from_its_collection_threads() -> None:
+    # moto imports a service's modules on its first request; from the collection's threads, several
+    # imports at once can crash CPython 3.11 (python/cpython#106905). The demo imports them first.
+    import sys
+    from datetime import timedelta
+
+    from moto import mock_aws
+
+    from blastradius import api, demo
+
+    with demo.isolated_aws_env(), mock_aws():
+        demo.import_mocked_services()
+        incident = demo.build_incident_account()
+        demo.add_management_trail()
+        session, created = demo._demo_session(incident)
+        before = set(sys.modules)
+        with demo.demo_clock(created + timedelta(hours=1)):
+            report = api.analyze(
+                incident.leaked_key_id, live=api.LiveOptions(regions=(demo.REGION,)), session=session
+            )
+        assert report.datasets
+        assert sorted(set(sys.modules) - before) == []
