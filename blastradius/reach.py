@@ -234,16 +234,6 @@ def _below(cost: Cost, limit: Cost, all_paths: bool) -> bool:
     return cost < limit if all_paths else cost <= limit
 
 
-def _principals(
-    graph: PermissionGraph, origin: str, *, all_paths: bool
-) -> tuple[dict[str, Route], list[tuple[Cost, str]], dict[str, list[Edge]]]:
-    """The first pass: every principal reachable, its best route, and the order of expansion."""
-    best: dict[str, Route] = {origin: Route(edges=(), cost=(0, 0, 0))}
-    principal_edges: dict[str, list[Edge]] = {}
-    order = list(_settle(graph, origin, best, principal_edges, all_paths=all_paths))
-    return best, order, principal_edges
-
-
 def _settle(
     graph: PermissionGraph,
     origin: str,
