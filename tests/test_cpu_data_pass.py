@@ -468,11 +468,14 @@ def test_request_lines_are_each_datasets_base_resources(model: AccountModel) -> 
     assert checked
 
 
-def test_access_edge_of_builds_the_edge_edge_builds() -> None:
-    from blastradius.graph import ACCESS, Edge, _access_edge_of
+def test_edges_are_built_by_the_slot_filling_init_and_keep_the_dataclass_contract() -> None:
+    # Edge takes report._direct_init's __init__ (the search builds ~124,000 access edges at 10k): the
+    # same fields and defaults, equality, hash, replace, frozenness and pickling as the dataclass.
+    import pickle
 
-    made = _access_edge_of("arn:u", "arn:d", "conditional", ("s3:GetObject",), "p", "#1", ("c",), "read")
-    plain = Edge(
+    from blastradius.graph import ACCESS, Edge
+
+    made = Edge(
         source="arn:u",
         target="arn:d",
         kind=ACCESS,
@@ -483,10 +486,45 @@ def test_access_edge_of_builds_the_edge_edge_builds() -> None:
         conditions=("c",),
         level="read",
     )
-    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
-    assert dataclasses.replace(made, level="write") == dataclasses.replace(plain, level="write")
+    assert Edge.__init__.__qualname__ == "Edge.__init__"
+    assert [f.name for f in dataclasses.fields(Edge)] == [
+        "source",
+        "target",
+        "kind",
+        "certainty",
+        "actions",
+        "policy",
+        "statement",
+        "conditions",
+        "level",
+        "technique",
+    ]
+    assert made.technique is None
+    plain = Edge(
+        source="arn:u",
+        target="arn:d",
+        kind=ACCESS,
+        certainty="definite",
+        actions=(),
+        policy=None,
+        statement=None,
+    )
+    assert (plain.conditions, plain.level, plain.technique) == ((), None, None)
+    again = dataclasses.replace(
+        plain,
+        certainty="conditional",
+        actions=("s3:GetObject",),
+        policy="p",
+        statement="#1",
+        conditions=("c",),
+        level="read",
+    )
+    assert again == made and hash(again) == hash(made) and repr(again) == repr(made)
+    assert pickle.loads(pickle.dumps(made)) == made
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.level = "write"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Edge("arn:u", "arn:d")  # type: ignore[misc]
 
 
 def test_without_is_and_not_for_any_ints() -> None:
