@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from blastradius.classify import classifier_for
 from blastradius.collect.cloudtrail import CloudTrailEvidence
@@ -100,7 +100,12 @@ def _findings(
     graph: PermissionGraph, result: Reach, rules: RuleSet, *, all_paths: bool = False
 ) -> list[DatasetFinding]:
     """One finding per dataset granted in ``result``, in the report's order."""
-    return [k[-1] for k in sorted(_keyed_findings(graph, result, rules, all_paths=all_paths))]
+    return _in_order(_keyed_findings(graph, result, rules, all_paths=all_paths))
+
+
+def _in_order(keyed: Iterable[Keyed]) -> list[DatasetFinding]:
+    """Keyed findings (from any number of shares) as the report lists them."""
+    return [k[-1] for k in sorted(keyed)]
 
 
 def _keyed_findings(
@@ -293,7 +298,7 @@ def analyze_snapshot(
             all_paths=paths == "all",
             jobs=jobs or default_jobs(),
         )
-    findings = [k[-1] for k in sorted(k for keyed, _ in shares for k in keyed)]
+    findings = _in_order(k for keyed, _ in shares for k in keyed)
     principals = _principals(result)
     escalations = tuple(
         fired_escalations(

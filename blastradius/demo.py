@@ -522,21 +522,26 @@ def import_mocked_services() -> None:
             importlib.import_module(f"moto.{package}.{part}")
 
 
-def run_demo() -> Report:
-    """Build the incident account in-process and run the real ``analyze`` pipeline on it."""
+@contextmanager
+def incident_account() -> Iterator[tuple[Incident, boto3.Session, datetime]]:
+    """The incident's account in an in-process moto AWS, for the duration: what was built, the auditor's
+    session (the attacker's recorded events replayed) and the leaked key's creation time."""
     from moto import mock_aws
-
-    from blastradius import api
 
     with isolated_aws_env(), mock_aws():
         import_mocked_services()
         incident = build_incident_account()
         add_management_trail()
         session, created = _demo_session(incident)
-        with demo_clock(created + timedelta(hours=1)):
-            return api.analyze(
-                incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)), session=session
-            )
+        yield incident, session, created
+
+
+def run_demo() -> Report:
+    """Build the incident account in-process and run the real ``analyze`` pipeline on it."""
+    from blastradius import api
+
+    with incident_account() as (incident, session, created), demo_clock(created + timedelta(hours=1)):
+        return api.analyze(incident.leaked_key_id, live=api.LiveOptions(regions=(REGION,)), session=session)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -552,17 +557,11 @@ class AppliedDemo:
 def run_demo_apply(audit_log: Path, observer: ApplyObserver | None = None) -> AppliedDemo:
     """The demo incident, then ``rotate --apply``'s containment on the demo's moto account (no
     confirmation: the account is a throw-away in-process fake), then ``analyze`` again and ``diff``."""
-    from moto import mock_aws
-
     from blastradius import api
     from blastradius.diff import diff_reports
 
     live = api.LiveOptions(regions=(REGION,))
-    with isolated_aws_env(), mock_aws():
-        import_mocked_services()
-        incident = build_incident_account()
-        add_management_trail()
-        session, created = _demo_session(incident)
+    with incident_account() as (incident, session, created):
         with demo_clock(created + timedelta(hours=1)):
             before = api.analyze(incident.leaked_key_id, live=live, session=session)
         applied = api.apply_containment(before, live, audit_log=audit_log, observer=observer, session=session)

@@ -49,15 +49,9 @@ def test_the_demo_pipeline_imports_no_module_from_its_collection_threads() -> No
     import sys
     from datetime import timedelta
 
-    from moto import mock_aws
-
     from blastradius import api, demo
 
-    with demo.isolated_aws_env(), mock_aws():
-        demo.import_mocked_services()
-        incident = demo.build_incident_account()
-        demo.add_management_trail()
-        session, created = demo._demo_session(incident)
+    with demo.incident_account() as (incident, session, created):  # imports them before collecting
         before = set(sys.modules)
         with demo.demo_clock(created + timedelta(hours=1)):
             report = api.analyze(
